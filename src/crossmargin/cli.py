@@ -1,0 +1,248 @@
+"""Command line: ``crossmargin margin``, ``what-if``, ``rulebooks`` and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import partial
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crossmargin.io.document import Portfolio, load_portfolio
+from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
+from crossmargin.model import CrossMarginError, MarginMode, Order
+from crossmargin.orders import what_if
+from crossmargin.rules import bundled_rulebooks
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Cross-margin risk engine: account health, margin and liquidation prices.",
+)
+console = Console()
+
+RulebookOption = Annotated[
+    str | None, typer.Option("--rulebook", "-r", help="Bundled rulebook name or TOML path.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _guard(action: Callable[[], None]) -> None:
+    """Run ``action``; bad input ends with exit code 2 and one line on stderr."""
+    try:
+        action()
+    except CrossMarginError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+_STATUS_STYLE = {
+    "healthy": "green",
+    "margin_call": "yellow",
+    "liquidatable": "red",
+    "bankrupt": "bold red",
+}
+
+
+def _print_tables(portfolio: Portfolio) -> None:
+    book = portfolio.rulebook
+    console.print(f"[bold]{book.title or book.name}[/] - rules as of {book.as_of} ({book.source})")
+    for health, withdrawable in evaluate_portfolio(portfolio):
+        report = account_report(health, withdrawable)
+        ccy = report["currency"]
+        style = _STATUS_STYLE[report["status"]]
+        summary = Table(title=f"account {report['id']} ({ccy})", show_header=False)
+        summary.add_column("field")
+        summary.add_column("value", justify="right")
+        rows = [
+            ("wallet balance", _fmt(report["wallet_balance"])),
+            ("collateral value", _fmt(report["collateral_value"])),
+            ("unrealized PnL", _fmt(report["unrealized_pnl"])),
+            ("equity", _fmt(report["equity"])),
+            ("initial margin", _fmt(report["initial_margin"])),
+            ("maintenance margin", _fmt(report["maintenance_margin"])),
+            ("margin ratio", _pct(report["margin_ratio"])),
+            ("available balance", _fmt(report["available_balance"])),
+            ("effective leverage", _fmt(report["effective_leverage"]) + "x"),
+            ("crash distance", _pct(report["crash_distance"])),
+            ("status", f"[{style}]{report['status']}[/]"),
+        ]
+        for name, value in rows:
+            summary.add_row(name, value)
+        console.print(summary)
+        positions = Table(title=f"positions of {report['id']}")
+        for column in (
+            "symbol",
+            "mode",
+            "qty",
+            "entry",
+            "mark",
+            "notional",
+            "uPnL",
+            "IM",
+            "MM",
+            "liq. price",
+            "status",
+        ):
+            positions.add_column(
+                column, justify="left" if column in ("symbol", "mode") else "right"
+            )
+        for p in report["positions"]:
+            positions.add_row(
+                p["symbol"],
+                p["margin_mode"],
+                f"{p['qty']:g}",
+                _fmt(p["entry_price"]),
+                _fmt(p["mark_price"]),
+                _fmt(p["notional"]),
+                _fmt(p["unrealized_pnl"]),
+                _fmt(p["initial_margin"]),
+                _fmt(p["maintenance_margin"]),
+                _fmt(p["liquidation_price"]),
+                f"[{_STATUS_STYLE[p['status']]}]{p['status']}[/]",
+            )
+        console.print(positions)
+
+
+def _show(path: Path) -> None:
+    _print_tables(load_portfolio(path))
+
+
+def _emit(payload: Any) -> None:
+    print(json.dumps(payload, indent=2))
+
+
+@app.command()
+def margin(
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio document (JSON).")],
+    rulebook: RulebookOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Account health, margins and liquidation prices of every account in PORTFOLIO."""
+
+    def run() -> None:
+        parsed = load_portfolio(portfolio, rulebook)
+        if as_json:
+            _emit(portfolio_report(parsed))
+        else:
+            _print_tables(parsed)
+
+    _guard(run)
+
+
+@app.command("what-if")
+def what_if_command(
+    portfolio: Annotated[Path, typer.Argument(help="Portfolio document (JSON).")],
+    account: Annotated[str, typer.Option(help="Account id.")],
+    symbol: Annotated[str, typer.Option(help="Instrument to trade.")],
+    qty: Annotated[float, typer.Option(help="Signed quantity in contracts (> 0 buys).")],
+    price: Annotated[float | None, typer.Option(help="Fill price (default: mark).")] = None,
+    leverage: Annotated[float | None, typer.Option(help="Chosen leverage.")] = None,
+    isolated: Annotated[bool, typer.Option(help="Open in isolated margin mode.")] = False,
+    isolated_margin: Annotated[float | None, typer.Option(help="Isolated margin to post.")] = None,
+    fee_rate: Annotated[float, typer.Option(help="Fee rate on the fill notional.")] = 0.0,
+    rulebook: RulebookOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check an order before sending it: accepted or rejected, and the account after it."""
+
+    def run() -> None:
+        parsed = load_portfolio(portfolio, rulebook)
+        chosen = next((a for a in parsed.accounts if a.id == account), None)
+        if chosen is None:
+            raise CrossMarginError("--account", f"no account {account!r} in the document")
+        mode = MarginMode.ISOLATED if isolated else MarginMode.CROSS
+        order = Order(symbol, qty, price, mode, leverage, isolated_margin, fee_rate)
+        result = what_if(chosen, parsed.market, order)
+        payload = {
+            "accepted": result.accepted,
+            "reason": result.reason,
+            "before": account_report(result.before, {}),
+            "after": account_report(result.after, {}),
+        }
+        if as_json:
+            _emit(payload)
+            return
+        verdict = "[green]accepted[/]" if result.accepted else f"[red]rejected[/]: {result.reason}"
+        console.print(f"order {qty:g} {symbol} on {account}: {verdict}")
+        table = Table(show_header=True)
+        for column in ("", "equity", "IM", "MM", "available", "status"):
+            table.add_column(column, justify="right")
+        for name, h in (("before", result.before), ("after", result.after)):
+            table.add_row(
+                name,
+                _fmt(h.equity),
+                _fmt(h.initial_margin),
+                _fmt(h.maintenance_margin),
+                _fmt(h.available_balance),
+                h.status.label,
+            )
+        console.print(table)
+
+    _guard(run)
+
+
+@app.command()
+def rulebooks(as_json: JsonOption = False) -> None:
+    """List the bundled rulebooks with their source and date."""
+
+    def run() -> None:
+        books = bundled_rulebooks()
+        if as_json:
+            _emit(
+                [
+                    {
+                        "name": b.name,
+                        "title": b.title,
+                        "model": b.model,
+                        "currency": b.currency,
+                        "as_of": b.as_of,
+                        "version": b.version,
+                        "source": b.source,
+                        "markets": sorted(b.instruments),
+                    }
+                    for b in books
+                ]
+            )
+            return
+        table = Table(title="bundled rulebooks")
+        for column in ("name", "model", "currency", "as of", "markets", "source"):
+            table.add_column(column)
+        for b in books:
+            table.add_row(
+                b.name, b.model, b.currency, b.as_of, ", ".join(sorted(b.instruments)), b.source
+            )
+        console.print(table)
+
+    _guard(run)
+
+
+@app.command()
+def demo() -> None:
+    """Show the bundled demo portfolio (a cross and an isolated position on two venues)."""
+    folder = resources.files("crossmargin.io") / "examples"
+    for name in ("demo-hyperliquid.json", "demo-binance.json"):
+        console.rule(f"[bold]crossmargin margin {name}")
+        with resources.as_file(folder / name) as path:
+            _guard(partial(_show, path))
+
+
+def main() -> None:
+    """Entry point of the ``crossmargin`` command."""
+    app()

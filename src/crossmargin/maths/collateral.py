@@ -1,0 +1,54 @@
+"""Collateral haircuts: tiered collateral-value ratios applied to positive balances.
+
+Source: Bybit UTA "Assets Collateral Value Ratio List" (value = sum over tiers of the amount in
+the tier times its ratio; negative balances count at 100%).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["collateral_units", "units_for_collateral"]
+
+Float = NDArray[np.float64]
+
+
+def _lower(up_to: Float) -> Float:
+    zeros = np.zeros((*up_to.shape[:-1], 1))
+    return np.concatenate([zeros, up_to[..., :-1]], axis=-1)
+
+
+def collateral_units(amount: ArrayLike, up_to: ArrayLike, ratios: ArrayLike) -> Float:
+    """Units of ``amount`` that count as collateral; ``up_to``/``ratios`` have a tier axis last.
+
+    Rows with fewer tiers are padded with ``up_to = inf``; tiers above an infinite bound count 0.
+    """
+    a = np.asarray(amount, dtype=np.float64)
+    bounds = np.asarray(up_to, dtype=np.float64)
+    lower = _lower(bounds)
+    with np.errstate(invalid="ignore"):
+        in_tier = np.where(
+            np.isfinite(lower),
+            np.minimum(np.maximum(a[..., None] - lower, 0.0), bounds - lower),
+            0.0,
+        )
+    counted = (in_tier * np.asarray(ratios, dtype=np.float64)).sum(axis=-1)
+    return np.where(a > 0, counted, a)
+
+
+def units_for_collateral(target: float, up_to: ArrayLike, ratios: ArrayLike) -> float:
+    """Smallest amount >= 0 whose collateral units reach ``target`` (inverse of the haircut).
+
+    ``target`` must not exceed what the tiers can reach; returns 0 for ``target`` <= 0.
+    """
+    if target <= 0.0:
+        return 0.0
+    bounds = np.asarray(up_to, dtype=np.float64)
+    rate = np.asarray(ratios, dtype=np.float64)
+    lower = _lower(bounds)
+    width = bounds - lower
+    reached = np.cumsum(np.where(rate > 0, width * rate, 0.0))
+    t = int(np.searchsorted(reached, target * (1.0 - 1e-15), side="left"))
+    before = reached[t - 1] if t > 0 else 0.0
+    return float(lower[t] + (target - before) / rate[t])

@@ -1,0 +1,183 @@
+"""Instruments and their margin schedules.
+
+Every venue model (tiered brackets, Hyperliquid, size-scaled rates) compiles into one
+``MarginSchedule``, so one set of formulas in ``crossmargin.maths`` serves them all:
+
+    notional  n = |qty| * contract_size * mark          (linear, in the settle asset)
+              n = |qty| * contract_size / mark          (inverse, in coin)
+    size      s = |qty| * contract_size (linear, coins) or n (inverse, coins)
+    MM = n * (mmr_k + maintenance_rate_per_size * s) - maintenance_amount_k   (k: bracket of n)
+    IM = n * max(1 / leverage, initial_rate + initial_rate_per_size * s)
+
+With ``isolated_at_entry`` (Bybit's classic isolated margin) an isolated position's IM and MM are
+fixed at its entry-price value instead of following the mark.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from crossmargin.model.checks import finite, non_empty, non_negative, positive
+from crossmargin.model.errors import CrossMarginError
+
+__all__ = ["Instrument", "Kind", "MarginSchedule", "Tier", "continuity_amounts"]
+
+
+class Kind(StrEnum):
+    """Instrument kinds, named as ccxt names market types."""
+
+    SPOT = "spot"
+    PERPETUAL = "perpetual"
+    FUTURE = "future"
+    OPTION = "option"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One notional bracket: maintenance rate, maintenance amount (``cum``) and leverage cap."""
+
+    min_notional: float
+    max_notional: float
+    maintenance_margin_rate: float
+    max_leverage: float
+    maintenance_amount: float = 0.0
+
+    def __post_init__(self) -> None:
+        non_negative("min_notional", self.min_notional)
+        if not self.max_notional > self.min_notional:
+            raise CrossMarginError("max_notional", "must be above min_notional")
+        rate = non_negative("maintenance_margin_rate", self.maintenance_margin_rate)
+        if rate >= 1.0:
+            raise CrossMarginError("maintenance_margin_rate", f"must be below 1, got {rate}")
+        if not self.max_leverage >= 1.0:
+            raise CrossMarginError("max_leverage", f"must be >= 1, got {self.max_leverage}")
+        finite("maintenance_amount", self.maintenance_amount)
+
+
+def continuity_amounts(floors: list[float], rates: list[float]) -> list[float]:
+    """Maintenance amounts that keep MM continuous across brackets.
+
+    cum_i = cum_(i-1) + floor_i * (mmr_i - mmr_(i-1)), cum_0 = 0.
+
+    Source: Binance USDⓈ-M leverage brackets (``cum`` in GET /fapi/v1/leverageBracket).
+    """
+    amounts = [0.0]
+    for i in range(1, len(floors)):
+        amounts.append(amounts[-1] + floors[i] * (rates[i] - rates[i - 1]))
+    return amounts
+
+
+@dataclass(frozen=True)
+class MarginSchedule:
+    """Brackets by notional plus optional size-scaled rates (see the module docstring)."""
+
+    tiers: tuple[Tier, ...]
+    initial_rate: float = 0.0
+    initial_rate_per_size: float = 0.0
+    maintenance_rate_per_size: float = 0.0
+    isolated_at_entry: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.tiers:
+            raise CrossMarginError("tiers", "need at least one tier")
+        if self.tiers[0].min_notional != 0.0:
+            raise CrossMarginError("tiers[0].min_notional", "the first tier must start at 0")
+        for i in range(1, len(self.tiers)):
+            if self.tiers[i].min_notional != self.tiers[i - 1].max_notional:
+                raise CrossMarginError(
+                    f"tiers[{i}].min_notional", "tiers must be contiguous (equal previous max)"
+                )
+        if self.tiers[-1].max_notional != math.inf:
+            raise CrossMarginError(
+                f"tiers[{len(self.tiers) - 1}].max_notional",
+                "the last tier must be unbounded; add a tier above it",
+            )
+        non_negative("initial_rate", self.initial_rate)
+        non_negative("initial_rate_per_size", self.initial_rate_per_size)
+        non_negative("maintenance_rate_per_size", self.maintenance_rate_per_size)
+
+    @classmethod
+    def brackets(
+        cls,
+        floors: list[float],
+        rates: list[float],
+        max_leverage: list[float],
+        amounts: list[float | None] | None = None,
+    ) -> MarginSchedule:
+        """Build brackets from floors; missing maintenance amounts follow the continuity rule."""
+        derived = continuity_amounts(floors, rates)
+        given = amounts or [None] * len(floors)
+        caps = [*floors[1:], math.inf]
+        tiers = tuple(
+            Tier(lo, hi, r, lev, d if a is None else a)
+            for lo, hi, r, lev, a, d in zip(
+                floors, caps, rates, max_leverage, given, derived, strict=True
+            )
+        )
+        return cls(tiers)
+
+    @classmethod
+    def size_scaled(
+        cls,
+        initial_rate: float,
+        maintenance_rate: float,
+        initial_rate_per_size: float = 0.0,
+        maintenance_rate_per_size: float = 0.0,
+        max_leverage: float = math.inf,
+    ) -> MarginSchedule:
+        """Deribit / dYdX style: rate = base + per_size * size, one bracket."""
+        positive("initial_rate", initial_rate)
+        lev = min(max_leverage, 1.0 / initial_rate)
+        tier = Tier(0.0, math.inf, maintenance_rate, max(lev, 1.0), 0.0)
+        return cls((tier,), initial_rate, initial_rate_per_size, maintenance_rate_per_size)
+
+    @classmethod
+    def hyperliquid(cls, floors: list[float], max_leverage: list[float]) -> MarginSchedule:
+        """Hyperliquid: maintenance rate = 1 / (2 * max leverage) of the tier in force."""
+        rates = [1.0 / (2.0 * lev) for lev in max_leverage]
+        return cls.brackets(floors, rates, max_leverage)
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A tradable market. Field names follow ccxt's market structure where it has one.
+
+    ``contract_size`` is in the underlying for linear contracts and in quote currency (USD) for
+    inverse ones. ``settle`` is where PnL and margin are paid: the quote for linear contracts, the
+    underlying coin for inverse ones. Spot instruments carry no margin schedule.
+    """
+
+    symbol: str
+    kind: Kind
+    underlying: str
+    quote: str
+    settle: str
+    margin: MarginSchedule | None = None
+    contract_size: float = 1.0
+    inverse: bool = False
+    expiry: str | None = None
+    max_leverage: float | None = None
+
+    def __post_init__(self) -> None:
+        non_empty("symbol", self.symbol)
+        non_empty("underlying", self.underlying)
+        non_empty("quote", self.quote)
+        non_empty("settle", self.settle)
+        positive("contract_size", self.contract_size)
+        if self.max_leverage is not None and not self.max_leverage >= 1.0:
+            raise CrossMarginError("max_leverage", f"must be >= 1, got {self.max_leverage}")
+        if self.kind == Kind.OPTION:
+            raise CrossMarginError("kind", "options are not supported by this engine yet")
+        if self.kind == Kind.FUTURE and not self.expiry:
+            raise CrossMarginError("expiry", "a dated future needs an expiry date")
+        if self.kind != Kind.SPOT and self.margin is None:
+            raise CrossMarginError("tiers", f"{self.kind} instrument needs a margin schedule")
+        if self.kind == Kind.SPOT and self.inverse:
+            raise CrossMarginError("inverse", "spot instruments cannot be inverse")
+
+    @property
+    def is_derivative(self) -> bool:
+        """True for contracts that carry margin (everything but spot)."""
+        return self.kind != Kind.SPOT

@@ -1,0 +1,403 @@
+"""Load rulebook files and compile market entries into instruments.
+
+A rulebook is a TOML file with a ``[rulebook]`` header (name, model, currency, source, as_of,
+version), optional ``[collateral.ASSET]`` haircuts and ``[[markets]]`` entries. The margin
+``model`` says how a market's fields become a :class:`MarginSchedule`:
+
+- ``tiered``: ``tiers`` with maintenance rate, leverage cap and (optional) maintenance amount;
+- ``hyperliquid``: leverage caps only; maintenance rate = 1 / (2 * max leverage);
+- ``size_scaled``: ``initial_margin_rate`` and ``maintenance_margin_rate`` plus ``*_per_size``.
+
+The same compiler reads the instruments of a portfolio document, which may use ccxt's names
+(``base``, ``contractSize``, ``maxLeverage``, ``minNotional``, ``maintenanceMarginRate`` ...).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from crossmargin.model import (
+    CollateralRule,
+    CrossMarginError,
+    Instrument,
+    Kind,
+    MarginSchedule,
+    Market,
+)
+from crossmargin.model.checks import finite, non_empty, positive
+
+__all__ = ["MODELS", "Rulebook", "build_instrument", "bundled_rulebooks", "load_rulebook"]
+
+MODELS = ("tiered", "hyperliquid", "size_scaled")
+
+_HEADER_KEYS = {
+    "name",
+    "title",
+    "venue",
+    "model",
+    "currency",
+    "source",
+    "as_of",
+    "version",
+    "notes",
+    "margin_call_ratio",
+    "isolated_at_entry",
+}
+_COLLATERAL_KEYS = {"ratio", "tiers", "stable", "source", "notes"}
+_MARKET_KEYS = {
+    "symbol",
+    "kind",
+    "underlying",
+    "quote",
+    "settle",
+    "contract_size",
+    "inverse",
+    "expiry",
+    "max_leverage",
+    "tiers",
+    "initial_margin_rate",
+    "initial_margin_rate_per_size",
+    "maintenance_margin_rate",
+    "maintenance_margin_rate_per_size",
+    "source",
+    "as_of",
+    "notes",
+    "isolated_at_entry",
+}
+_TIER_KEYS = {
+    "min_notional",
+    "max_notional",
+    "maintenance_margin_rate",
+    "max_leverage",
+    "maintenance_amount",
+    "tier",
+    "symbol",
+    "currency",
+    "info",
+}
+_ALIASES = {
+    "base": "underlying",
+    "contractSize": "contract_size",
+    "maxLeverage": "max_leverage",
+    "minNotional": "min_notional",
+    "maxNotional": "max_notional",
+    "maintenanceMarginRate": "maintenance_margin_rate",
+    "maintenanceAmount": "maintenance_amount",
+    "type": "kind",
+}
+_KINDS = {"swap": "perpetual", "perp": "perpetual", "futures": "future"}
+
+
+def _canonical(data: Mapping[str, Any], allowed: set[str], path: str) -> dict[str, Any]:
+    _mapping_or_error(data, path)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = _ALIASES.get(key, key)
+        if name not in allowed:
+            raise CrossMarginError(f"{path}.{key}" if path else key, "unknown field")
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _mapping_or_error(data: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise CrossMarginError(path, f"must be a table/object, got {type(data).__name__}")
+    return data
+
+
+def _field(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _number(data: Mapping[str, Any], name: str, path: str, default: float | None = None) -> float:
+    if name not in data:
+        if default is None:
+            raise CrossMarginError(_field(path, name), "required")
+        return default
+    return finite(_field(path, name), data[name])
+
+
+def _string(data: Mapping[str, Any], name: str, path: str, default: str | None = None) -> str:
+    if name not in data:
+        if default is None:
+            raise CrossMarginError(_field(path, name), "required")
+        return default
+    return non_empty(_field(path, name), data[name])
+
+
+def _tier_rows(
+    tiers: Any, model: str, max_leverage: float | None, path: str
+) -> tuple[list[float], list[float], list[float], list[float | None]]:
+    if not isinstance(tiers, list) or not tiers:
+        raise CrossMarginError(path, "must be a non-empty list of tiers")
+    floors: list[float] = []
+    rates: list[float] = []
+    levs: list[float] = []
+    amounts: list[float | None] = []
+    prev_cap = 0.0
+    for t, raw in enumerate(tiers):
+        where = f"{path}[{t}]"
+        tier = _canonical(raw, _TIER_KEYS, where)
+        floor = _number(tier, "min_notional", where, 0.0 if t == 0 else None)
+        cap = _number(tier, "max_notional", where, math.inf) if "max_notional" in tier else math.inf
+        if floor != prev_cap:
+            raise CrossMarginError(
+                _field(where, "min_notional"), f"tiers must be contiguous: expected {prev_cap:g}"
+            )
+        if not cap > floor:
+            raise CrossMarginError(_field(where, "max_notional"), "must be above min_notional")
+        lev = tier.get("max_leverage", max_leverage)
+        if lev is None:
+            raise CrossMarginError(_field(where, "max_leverage"), "required")
+        lev = positive(_field(where, "max_leverage"), lev)
+        if lev < 1.0:
+            raise CrossMarginError(_field(where, "max_leverage"), f"must be >= 1, got {lev}")
+        if model == "hyperliquid" and "maintenance_margin_rate" not in tier:
+            rate = 1.0 / (2.0 * lev)
+        else:
+            rate = _number(tier, "maintenance_margin_rate", where)
+            if not 0.0 <= rate < 1.0:
+                raise CrossMarginError(
+                    _field(where, "maintenance_margin_rate"), f"must be within [0, 1), got {rate}"
+                )
+        amount = tier.get("maintenance_amount")
+        floors.append(floor)
+        rates.append(rate)
+        levs.append(lev)
+        amounts.append(
+            None if amount is None else finite(_field(where, "maintenance_amount"), amount)
+        )
+        prev_cap = cap
+    if prev_cap != math.inf:
+        raise CrossMarginError(
+            f"{path}[{len(tiers) - 1}].max_notional", "the last tier must be open"
+        )
+    return floors, rates, levs, amounts
+
+
+def _schedule(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
+    at_entry = data.get("isolated_at_entry", False)
+    if not isinstance(at_entry, bool):
+        raise CrossMarginError(_field(path, "isolated_at_entry"), "must be true or false")
+    return replace(_rates(data, model, path), isolated_at_entry=at_entry)
+
+
+def _rates(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
+    max_lev = data.get("max_leverage")
+    if model == "size_scaled":
+        im = _number(data, "initial_margin_rate", path)
+        return MarginSchedule.size_scaled(
+            initial_rate=im,
+            maintenance_rate=_number(data, "maintenance_margin_rate", path),
+            initial_rate_per_size=_number(data, "initial_margin_rate_per_size", path, 0.0),
+            maintenance_rate_per_size=_number(data, "maintenance_margin_rate_per_size", path, 0.0),
+            max_leverage=math.inf
+            if max_lev is None
+            else positive(_field(path, "max_leverage"), max_lev),
+        )
+    if "tiers" in data:
+        tiers = data["tiers"]
+    elif model == "hyperliquid" and max_lev is not None:
+        tiers = [{"min_notional": 0.0, "max_leverage": max_lev}]
+    else:
+        raise CrossMarginError(_field(path, "tiers"), f"required by the {model} margin model")
+    floors, rates, levs, amounts = _tier_rows(tiers, model, max_lev, _field(path, "tiers"))
+    schedule = MarginSchedule.brackets(floors, rates, levs, amounts)
+    for t, tier in enumerate(schedule.tiers):
+        if tier.min_notional * tier.maintenance_margin_rate - tier.maintenance_amount < -1e-9:
+            raise CrossMarginError(
+                f"{path}.tiers[{t}].maintenance_amount",
+                "makes the maintenance margin negative at the bracket floor",
+            )
+    return schedule
+
+
+def build_instrument(data: Mapping[str, Any], model: str, path: str = "") -> Instrument:
+    """Compile one market entry (rulebook or document, snake_case or ccxt names)."""
+    entry = _canonical(data, _MARKET_KEYS, path)
+    symbol = _string(entry, "symbol", path)
+    kind_name = str(entry.get("kind", "perpetual")).lower()
+    kind_name = _KINDS.get(kind_name, kind_name)
+    try:
+        kind = Kind(kind_name)
+    except ValueError:
+        kinds = ", ".join(k.value for k in Kind)
+        raise CrossMarginError(_field(path, "kind"), f"must be one of {kinds}") from None
+    inverse = entry.get("inverse", False)
+    if not isinstance(inverse, bool):
+        raise CrossMarginError(_field(path, "inverse"), "must be true or false")
+    underlying = _string(entry, "underlying", path)
+    quote = _string(entry, "quote", path)
+    settle = _string(entry, "settle", path, underlying if inverse else quote)
+    margin = None if kind == Kind.SPOT else _schedule(entry, model, path)
+    max_lev = entry.get("max_leverage")
+    expiry = entry.get("expiry")
+    try:
+        return Instrument(
+            symbol=symbol,
+            kind=kind,
+            underlying=underlying,
+            quote=quote,
+            settle=settle,
+            margin=margin,
+            contract_size=_number(entry, "contract_size", path, 1.0),
+            inverse=inverse,
+            expiry=None if expiry is None else str(expiry),
+            max_leverage=None if max_lev is None else _number(entry, "max_leverage", path),
+        )
+    except CrossMarginError as error:
+        raise error.at(path) from None
+
+
+def _collateral(asset: str, data: Mapping[str, Any], path: str) -> CollateralRule:
+    entry = _canonical(data, _COLLATERAL_KEYS, path)
+    stable = entry.get("stable", False)
+    if not isinstance(stable, bool):
+        raise CrossMarginError(_field(path, "stable"), "must be true or false")
+    if ("ratio" in entry) == ("tiers" in entry):
+        raise CrossMarginError(path, "give either ratio or tiers")
+    try:
+        if "ratio" in entry:
+            return CollateralRule.flat(asset, _number(entry, "ratio", path), stable=stable)
+        tiers = entry["tiers"]
+        if not isinstance(tiers, list) or not tiers:
+            raise CrossMarginError("tiers", "must be a non-empty list")
+        bounds = tuple(float(t.get("up_to", math.inf)) for t in tiers)
+        ratios = tuple(_number(t, "ratio", f"tiers[{i}]") for i, t in enumerate(tiers))
+        return CollateralRule(asset, bounds, ratios, stable)
+    except CrossMarginError as error:
+        raise error.at(path) from None
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """A venue's margin rules: header facts, collateral haircuts and market entries."""
+
+    name: str
+    title: str
+    venue: str
+    model: str
+    currency: str
+    source: str
+    as_of: str
+    version: str
+    notes: str
+    margin_call_ratio: float
+    collateral: Mapping[str, CollateralRule]
+    instruments: Mapping[str, Instrument]
+    entries: Mapping[str, Mapping[str, Any]]
+
+    def with_instruments(
+        self, entries: Sequence[Mapping[str, Any]], path: str = "instruments"
+    ) -> dict[str, Instrument]:
+        """Rulebook instruments plus ``entries``, which add or override by symbol, per field."""
+        instruments = dict(self.instruments)
+        for i, raw in enumerate(entries):
+            where = f"{path}[{i}]"
+            entry = _canonical(raw, _MARKET_KEYS, where)
+            symbol = _string(entry, "symbol", where)
+            merged = {**self.entries.get(symbol, {}), **entry}
+            instruments[symbol] = build_instrument(merged, self.model, where)
+        return instruments
+
+    def market(
+        self,
+        prices: Mapping[str, float],
+        entries: Sequence[Mapping[str, Any]] = (),
+        currency: str | None = None,
+        margin_call_ratio: float | None = None,
+    ) -> Market:
+        """A :class:`Market` under this rulebook at ``prices``."""
+        return Market(
+            self.with_instruments(entries),
+            prices,
+            currency or self.currency,
+            self.collateral,
+            self.margin_call_ratio if margin_call_ratio is None else margin_call_ratio,
+        )
+
+
+def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
+    unknown = set(data) - {"rulebook", "collateral", "markets"}
+    if unknown:
+        raise CrossMarginError(f"{origin}:{sorted(unknown)[0]}", "unknown section")
+    header = _canonical(data.get("rulebook", {}), _HEADER_KEYS, f"{origin}:rulebook")
+    where = f"{origin}:rulebook"
+    model = _string(header, "model", where)
+    if model not in MODELS:
+        raise CrossMarginError(f"{where}.model", f"must be one of {', '.join(MODELS)}")
+    collateral_data = data.get("collateral", {})
+    if not isinstance(collateral_data, Mapping):
+        raise CrossMarginError(f"{origin}:collateral", "must be a table")
+    collateral = {
+        asset: _collateral(asset, rule, f"{origin}:collateral.{asset}")
+        for asset, rule in collateral_data.items()
+    }
+    markets = data.get("markets", [])
+    if not isinstance(markets, list):
+        raise CrossMarginError(f"{origin}:markets", "must be an array of tables")
+    instruments: dict[str, Instrument] = {}
+    entries: dict[str, Mapping[str, Any]] = {}
+    defaults = {k: header[k] for k in ("isolated_at_entry",) if k in header}
+    for i, listed in enumerate(markets):
+        raw = {**defaults, **_mapping_or_error(listed, f"{origin}:markets[{i}]")}
+        instrument = build_instrument(raw, model, f"{origin}:markets[{i}]")
+        if instrument.symbol in instruments:
+            raise CrossMarginError(f"{origin}:markets[{i}].symbol", "duplicate symbol")
+        instruments[instrument.symbol] = instrument
+        entries[instrument.symbol] = _canonical(raw, _MARKET_KEYS, f"{origin}:markets[{i}]")
+    ratio = _number(header, "margin_call_ratio", where, 0.8)
+    return Rulebook(
+        name=_string(header, "name", where),
+        title=_string(header, "title", where, ""),
+        venue=_string(header, "venue", where, ""),
+        model=model,
+        currency=_string(header, "currency", where),
+        source=_string(header, "source", where),
+        as_of=_string({k: str(v) for k, v in header.items()}, "as_of", where),
+        version=str(header.get("version", "1")),
+        notes=str(header.get("notes", "")),
+        margin_call_ratio=ratio,
+        collateral=MappingProxyType(collateral),
+        instruments=MappingProxyType(instruments),
+        entries=MappingProxyType(entries),
+    )
+
+
+def _bundled() -> dict[str, Any]:
+    folder = resources.files("crossmargin.rules") / "rulebooks"
+    return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def bundled_rulebooks() -> list[Rulebook]:
+    """Every rulebook shipped with the package, by name."""
+    return [load_rulebook(name) for name in sorted(_bundled())]
+
+
+def load_rulebook(name_or_path: str | Path) -> Rulebook:
+    """Load a bundled rulebook by name (``binance-usdm``) or any rulebook file by path."""
+    bundled = _bundled()
+    text_name = str(name_or_path)
+    if text_name in bundled:
+        origin, raw = text_name, bundled[text_name].read_bytes()
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            known = ", ".join(sorted(bundled))
+            raise CrossMarginError(
+                "rulebook", f"no bundled rulebook or file {text_name!r} (bundled: {known})"
+            )
+        origin, raw = path.name, path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise CrossMarginError(origin, f"not valid TOML: {error}") from None
+    return _parse(data, origin)
