@@ -65,7 +65,11 @@ def _combine(
         extra = 0.0
         if old.is_isolated:
             given = order.isolated_margin
-            extra = _initial_margin(instrument, order.qty, price, leverage) if given is None else given
+            extra = (
+                given
+                if given is not None
+                else _initial_margin(instrument, order.qty, price, leverage)
+            )
         margin = None if old.isolated_margin is None else old.isolated_margin + extra
         grown = replace(
             old, qty=total, entry_price=float(entry), leverage=leverage, isolated_margin=margin
