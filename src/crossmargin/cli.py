@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Cross-margin risk engine: account health, margin and liquidation prices.",
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 132)
 
 RulebookOption = Annotated[
     str | None, typer.Option("--rulebook", "-r", help="Bundled rulebook name or TOML path.")
@@ -42,10 +42,16 @@ def _guard(action: Callable[[], None]) -> None:
         raise typer.Exit(2) from None
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
+def _fmt(value: float | None) -> str:
+    """Amounts and prices: whole units from 1,000 up, cents below, 6 significant under 1."""
     if value is None:
         return "-"
-    return f"{value:,.{digits}f}"
+    size = abs(value)
+    if size >= 1_000:
+        return f"{value:,.0f}"
+    if size >= 1 or value == 0:
+        return f"{value:,.2f}"
+    return f"{value:.6g}"
 
 
 def _pct(value: float | None) -> str:

@@ -120,6 +120,11 @@ def _frame(account: Account, market: Market) -> _Frame:
         except CrossMarginError as error:
             path = f"positions[{i}].symbol" if error.path == "symbol" else error.path
             raise CrossMarginError(path, error.reason) from None
+        if instrument.margin is None and instrument.is_derivative:
+            raise CrossMarginError(
+                f"positions[{i}].symbol",
+                f"{instrument.kind} {position.symbol} has no margin schedule",
+            )
         if instrument.is_derivative:
             derivatives.append((position, instrument))
             amounts.setdefault(instrument.settle, 0.0)
@@ -146,6 +151,7 @@ def _frame(account: Account, market: Market) -> _Frame:
         ratios[a, : len(rule.ratios)] = rule.ratios
     index = {a: k for k, a in enumerate(assets)}
     schedules = [ins.margin for _, ins in derivatives if ins.margin is not None]
+
     return _Frame(
         assets=assets,
         amounts=np.array([amounts[a] for a in assets], dtype=np.float64),
@@ -307,7 +313,7 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
         cross_maintenance_margin=float(v.cross_maintenance),
         status=worst,
         crash_distance=min(distances) if distances else None,
-        crash_move_down=None if down is None else -down,
+        crash_move_down=None if down is None else -down if down else 0.0,
         crash_move_up=up,
         positions=tuple(positions),
     )

@@ -198,10 +198,6 @@ def parse_portfolio(data: Any, rulebook: str | Path | None = None) -> Portfolio:
     return Portfolio(book, market, tuple(accounts))
 
 
-def _reject_constant(token: str) -> float:
-    raise CrossMarginError("document", f"{token} is not a number JSON allows")
-
-
 def load_portfolio(path: str | Path, rulebook: str | Path | None = None) -> Portfolio:
     """Read and validate a portfolio document file."""
     file = Path(path)
@@ -212,7 +208,7 @@ def load_portfolio(path: str | Path, rulebook: str | Path | None = None) -> Port
     except UnicodeDecodeError:
         raise CrossMarginError(str(path), "not UTF-8 text") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise CrossMarginError(
             str(path), f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"

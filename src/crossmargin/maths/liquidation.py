@@ -23,7 +23,6 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import brentq
 
 from crossmargin.maths.tiers import MarginArrays
 
@@ -79,7 +78,7 @@ def liquidation_price(
         prices = np.where(inv[..., None], 1.0 / roots, roots)
         m = np.asarray(mark, dtype=np.float64)[..., None, None]
         distance = np.where(ok, np.abs(prices - m), np.inf)
-    flat = distance.reshape((*distance.shape[:-2], -1))
+    flat = distance.reshape((*distance.shape[:-2], distance.shape[-2] * distance.shape[-1]))
     best = flat.argmin(axis=-1)
     chosen = np.take_along_axis(prices.reshape(flat.shape), best[..., None], axis=-1)[..., 0]
     found = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0] < np.inf
@@ -95,30 +94,41 @@ def _up_grid(points: int) -> Float:
 
 
 def crash_distance(
-    surplus: Callable[[Float], Float], points: int = 512, xtol: float = 1e-13
+    surplus: Callable[[Float], Float], points: int = 512, refine: int = 128, rounds: int = 6
 ) -> tuple[float | None, float | None]:
     """Smallest uniform moves down and up (fractions, -0.99..+9) that leave the surplus < 0.
 
     ``surplus(moves)`` returns, for each move ``s`` (all non-cash prices times ``1 + s``), the
-    smallest of the account's margin surpluses (equity minus maintenance). The grid finds the
-    first sign change on each side; Brent's method refines it. ``None`` where no move in range
-    makes the account liquidatable. A liquidatable account is at distance 0 on both sides.
+    smallest of the account's margin surpluses (equity minus maintenance). A grid finds the first
+    move that liquidates on each side; each round then re-grids the bracketing step with
+    ``refine`` points, so the result is exact to ``step / (refine - 1) ** rounds`` and a surplus
+    that touches 0 without going below is not taken for a liquidation. Both sides share every
+    call. ``None`` where no move in range liquidates; 0 if the account already is liquidatable.
     """
-    results: list[float | None] = []
-    for grid in (_down_grid(points), _up_grid(points)):
-        values = surplus(grid)
-        below = np.flatnonzero(values < 0)
+    grids = (_down_grid(points), _up_grid(points))
+    values = surplus(np.concatenate(grids))
+    brackets: list[tuple[float, float] | None] = []
+    results: list[float | None] = [None, None]
+    for side, grid in enumerate(grids):
+        below = np.flatnonzero(values[side * points : (side + 1) * points] < 0)
         if below.size == 0:
-            results.append(None)
-            continue
-        i = int(below[0])
-        if i == 0:
-            results.append(0.0)
-            continue
-        lo, hi = float(grid[i - 1]), float(grid[i])
-
-        def scalar(s: float) -> float:
-            return float(surplus(np.array([s]))[0])
-
-        results.append(abs(float(brentq(scalar, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps))))
+            brackets.append(None)
+        elif below[0] == 0:
+            brackets.append(None)
+            results[side] = 0.0
+        else:
+            i = int(below[0])
+            brackets.append((float(grid[i - 1]), float(grid[i])))
+    live = [b for b in brackets if b is not None]
+    for _ in range(rounds if live else 0):
+        subs = [np.linspace(lo, hi, refine) for lo, hi in live]
+        found = surplus(np.concatenate(subs)).reshape(len(live), refine) < 0
+        live = [
+            (float(sub[j - 1]), float(sub[j]))
+            for sub, j in zip(subs, np.argmax(found, axis=1), strict=True)
+        ]
+    refined = iter(live)
+    for side, bracket in enumerate(brackets):
+        if bracket is not None:
+            results[side] = abs(next(refined)[1])
     return results[0], results[1]

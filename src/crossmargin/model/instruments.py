@@ -159,6 +159,8 @@ class Instrument:
     inverse: bool = False
     expiry: str | None = None
     max_leverage: float | None = None
+    strike: float | None = None
+    option_type: str | None = None
 
     def __post_init__(self) -> None:
         non_empty("symbol", self.symbol)
@@ -169,13 +171,34 @@ class Instrument:
         if self.max_leverage is not None and not self.max_leverage >= 1.0:
             raise CrossMarginError("max_leverage", f"must be >= 1, got {self.max_leverage}")
         if self.kind == Kind.OPTION:
-            raise CrossMarginError("kind", "options are not supported by this engine yet")
+            self._check_option()
+        elif self.strike is not None or self.option_type is not None:
+            raise CrossMarginError("strike", "only options carry a strike and option_type")
         if self.kind == Kind.FUTURE and not self.expiry:
             raise CrossMarginError("expiry", "a dated future needs an expiry date")
-        if self.kind != Kind.SPOT and self.margin is None:
+        if self.kind not in (Kind.SPOT, Kind.OPTION) and self.margin is None:
             raise CrossMarginError("tiers", f"{self.kind} instrument needs a margin schedule")
         if self.kind == Kind.SPOT and self.inverse:
             raise CrossMarginError("inverse", "spot instruments cannot be inverse")
+
+    def _check_option(self) -> None:
+        """European option: strike > 0, option_type call/put, an expiry; margin comes from the
+        option rules, so the schedule is optional. ``inverse`` means coin-settled (premium in the
+        underlying coin); an option's ``contract_size`` is in the underlying either way."""
+        if self.strike is None:
+            raise CrossMarginError("strike", "an option needs a strike")
+        positive("strike", self.strike)
+        if self.option_type not in ("call", "put"):
+            raise CrossMarginError(
+                "option_type", f"must be 'call' or 'put', got {self.option_type!r}"
+            )
+        if not self.expiry:
+            raise CrossMarginError("expiry", "an option needs an expiry date")
+
+    @property
+    def is_option(self) -> bool:
+        """True for European options."""
+        return self.kind == Kind.OPTION
 
     @property
     def is_derivative(self) -> bool:

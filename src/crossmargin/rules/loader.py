@@ -298,13 +298,18 @@ class Rulebook:
     def with_instruments(
         self, entries: Sequence[Mapping[str, Any]], path: str = "instruments"
     ) -> dict[str, Instrument]:
-        """Rulebook instruments plus ``entries``, which add or override by symbol, per field."""
+        """Rulebook instruments plus ``entries``, which add or override by symbol, per field.
+
+        Under the hyperliquid model a new ``max_leverage`` without ``tiers`` replaces the tiers.
+        """
         instruments = dict(self.instruments)
         for i, raw in enumerate(entries):
             where = f"{path}[{i}]"
             entry = _canonical(raw, _MARKET_KEYS, where)
             symbol = _string(entry, "symbol", where)
             merged = {**self.entries.get(symbol, {}), **entry}
+            if self.model == "hyperliquid" and "max_leverage" in entry and "tiers" not in entry:
+                merged.pop("tiers", None)
             instruments[symbol] = build_instrument(merged, self.model, where)
         return instruments
 
