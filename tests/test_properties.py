@@ -22,7 +22,7 @@ from crossmargin import (
 )
 from crossmargin.health import AccountHealth
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings(max_examples=50, deadline=None)
 
 
 @st.composite
