@@ -59,21 +59,21 @@ def liquidation_price(
     c2 = np.where(inv, -slope * units**2, 0.0)
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        linear_root = -c0 / c1
-        disc = np.sqrt(c1 * c1 - 4.0 * c2 * c0)
-        half = -0.5 * (c1 + np.copysign(disc, c1))
-        roots = np.stack(
-            [np.where(c2 == 0, linear_root, half / c2), np.where(c2 == 0, np.nan, c0 / half)],
-            axis=-1,
-        )
+        if np.any(c2 != 0):
+            disc = np.sqrt(c1 * c1 - 4.0 * c2 * c0)
+            half = -0.5 * (c1 + np.copysign(disc, c1))
+            roots = np.stack(
+                [np.where(c2 == 0, -c0 / c1, half / c2), np.where(c2 == 0, np.nan, c0 / half)],
+                axis=-1,
+            )
+        else:
+            roots = (-c0 / c1)[..., None]
         n = units[..., None] * roots
-        floors = schedule.floors[..., None]
-        caps = schedule.caps[..., None]
         ok = (
             np.isfinite(roots)
             & (roots > 0)
-            & (n >= floors * (1 - _EDGE))
-            & (n <= caps * (1 + _EDGE))
+            & (n >= schedule.floors[..., None] * (1 - _EDGE))
+            & (n <= schedule.caps[..., None] * (1 + _EDGE))
         )
         prices = np.where(inv[..., None], 1.0 / roots, roots)
         m = np.asarray(mark, dtype=np.float64)[..., None, None]
