@@ -169,3 +169,37 @@ def test_malformed_and_missing_files(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: prices.BTC-PERP: must be finite")
     result = runner.invoke(app, ["margin", str(tmp_path / "absent.json")])
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+PM_DOC = Path(__file__).parent / "data" / "deribit-pm.json"
+
+
+def test_margin_carries_portfolio_margin_under_a_pm_rulebook() -> None:
+    """A short inverse perpetual and a short strangle under ``deribit-pm``: the report carries
+    the PM object beside standard margin, with MM = 0.8 x IM (venues.md 5.4)."""
+    (account,) = json.loads(_run("margin", str(PM_DOC), "--json").stdout)["accounts"]
+    pm = account["portfolio_margin"]
+    assert pm["model"] == "deribit-pm" and pm["currency"] == "BTC"
+    assert pm["maintenance_margin"] == pytest.approx(0.8 * pm["initial_margin"])
+    assert pm["initial_margin"] == pytest.approx(pm["worst_case"] + sum(pm["add_ons"].values()))
+    assert set(pm["worst_scenario"]) >= {"price_move", "vol_move"}
+    assert pm["standard_initial_margin"] > account["initial_margin"]
+    okx = json.loads(_run("margin", str(PM_DOC), "--rulebook", "okx-pm", "--json").stdout)
+    assert okx["accounts"][0]["portfolio_margin"]["model"] == "okx-pm"
+
+
+def test_options_without_portfolio_margin_are_refused(tmp_path: Path) -> None:
+    doc = json.loads(PM_DOC.read_text())
+    del doc["portfolio_margin"]
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["margin", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: accounts[0].positions[1].symbol: options are margined")
+
+
+def test_scenarios_of_a_portfolio_write_a_heat_map(tmp_path: Path) -> None:
+    png = tmp_path / "heat.png"
+    out = _run("scenarios", str(PM_DOC), "--png", str(png)).stdout
+    assert "extended" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,6 +18,7 @@ from crossmargin.io.document import Portfolio, load_portfolio
 from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
 from crossmargin.model import CrossMarginError, MarginMode, Order
 from crossmargin.orders import what_if
+from crossmargin.pm.commands import scenarios
 from crossmargin.rules import bundled_rulebooks
 
 app = typer.Typer(
@@ -69,8 +70,8 @@ _STATUS_STYLE = {
 def _print_tables(portfolio: Portfolio) -> None:
     book = portfolio.rulebook
     console.print(f"[bold]{book.title or book.name}[/] - rules as of {book.as_of} ({book.source})")
-    for health, withdrawable in evaluate_portfolio(portfolio):
-        report = account_report(health, withdrawable)
+    for result in evaluate_portfolio(portfolio):
+        report = account_report(result.health, result.withdrawable, result.portfolio_margin)
         ccy = report["currency"]
         style = _STATUS_STYLE[report["status"]]
         summary = Table(title=f"account {report['id']} ({ccy})", show_header=False)
@@ -124,6 +125,35 @@ def _print_tables(portfolio: Portfolio) -> None:
                 f"[{_STATUS_STYLE[p['status']]}]{p['status']}[/]",
             )
         console.print(positions)
+        if result.portfolio_margin is not None:
+            console.print(_pm_table(report["id"], result.portfolio_margin))
+
+
+def _pm_table(account: str, pm: dict[str, Any]) -> Table:
+    """Portfolio margin beside standard margin for one account."""
+    table = Table(title=f"portfolio margin of {account} ({pm['model']}, {pm['currency']})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    worst = pm["worst_scenario"]
+    move = (
+        f"{worst.get('underlying', '')} price {100 * worst['price_move']:+.1f}%, "
+        f"vol {worst['vol_move']:+g}"
+        if worst
+        else "-"
+    )
+    rows = [
+        ("worst case", _fmt(pm["worst_case"])),
+        ("worst scenario", move),
+        *((f"add-on: {name}", _fmt(amount)) for name, amount in pm["add_ons"].items()),
+        ("PM initial margin", _fmt(pm["initial_margin"])),
+        ("PM maintenance margin", _fmt(pm["maintenance_margin"])),
+        ("standard initial margin", _fmt(pm["standard_initial_margin"])),
+        ("standard maintenance margin", _fmt(pm["standard_maintenance_margin"])),
+        ("saving (initial)", _fmt(pm["saving"])),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
 
 
 def _show(path: Path) -> None:
@@ -241,12 +271,16 @@ def rulebooks(as_json: JsonOption = False) -> None:
 
 @app.command()
 def demo() -> None:
-    """Show the bundled demo portfolio (a cross and an isolated position on two venues)."""
+    """Show the bundled demo portfolios: cross and isolated positions, multi-asset collateral,
+    a pasted ccxt position and a portfolio-margined option book."""
     folder = resources.files("crossmargin.io") / "examples"
-    for name in ("demo-hyperliquid.json", "demo-binance.json"):
+    for name in ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json"):
         console.rule(f"[bold]crossmargin margin {name}")
         with resources.as_file(folder / name) as path:
             _guard(partial(_show, path))
+
+
+app.command("scenarios")(scenarios)
 
 
 def main() -> None:

@@ -10,8 +10,12 @@
 ```
 
 Optional top-level fields: ``currency`` and ``margin_call_ratio`` (override the rulebook's),
-``leverage_tiers`` (ccxt ``fetch_leverage_tiers()`` output: symbol -> tiers). Positions may also
-be ccxt position structures as ``fetch_positions()`` returns them (``contracts``, ``side``,
+``leverage_tiers`` (ccxt ``fetch_leverage_tiers()`` output: symbol -> tiers),
+``portfolio_margin`` (a PM rulebook: ``cme-span``, ``deribit-pm``, ``okx-pm`` or a path) and
+``options`` (valuation time, vols and vol surfaces: ``crossmargin.pm.book.parse_option_data``).
+Options are instruments of kind ``option`` with ``strike``, ``option_type`` and ``expiry``.
+Positions may also be ccxt position structures as ``fetch_positions()`` returns them
+(``contracts``, ``side``,
 ``entryPrice``, ``markPrice``, ``marginMode``, ``collateral``, ``leverage``); a ccxt unified
 symbol such as ``BTC/USDT:USDT`` resolves to the rulebook market it names.
 """
@@ -19,15 +23,20 @@ symbol such as ``BTC/USDT:USDT`` resolves to the rulebook market it names.
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
+from crossmargin.pm.book import OptionData, parse_option_data
+from crossmargin.pm.rules import PmRulebook, bundled_pm_rulebooks, load_pm_rulebook
 from crossmargin.rules import Rulebook, load_rulebook
 
 __all__ = ["Portfolio", "load_portfolio", "parse_portfolio"]
+
+_PM_MODELS = {"cme-span", "deribit-pm", "okx-pm"}
 
 _TOP_KEYS = {
     "rulebook",
@@ -37,6 +46,8 @@ _TOP_KEYS = {
     "currency",
     "margin_call_ratio",
     "leverage_tiers",
+    "portfolio_margin",
+    "options",
 }
 _POSITION_KEYS = {"symbol", "qty", "entry_price", "margin_mode", "isolated_margin", "leverage"}
 _CCXT_POSITION_KEYS = {
@@ -73,11 +84,14 @@ _CCXT_POSITION_KEYS = {
 
 @dataclass(frozen=True)
 class Portfolio:
-    """A parsed document: the rulebook, the market and the accounts."""
+    """A parsed document: the rulebook, the market, the accounts and, for portfolio margin,
+    the PM rulebook and the option data (valuation time, vols)."""
 
     rulebook: Rulebook
     market: Market
     accounts: tuple[Account, ...]
+    pm: PmRulebook | None = None
+    options: OptionData | None = None
 
 
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
@@ -151,15 +165,30 @@ def _mode(value: Any, field: str) -> MarginMode:
 
 
 def parse_portfolio(data: Any, rulebook: str | Path | None = None) -> Portfolio:
-    """Validate a document (already decoded from JSON); ``rulebook`` overrides the document's."""
+    """Validate a document (already decoded from JSON).
+
+    ``rulebook`` overrides the document's rulebook or, when it names a portfolio-margin rulebook,
+    its ``portfolio_margin``.
+    """
     doc = _mapping(data, "document")
     for key in doc:
         if key not in _TOP_KEYS:
             raise CrossMarginError(key, "unknown field")
-    name = rulebook if rulebook is not None else doc.get("rulebook")
+    pm_name = doc.get("portfolio_margin")
+    name = doc.get("rulebook")
+    if rulebook is not None and _is_pm(rulebook):
+        pm_name = rulebook
+    elif rulebook is not None:
+        name = rulebook
     if name is None:
         raise CrossMarginError("rulebook", "required (in the document or with --rulebook)")
     book = load_rulebook(name)
+    pm = None if pm_name is None else load_pm_rulebook(pm_name)
+    options = None
+    if "options" in doc:
+        options = parse_option_data(_mapping(doc["options"], "options"), "options")
+    elif pm is not None:
+        raise CrossMarginError("options", "portfolio margin needs the options section")
     listed = _list(doc.get("instruments", []), "instruments")
     entries = [dict(_mapping(e, f"instruments[{i}]")) for i, e in enumerate(listed)]
     for symbol, tiers in _mapping(doc.get("leverage_tiers", {}), "leverage_tiers").items():
@@ -195,7 +224,21 @@ def parse_portfolio(data: Any, rulebook: str | Path | None = None) -> Portfolio:
     ratio = doc.get("margin_call_ratio", book.margin_call_ratio)
     currency = doc.get("currency", book.currency)
     market = Market(instruments, prices, currency, book.collateral, ratio)
-    return Portfolio(book, market, tuple(accounts))
+    return Portfolio(book, market, tuple(accounts), pm, options)
+
+
+def _is_pm(name: str | Path) -> bool:
+    """True for a bundled PM rulebook name or a TOML file whose model is a PM model."""
+    if str(name) in bundled_pm_rulebooks():
+        return True
+    path = Path(name)
+    if path.suffix != ".toml" or not path.is_file():
+        return False
+    try:
+        header = tomllib.loads(path.read_text("utf-8")).get("rulebook", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(header, Mapping) and header.get("model") in _PM_MODELS
 
 
 def load_portfolio(path: str | Path, rulebook: str | Path | None = None) -> Portfolio:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.io.document import Portfolio
-from crossmargin.model import CrossMarginError
+from crossmargin.model import Account, CrossMarginError
 from crossmargin.orders import max_withdrawable
+from crossmargin.pm.report import portfolio_margin_report
 
 __all__ = ["account_report", "evaluate_portfolio", "portfolio_report"]
 
@@ -17,9 +19,13 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def account_report(health: AccountHealth, withdrawable: dict[str, float]) -> dict[str, Any]:
+def account_report(
+    health: AccountHealth,
+    withdrawable: dict[str, float],
+    portfolio_margin: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """One account as the ``--json`` output lays it out (amounts in ``currency``)."""
-    return {
+    report = {
         "id": health.id,
         "currency": health.currency,
         "wallet_balance": health.wallet_balance,
@@ -55,20 +61,52 @@ def account_report(health: AccountHealth, withdrawable: dict[str, float]) -> dic
             for p in health.positions
         ],
     }
+    if portfolio_margin is not None:
+        report["portfolio_margin"] = portfolio_margin
+    return report
 
 
-def evaluate_portfolio(portfolio: Portfolio) -> list[tuple[AccountHealth, dict[str, float]]]:
-    """Health and withdrawable amounts of every account; errors name the account."""
+@dataclass(frozen=True)
+class AccountResult:
+    """Everything reported for one account."""
+
+    health: AccountHealth
+    withdrawable: dict[str, float]
+    portfolio_margin: dict[str, Any] | None
+
+
+def _without_options(account: Account, portfolio: Portfolio, index: int) -> Account:
+    """The account's futures and spot legs; options are margined by the PM rulebook only."""
+    kept = []
+    for j, position in enumerate(account.positions):
+        instrument = portfolio.market.instruments.get(position.symbol)
+        if instrument is None or not instrument.is_option:
+            kept.append(position)
+        elif portfolio.pm is None:
+            raise CrossMarginError(
+                f"accounts[{index}].positions[{j}].symbol",
+                "options are margined by a portfolio-margin rulebook: set portfolio_margin "
+                "(cme-span, deribit-pm, okx-pm) and the options section",
+            )
+    return Account(account.id, account.balances, kept)
+
+
+def evaluate_portfolio(portfolio: Portfolio) -> list[AccountResult]:
+    """Health, withdrawable amounts and portfolio margin of every account; errors name it."""
     results = []
+    market = portfolio.market
     for i, account in enumerate(portfolio.accounts):
         try:
+            base = _without_options(account, portfolio, i)
+            pm = None
+            if portfolio.pm is not None and portfolio.options is not None:
+                pm = portfolio_margin_report(account, market, portfolio.pm, portfolio.options)
             results.append(
-                (evaluate(account, portfolio.market), max_withdrawable(account, portfolio.market))
+                AccountResult(evaluate(base, market), max_withdrawable(base, market), pm)
             )
         except CrossMarginError as error:
-            raise (
-                error.at(f"accounts[{i}]") if error.path.startswith("positions") else error
-            ) from None
+            located = error.path.startswith("positions")
+            raise (error.at(f"accounts[{i}]") if located else error) from None
     return results
 
 
@@ -80,5 +118,8 @@ def portfolio_report(portfolio: Portfolio) -> dict[str, Any]:
             "source": portfolio.rulebook.source,
             "as_of": portfolio.rulebook.as_of,
         },
-        "accounts": [account_report(h, w) for h, w in evaluate_portfolio(portfolio)],
+        "accounts": [
+            account_report(r.health, r.withdrawable, r.portfolio_margin)
+            for r in evaluate_portfolio(portfolio)
+        ],
     }

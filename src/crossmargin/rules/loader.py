@@ -70,6 +70,8 @@ _MARKET_KEYS = {
     "as_of",
     "notes",
     "isolated_at_entry",
+    "strike",
+    "option_type",
 }
 _TIER_KEYS = {
     "min_notional",
@@ -237,7 +239,9 @@ def build_instrument(data: Mapping[str, Any], model: str, path: str = "") -> Ins
     underlying = _string(entry, "underlying", path)
     quote = _string(entry, "quote", path)
     settle = _string(entry, "settle", path, underlying if inverse else quote)
-    margin = None if kind == Kind.SPOT else _schedule(entry, model, path)
+    margin = None if kind in (Kind.SPOT, Kind.OPTION) else _schedule(entry, model, path)
+    strike = entry.get("strike")
+    option_type = entry.get("option_type")
     max_lev = entry.get("max_leverage")
     expiry = entry.get("expiry")
     try:
@@ -252,6 +256,8 @@ def build_instrument(data: Mapping[str, Any], model: str, path: str = "") -> Ins
             inverse=inverse,
             expiry=None if expiry is None else str(expiry),
             max_leverage=None if max_lev is None else _number(entry, "max_leverage", path),
+            strike=None if strike is None else _number(entry, "strike", path),
+            option_type=None if option_type is None else str(option_type).lower(),
         )
     except CrossMarginError as error:
         raise error.at(path) from None

@@ -1,0 +1,209 @@
+"""Market data for options and the compiled instrument book the scenario engine revalues.
+
+Option inputs not in :class:`~crossmargin.model.Market`: the valuation time (the core reads no
+clock), a vol per option symbol, or a :class:`VolSurface` per underlying. Forwards: an option is
+valued on its underlying's index price (``market.asset_price(underlying)``, zero basis, zero
+rates), a future or perpetual on its own mark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any
+
+import numpy as np
+
+from crossmargin.maths.scenarios import InstrumentArrays
+from crossmargin.model import CrossMarginError, Instrument, Kind, Market
+from crossmargin.model.checks import finite, positive
+
+__all__ = [
+    "Book",
+    "OptionData",
+    "VolSurface",
+    "build_book",
+    "parse_option_data",
+    "spot_instrument",
+    "years_to_expiry",
+]
+
+YEAR_DAYS = 365.0
+EXPIRY_TIME = time(8, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class VolSurface:
+    """ATM vol per expiry (days, linear in total variance between nodes, flat outside) and a
+    smile ``atm + skew * k + curvature * k**2`` in log-moneyness ``k = ln(K / F)``."""
+
+    days: tuple[float, ...]
+    atm: tuple[float, ...]
+    skew: float = 0.0
+    curvature: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.days or len(self.days) != len(self.atm):
+            raise CrossMarginError("surface.atm", "need one ATM vol per expiry node")
+        for i, (d, v) in enumerate(zip(self.days, self.atm, strict=True)):
+            positive(f"surface.days[{i}]", d)
+            positive(f"surface.atm[{i}]", v)
+        if list(self.days) != sorted(self.days):
+            raise CrossMarginError("surface.days", "must be increasing")
+
+    def atm_vol(self, days: float) -> float:
+        """ATM vol at ``days`` to expiry."""
+        d = min(max(days, self.days[0]), self.days[-1])
+        var = np.interp(d, self.days, [v * v * t for v, t in zip(self.atm, self.days, strict=True)])
+        return math.sqrt(float(var) / d)
+
+
+@dataclass(frozen=True)
+class OptionData:
+    """Valuation time, option vols by symbol and surfaces by underlying (symbol vols win)."""
+
+    valuation_time: datetime
+    vols: Mapping[str, float] = field(default_factory=dict)
+    surfaces: Mapping[str, VolSurface] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.valuation_time.tzinfo is None:
+            raise CrossMarginError("valuation_time", "must carry a time zone")
+        for symbol, vol in self.vols.items():
+            positive(f"vols.{symbol}", vol)
+
+
+def parse_option_data(doc: Mapping[str, Any], path: str = "options") -> OptionData:
+    """Option data from a document section::
+
+    {"valuation_time": "2026-11-25T08:00:00+00:00",
+     "vols": {"BTC-27DEC26-70000-C": 0.6},
+     "surfaces": {"ETH": {"days": [7, 30], "atm": [0.8, 0.6], "skew": -0.2}}}
+    """
+    try:
+        when = datetime.fromisoformat(str(doc["valuation_time"]))
+    except KeyError:
+        raise CrossMarginError(f"{path}.valuation_time", "missing") from None
+    except ValueError:
+        raise CrossMarginError(f"{path}.valuation_time", "not an ISO date-time") from None
+    vols = doc.get("vols", {})
+    surfaces = doc.get("surfaces", {})
+    if not isinstance(vols, Mapping) or not isinstance(surfaces, Mapping):
+        raise CrossMarginError(path, "vols and surfaces must be objects")
+    built = {}
+    for name, spec in surfaces.items():
+        where = f"{path}.surfaces.{name}"
+        try:
+            built[name] = VolSurface(
+                tuple(spec["days"]),
+                tuple(spec["atm"]),
+                finite(f"{where}.skew", spec.get("skew", 0.0)),
+                finite(f"{where}.curvature", spec.get("curvature", 0.0)),
+            )
+        except (KeyError, TypeError):
+            raise CrossMarginError(where, "needs days and atm lists") from None
+        except CrossMarginError as error:
+            raise CrossMarginError(f"{where}.{error.path.split('.')[-1]}", error.reason) from None
+    try:
+        return OptionData(when, dict(vols), built)
+    except CrossMarginError as error:
+        raise error.at(path) from None
+
+
+def years_to_expiry(expiry: str, now: datetime, path: str = "expiry") -> float:
+    """Years from ``now`` to an ISO expiry (a bare date means 08:00 UTC, Deribit's fixing)."""
+    try:
+        when = datetime.fromisoformat(expiry)
+    except ValueError:
+        raise CrossMarginError(path, f"not an ISO date: {expiry!r}") from None
+    if len(expiry) == 10:
+        when = datetime.combine(when.date(), EXPIRY_TIME)
+    elif when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - now).total_seconds() / (YEAR_DAYS * 86400.0)
+
+
+@dataclass(frozen=True)
+class Book:
+    """Instruments compiled into arrays, with their symbols and underlyings in row order."""
+
+    symbols: tuple[str, ...]
+    underlyings: tuple[str, ...]
+    arrays: InstrumentArrays
+
+
+def build_book(
+    instruments: Iterable[Instrument],
+    market: Market,
+    data: OptionData,
+    price_range: Mapping[str, float],
+    sticky_delta: bool = False,
+) -> Book:
+    """Compile ``instruments`` (derivatives or spot) for the engine; errors name the field."""
+    rows: list[tuple[float, ...]] = []
+    symbols: list[str] = []
+    unders: list[str] = []
+    for inst in instruments:
+        path = f"instruments.{inst.symbol}"
+        rows.append(_row(inst, market, data, path))
+        symbols.append(inst.symbol)
+        unders.append(inst.underlying)
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 10)
+    n = len(rows)
+    arrays = InstrumentArrays(
+        forward=table[:, 0],
+        contract_size=table[:, 1],
+        inverse=table[:, 2] > 0,
+        is_option=table[:, 3] > 0,
+        is_call=table[:, 4] > 0,
+        strike=table[:, 5],
+        t=table[:, 6],
+        atm_vol=table[:, 7],
+        skew=table[:, 8],
+        curvature=table[:, 9],
+        sticky_delta=np.full(n, sticky_delta),
+        price_range=np.array([price_range[u] for u in unders], dtype=np.float64),
+    )
+    return Book(tuple(symbols), tuple(unders), arrays)
+
+
+def _row(inst: Instrument, market: Market, data: OptionData, path: str) -> tuple[float, ...]:
+    t = 0.0
+    if inst.expiry:
+        t = years_to_expiry(inst.expiry, data.valuation_time, f"{path}.expiry")
+        if t <= 0.0:
+            raise CrossMarginError(f"{path}.expiry", f"expired at {inst.expiry}")
+    if inst.kind != Kind.OPTION:
+        spot = inst.kind == Kind.SPOT
+        forward = market.asset_price(inst.underlying) if spot else market.mark(inst.symbol)
+        return (forward, inst.contract_size, float(inst.inverse), 0, 0, math.nan, t, 0, 0, 0)
+    forward = market.asset_price(inst.underlying)
+    strike = float(inst.strike or math.nan)
+    skew = curvature = 0.0
+    if inst.symbol in data.vols:
+        atm = data.vols[inst.symbol]
+    elif inst.underlying in data.surfaces:
+        surface = data.surfaces[inst.underlying]
+        atm, skew, curvature = surface.atm_vol(t * YEAR_DAYS), surface.skew, surface.curvature
+    else:
+        raise CrossMarginError(f"vols.{inst.symbol}", "missing vol (or surface for underlying)")
+    call = inst.option_type == "call"
+    return (
+        forward,
+        inst.contract_size,
+        float(inst.inverse),
+        1,
+        float(call),
+        strike,
+        t,
+        atm,
+        skew,
+        curvature,
+    )
+
+
+def spot_instrument(asset: str) -> Instrument:
+    """A linear spot holding of ``asset`` (one coin per contract) for USD-numeraire models."""
+    return Instrument(f"{asset}:spot", Kind.SPOT, asset, "USD", "USD")

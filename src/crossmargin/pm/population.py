@@ -1,0 +1,100 @@
+"""Deribit PM for many accounts at once: one book and one risk array for every instrument any
+account holds, sparse aggregation per (account, currency) row, then the row-wise kernel.
+
+This is the throughput path (re-margin a whole population after a price tick); it gives the
+same numbers as :func:`crossmargin.pm.deribit.deribit_margin` account by account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from crossmargin.maths.scenarios import aggregate, risk_array, to_numeraire
+from crossmargin.model import Account, CrossMarginError, Market
+from crossmargin.pm.book import OptionData, build_book
+from crossmargin.pm.deribit import DeribitMargins, deribit_rows
+from crossmargin.pm.greeks import contract_greeks
+from crossmargin.pm.risk import vol_shock
+from crossmargin.pm.rules import PmRulebook
+
+__all__ = ["PopulationMargins", "deribit_population"]
+
+PARAMS = (
+    "pnl_offset",
+    "annualised_move_risk",
+    "max_delta_shock",
+    "delta_total_liq_shock_threshold",
+)
+
+
+@dataclass(frozen=True)
+class PopulationMargins:
+    """Row ``a * len(currencies) + c`` is account ``a`` in currency ``c`` (coin amounts)."""
+
+    accounts: tuple[str, ...]
+    currencies: tuple[str, ...]
+    margins: DeribitMargins
+
+    def of(self, account: int, currency: str) -> int:
+        """Row of one account and currency."""
+        return account * len(self.currencies) + self.currencies.index(currency)
+
+
+def deribit_population(
+    accounts: Sequence[Account], market: Market, rulebook: PmRulebook, data: OptionData
+) -> PopulationMargins:
+    """Deribit PM (coin accounting) of every account's positions, per currency."""
+    if rulebook.model != "deribit-pm" or not rulebook.coin_accounting:
+        raise CrossMarginError(
+            "rulebook.model", "the population path is for coin-settled deribit-pm"
+        )
+    col: dict[str, int] = {}
+    inst_list: list[int] = []
+    qty_list: list[float] = []
+    counts: list[int] = []
+    for a, account in enumerate(accounts):
+        for i, position in enumerate(account.positions):
+            if position.symbol not in col:
+                if position.symbol not in market.instruments:
+                    raise CrossMarginError(
+                        f"accounts[{a}].positions[{i}].symbol",
+                        f"unknown instrument {position.symbol!r}",
+                    )
+                col[position.symbol] = len(col)
+            inst_list.append(col[position.symbol])
+            qty_list.append(position.qty)
+        counts.append(len(account.positions))
+    if not col:
+        raise CrossMarginError("accounts", "nothing to margin: no positions")
+    instruments = [market.instrument(s) for s in col]
+    currencies = tuple(sorted({i.underlying for i in instruments}))
+    ranges = {u: rulebook.param(u, "price_range") for u in currencies}
+    book = build_book(instruments, market, data, ranges, rulebook.sticky_delta)
+    grid = rulebook.grid.arrays
+    risk = to_numeraire(
+        risk_array(book.arrays, grid, vol_shock(rulebook, book.underlyings)),
+        book.arrays,
+        grid,
+        True,
+    )
+    cur = np.array([currencies.index(u) for u in book.underlyings], dtype=np.intp)
+    inst = np.array(inst_list, dtype=np.intp)
+    owner = np.repeat(np.arange(len(accounts)), counts)
+    qty = np.array(qty_list, dtype=np.float64)
+    rows = owner * len(currencies) + cur[inst]
+    n_rows = len(accounts) * len(currencies)
+    days = np.array([rulebook.param(u, "roll_min_days") for u in book.underlyings])
+    delta = contract_greeks(book.arrays)["delta_coin"]
+    years = np.maximum(book.arrays.t, days / 365.0)
+    pnl = aggregate(rows, inst, qty, risk, n_rows)
+    sums = aggregate(rows, inst, qty, np.column_stack([delta * years, delta]), n_rows)
+    per_row = np.tile(np.arange(len(currencies)), len(accounts))
+    params = {k: np.array([rulebook.param(u, k) for u in currencies])[per_row] for k in PARAMS}
+    forward = np.array([market.asset_price(u) for u in currencies])[per_row]
+    margins = deribit_rows(
+        pnl, sums[:, 0], sums[:, 1], forward, params, rulebook.number("mm_factor")
+    )
+    return PopulationMargins(tuple(a.id for a in accounts), currencies, margins)

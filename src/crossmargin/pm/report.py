@@ -1,0 +1,174 @@
+"""Portfolio-margin report of one account, beside the same book under standard margin.
+
+Amounts are in the market's account currency; per-unit amounts are also given in the unit's
+own currency (coin for Deribit-style inverse books). Standard margin is the engine's usual
+futures margin (:func:`crossmargin.health.evaluate`) plus the standard short-option rules of
+the PM rulebook's ``[standard_options]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from crossmargin.health import evaluate
+from crossmargin.model import Account, Market
+from crossmargin.pm.book import OptionData
+from crossmargin.pm.deribit import deribit_margin
+from crossmargin.pm.greeks import aggregate_greeks
+from crossmargin.pm.okx import Component, okx_margin
+from crossmargin.pm.risk import AccountRisk, UnitMargin, account_risk, option_values
+from crossmargin.pm.rules import PmRulebook
+from crossmargin.pm.span import span_margin
+from crossmargin.pm.spreads import inter_spread_credit
+from crossmargin.pm.standard_options import standard_option_margin
+
+__all__ = [
+    "correlation_credit",
+    "pm_margins",
+    "portfolio_margin_report",
+    "standard_margin",
+]
+
+
+def pm_margins(
+    risk: AccountRisk, rulebook: PmRulebook, plugins: Mapping[str, Component] | None = None
+) -> tuple[list[UnitMargin], float, float]:
+    """Units plus account IM and MM in USD for the rulebook's model."""
+    if rulebook.model == "cme-span":
+        units, nov = span_margin(risk, rulebook)
+        mm = max(sum(u.maintenance for u in units) - nov, 0.0)
+        return units, mm * rulebook.number("im_ratio"), mm
+    units = deribit_margin(risk, rulebook) if rulebook.model == "deribit-pm" else []
+    if rulebook.model == "okx-pm":
+        units = okx_margin(risk, rulebook, plugins)
+    if rulebook.inter_spreads:
+        units = correlation_credit(units, risk, rulebook)
+    scale = [u.forward if u.currency != "USD" else 1.0 for u in units]
+    im = sum(u.initial * s for u, s in zip(units, scale, strict=True))
+    mm = sum(u.maintenance * s for u, s in zip(units, scale, strict=True))
+    return units, im, mm
+
+
+def correlation_credit(
+    units: list[UnitMargin], risk: AccountRisk, rulebook: PmRulebook
+) -> list[UnitMargin]:
+    """Units after the rulebook's capped credits between underlyings (``[[inter_spreads]]``):
+    the SPAN inter-commodity kernel with each unit's IM (USD) as its scan risk; MM shrinks in
+    the same proportion as IM."""
+    scale = [u.forward if u.currency != "USD" else 1.0 for u in units]
+    deltas = risk.unit_sum(risk.greeks["delta_coin"])
+    legs = {u.underlying: (float(deltas[k]), u.initial * scale[k]) for k, u in enumerate(units)}
+    credit = inter_spread_credit(legs, rulebook.inter_spreads)
+    out = []
+    for u, s in zip(units, scale, strict=True):
+        c = credit[u.underlying] / s
+        keep = 1.0 - c / u.initial if u.initial > 0 else 1.0
+        out.append(
+            replace(
+                u,
+                add_ons={**u.add_ons, "correlation_credit": -c},
+                initial=u.initial - c,
+                maintenance=u.maintenance * keep,
+            )
+        )
+    return out
+
+
+def standard_margin(
+    account: Account, market: Market, risk: AccountRisk, rulebook: PmRulebook
+) -> tuple[float, float]:
+    """IM and MM in the account currency under standard (per-position) margin."""
+    options = {s for s, i in zip(risk.book.symbols, risk.instruments, strict=True) if i.is_option}
+    others = Account(
+        account.id, account.balances, [p for p in account.positions if p.symbol not in options]
+    )
+    health = evaluate(others, market)
+    a = risk.book.arrays
+    rows = np.flatnonzero(a.is_option)
+    if rows.size == 0:
+        return health.initial_margin, health.maintenance_margin
+    usd = option_values(a)[rows] / a.contract_size[rows]
+    value = np.where(a.inverse[rows], usd / a.forward[rows], usd)
+    im, mm = standard_option_margin(
+        risk.qty[rows],
+        a.contract_size[rows],
+        a.forward[rows],
+        a.strike[rows],
+        value,
+        a.is_call[rows],
+        a.inverse[rows],
+        rulebook.standard_options,
+    )
+    rate = np.array([market.to_currency(risk.instruments[r].settle) for r in rows])
+    return (
+        health.initial_margin + float(np.sum(im * rate)),
+        health.maintenance_margin + float(np.sum(mm * rate)),
+    )
+
+
+def portfolio_margin_report(
+    account: Account,
+    market: Market,
+    rulebook: PmRulebook,
+    data: OptionData,
+    plugins: Mapping[str, Component] | None = None,
+) -> dict[str, Any]:
+    """The ``portfolio_margin`` object of one account (see the module docstring)."""
+    risk = account_risk(account, market, rulebook, data)
+    units, im, mm = pm_margins(risk, rulebook, plugins)
+    std_im, std_mm = standard_margin(account, market, risk, rulebook)
+    to_ccy = 1.0 / market.asset_price(market.currency)
+    grid = rulebook.grid.arrays
+    unit_rows = []
+    add_ons: dict[str, float] = {}
+    worst_usd = 0.0
+    worst_scenario: dict[str, Any] = {}
+    for unit in units:
+        scale = unit.forward if unit.currency != "USD" else 1.0
+        s = unit.worst_scenario
+        rng = rulebook.param(unit.underlying, "price_range") if grid.scaled[s] else 1.0
+        scenario = {
+            "underlying": unit.underlying,
+            "scenario": s + 1,
+            "kind": rulebook.grid.kind[s],
+            "price_move": float(grid.price_move[s] * rng),
+            "vol_move": float(grid.vol_move[s]),
+        }
+        for name, amount in unit.add_ons.items():
+            add_ons[name] = add_ons.get(name, 0.0) + amount * scale * to_ccy
+        if unit.worst_case * scale >= worst_usd:
+            worst_usd, worst_scenario = unit.worst_case * scale, scenario
+        unit_rows.append(
+            {
+                "underlying": unit.underlying,
+                "currency": unit.currency,
+                "forward": unit.forward,
+                "risk_array": [float(x) for x in unit.pnl],
+                "worst_case": unit.worst_case,
+                "worst_scenario": scenario,
+                "add_ons": unit.add_ons,
+                "initial_margin": unit.initial,
+                "maintenance_margin": unit.maintenance,
+            }
+        )
+    expiries = [i.expiry for i in risk.instruments]
+    return {
+        "model": rulebook.model,
+        "rulebook": {"name": rulebook.name, "source": rulebook.source, "as_of": rulebook.as_of},
+        "currency": market.currency,
+        "worst_case": sum(u.worst_case * (u.forward if u.currency != "USD" else 1.0) for u in units)
+        * to_ccy,
+        "worst_scenario": worst_scenario,
+        "add_ons": add_ons,
+        "initial_margin": im * to_ccy,
+        "maintenance_margin": mm * to_ccy,
+        "standard_initial_margin": std_im,
+        "standard_maintenance_margin": std_mm,
+        "saving": std_im - im * to_ccy,
+        "units": unit_rows,
+        "greeks": aggregate_greeks(risk.book.underlyings, expiries, risk.qty, risk.greeks),
+    }

@@ -1,0 +1,6 @@
+"""Make the scalar reference formulas (``_pm_reference``) importable from these tests."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,149 @@
+"""Bad input names its field; rulebooks load with sources and dates; options validate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crossmargin.model import (
+    Account,
+    CrossMarginError,
+    Instrument,
+    Kind,
+    MarginSchedule,
+    Market,
+    Position,
+)
+from crossmargin.pm import OptionData, bundled_pm_rulebooks, load_pm_rulebook
+from crossmargin.pm.book import parse_option_data
+from crossmargin.pm.grid import grid_from_table
+from crossmargin.pm.report import portfolio_margin_report
+
+NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
+
+
+def option(**kw: object) -> Instrument:
+    fields: dict[str, object] = {
+        "symbol": "BTC-C",
+        "kind": Kind.OPTION,
+        "underlying": "BTC",
+        "quote": "USD",
+        "settle": "BTC",
+        "inverse": True,
+        "expiry": "2026-12-25",
+        "strike": 70_000.0,
+        "option_type": "call",
+    }
+    fields.update(kw)
+    return Instrument(**fields)  # type: ignore[arg-type]
+
+
+def margin(inst: Instrument, vols: dict[str, float]) -> dict:  # type: ignore[type-arg]
+    market = Market({inst.symbol: inst}, {"BTC": 60_000.0}, "USD")
+    account = Account("a", {"BTC": 1.0}, [Position(inst.symbol, -1.0, 0.01)])
+    return portfolio_margin_report(
+        account, market, load_pm_rulebook("deribit-pm"), OptionData(NOW, vols=vols)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kw", "path"),
+    [
+        ({"strike": 0.0}, "strike"),
+        ({"strike": -5.0}, "strike"),
+        ({"strike": None}, "strike"),
+        ({"option_type": "straddle"}, "option_type"),
+        ({"expiry": None}, "expiry"),
+    ],
+)
+def test_option_fields_are_checked(kw: dict[str, object], path: str) -> None:
+    with pytest.raises(CrossMarginError) as err:
+        option(**kw)
+    assert err.value.path == path
+
+
+def test_non_options_carry_no_strike() -> None:
+    with pytest.raises(CrossMarginError) as err:
+        Instrument(
+            "P",
+            Kind.PERPETUAL,
+            "BTC",
+            "USD",
+            "USD",
+            MarginSchedule.size_scaled(0.02, 0.01),
+            strike=1.0,
+        )
+    assert err.value.path == "strike"
+
+
+def test_expired_option_names_its_expiry() -> None:
+    with pytest.raises(CrossMarginError) as err:
+        margin(option(expiry="2026-11-01"), {"BTC-C": 0.6})
+    assert err.value.path == "instruments.BTC-C.expiry"
+    assert "expired" in err.value.reason
+
+
+@pytest.mark.parametrize("vol", [0.0, -0.2])
+def test_non_positive_vol(vol: float) -> None:
+    with pytest.raises(CrossMarginError) as err:
+        OptionData(NOW, vols={"BTC-C": vol})
+    assert err.value.path == "vols.BTC-C"
+
+
+def test_missing_vol() -> None:
+    with pytest.raises(CrossMarginError) as err:
+        margin(option(), {})
+    assert err.value.path == "vols.BTC-C"
+
+
+@pytest.mark.parametrize(
+    ("table", "path"),
+    [
+        ({"price_moves": [], "vol_moves": [0.0]}, "grid.price_moves"),
+        ({"price_moves": [0.1], "vol_moves": []}, "grid.vol_moves"),
+        ({"price_steps": 0}, "grid.price_steps"),
+        ({"price_moves": [0.1], "extended": {"moves": [-1.0]}}, "grid.extended.moves[0]"),
+    ],
+)
+def test_empty_or_bad_grid(table: dict[str, object], path: str) -> None:
+    with pytest.raises(CrossMarginError) as err:
+        grid_from_table(table)
+    assert err.value.path == path
+
+
+def test_bundled_rulebooks_have_sources_and_dates() -> None:
+    names = bundled_pm_rulebooks()
+    assert names == ["cme-span", "deribit-pm", "okx-pm"]
+    for name in names:
+        book = load_pm_rulebook(name)
+        assert book.model == name and book.source and book.as_of == "2026-11-24"
+        assert book.standard_options["im_base"] == 0.15
+
+
+def test_unknown_rulebook() -> None:
+    with pytest.raises(CrossMarginError) as err:
+        load_pm_rulebook("nope")
+    assert err.value.path == "rulebook"
+
+
+def test_parse_option_data_from_a_document() -> None:
+    doc = {
+        "valuation_time": "2026-11-25T08:00:00+00:00",
+        "vols": {"BTC-C": 0.6},
+        "surfaces": {"ETH": {"days": [7, 30], "atm": [0.8, 0.6], "skew": -0.2}},
+    }
+    data = parse_option_data(doc)
+    assert data.valuation_time == NOW
+    assert data.vols == {"BTC-C": 0.6}
+    assert data.surfaces["ETH"].atm_vol(30.0) == pytest.approx(0.6)
+    for bad, path in [
+        ({}, "options.valuation_time"),
+        ({**doc, "valuation_time": "2026-11-25T08:00:00"}, "options.valuation_time"),
+        ({**doc, "vols": {"BTC-C": -1.0}}, "options.vols.BTC-C"),
+        ({**doc, "surfaces": {"ETH": {"days": [7], "atm": [0.0]}}}, "options.surfaces.ETH.atm[0]"),
+        ({**doc, "surfaces": {"ETH": {"atm": [0.5]}}}, "options.surfaces.ETH"),
+    ]:
+        with pytest.raises(CrossMarginError) as err:
+            parse_option_data(bad)
+        assert err.value.path == path
