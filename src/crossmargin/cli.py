@@ -1,4 +1,5 @@
-"""Command line: ``crossmargin margin``, ``what-if``, ``rulebooks`` and ``demo``."""
+"""Command line: ``crossmargin margin``, ``what-if``, ``scenarios``, ``replay``, ``rulebooks``
+and ``demo``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from crossmargin.io.document import Portfolio, load_portfolio
 from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
+from crossmargin.ledger.commands_cli import replay
 from crossmargin.model import CrossMarginError, MarginMode, Order
 from crossmargin.orders import what_if
 from crossmargin.pm.commands import scenarios
@@ -281,6 +283,7 @@ def demo() -> None:
 
 
 app.command("scenarios")(scenarios)
+app.command("replay")(replay)
 
 
 def main() -> None:

@@ -1,0 +1,92 @@
+"""``crossmargin replay``: a price history through the ledger and its liquidation engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crossmargin.ledger.commands import Ledger
+from crossmargin.ledger.replay import exact, load_candles, run_history
+from crossmargin.model import CrossMarginError
+
+__all__ = ["replay"]
+
+
+def _date(path: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise CrossMarginError(path, f"not an ISO date: {text!r}") from None
+
+
+def replay(
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices", help="CSV of time,open,high,low,close (default: BTC 2h, 2020-03)."
+        ),
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First candle (ISO date).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last candle (ISO date).")] = None,
+    accounts: Annotated[int, typer.Option("--accounts", min=1, help="Synthetic accounts.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic book.")] = 7,
+    venue: Annotated[
+        str, typer.Option("--venue", help="Liquidation rules: binance, hyperliquid, dydx.")
+    ] = "binance",
+    db: Annotated[
+        str, typer.Option("--db", help="Ledger database URL (default: SQLite in memory).")
+    ] = "sqlite://",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Replay a price history over a seeded book: liquidations, insurance fund, ADL."""
+    try:
+        candles = load_candles(prices, _date("from", start), _date("to", end))
+        err = Console(stderr=True)
+        with (
+            Ledger(db, venue=venue) as ledger,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=not err.is_terminal,
+            ) as bar,
+        ):
+            book = bar.add_task("accounts", total=accounts)
+            task = bar.add_task("candles", total=len(candles))
+            report = run_history(
+                ledger,
+                candles,
+                accounts,
+                seed,
+                progress=lambda n: bar.update(task, completed=n),
+                seeding=lambda n: bar.update(book, completed=n),
+            )
+    except CrossMarginError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    payload = report.to_json()
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    table = Table(title=f"replay of {len(candles)} candles, {accounts} accounts ({venue})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in payload.items():
+        table.add_row(name.replace("_", " "), str(value))
+    Console().print(table)
+    if report.imbalance != 0:
+        print(f"error: imbalance: {exact(report.imbalance)}", file=sys.stderr)
+        raise typer.Exit(1)
