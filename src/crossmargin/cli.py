@@ -1,5 +1,5 @@
-"""Command line: ``crossmargin margin``, ``what-if``, ``scenarios``, ``replay``, ``rulebooks``
-and ``demo``."""
+"""Command line: ``crossmargin margin``, ``what-if``, ``scenarios``, ``stress``, ``bench``,
+``replay``, ``rulebooks`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from crossmargin.book.commands import bench, stress
 from crossmargin.io.document import Portfolio, load_portfolio
 from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
 from crossmargin.ledger.commands_cli import replay
@@ -273,8 +274,7 @@ def rulebooks(as_json: JsonOption = False) -> None:
 
 @app.command()
 def demo() -> None:
-    """Show the bundled demo portfolios: cross and isolated positions, multi-asset collateral,
-    a pasted ccxt position and a portfolio-margined option book."""
+    """Show the bundled demo portfolios (Hyperliquid, Binance multi-asset, Deribit PM options)."""
     folder = resources.files("crossmargin.io") / "examples"
     for name in ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json"):
         console.rule(f"[bold]crossmargin margin {name}")
@@ -284,6 +284,8 @@ def demo() -> None:
 
 app.command("scenarios")(scenarios)
 app.command("replay")(replay)
+app.command("stress")(stress)
+app.command("bench")(bench)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from crossmargin.maths.tiers import MarginArrays
 
-__all__ = ["crash_distance", "liquidation_price"]
+__all__ = ["crash_distance", "down_grid", "liquidation_price", "up_grid"]
 
 Float = NDArray[np.float64]
 _EDGE = 1e-12
@@ -85,11 +85,13 @@ def liquidation_price(
     return np.where(found, chosen, np.nan)
 
 
-def _down_grid(points: int) -> Float:
+def down_grid(points: int) -> Float:
+    """Moves 0 .. -99%, evenly spaced in log price: the crash-distance search grid downwards."""
     return np.expm1(-np.linspace(0.0, np.log(100.0), points))
 
 
-def _up_grid(points: int) -> Float:
+def up_grid(points: int) -> Float:
+    """Moves 0 .. +900%, evenly spaced in log price: the crash-distance search grid upwards."""
     return np.expm1(np.linspace(0.0, np.log(10.0), points))
 
 
@@ -105,7 +107,7 @@ def crash_distance(
     that touches 0 without going below is not taken for a liquidation. Both sides share every
     call. ``None`` where no move in range liquidates; 0 if the account already is liquidatable.
     """
-    grids = (_down_grid(points), _up_grid(points))
+    grids = (down_grid(points), up_grid(points))
     values = surplus(np.concatenate(grids))
     brackets: list[tuple[float, float] | None] = []
     results: list[float | None] = [None, None]

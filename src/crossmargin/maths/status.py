@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+from numba import njit, vectorize
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Status", "margin_ratio", "status"]
+__all__ = ["Status", "margin_ratio", "margin_ratio_of", "status", "status_of"]
 
 
 class Status(IntEnum):
@@ -24,23 +25,43 @@ class Status(IntEnum):
         return self.name.lower()
 
 
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def margin_ratio_of(equity: float, maintenance: float) -> float:
+    """Maintenance / equity; ``inf`` when equity <= 0 under a requirement, 0 without one."""
+    if equity > 0:
+        return maintenance / equity
+    return np.inf if maintenance > 0 else 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def status_of(equity: float, maintenance: float, margin_call_ratio: float) -> int:
+    """Bankrupt if equity < 0, liquidatable if equity < MM, margin call past the warning ratio."""
+    if equity < 0:
+        return 3
+    if equity < maintenance:
+        return 2
+    if maintenance > 0 and margin_ratio_of(equity, maintenance) >= margin_call_ratio:
+        return 1
+    return 0
+
+
+@vectorize(["float64(float64, float64)"], cache=True)  # type: ignore[untyped-decorator]
+def _margin_ratio(equity: float, maintenance: float) -> float:
+    return margin_ratio_of(equity, maintenance)  # type: ignore[no-any-return]
+
+
+@vectorize(["int8(float64, float64, float64)"], cache=True)  # type: ignore[untyped-decorator]
+def _status(equity: float, maintenance: float, margin_call_ratio: float) -> int:
+    return status_of(equity, maintenance, margin_call_ratio)  # type: ignore[no-any-return]
+
+
 def margin_ratio(equity: ArrayLike, maintenance: ArrayLike) -> NDArray[np.float64]:
     """Maintenance / equity; ``inf`` when equity <= 0 under a requirement, 0 without one."""
-    e = np.asarray(equity, dtype=np.float64)
-    m = np.asarray(maintenance, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = m / e
-    return np.where(e > 0, ratio, np.where(m > 0, np.inf, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.asarray(_margin_ratio(equity, maintenance), dtype=np.float64)
 
 
 def status(equity: ArrayLike, maintenance: ArrayLike, margin_call_ratio: float) -> NDArray[np.int8]:
     """Bankrupt if equity < 0, liquidatable if equity < MM, margin call past the warning ratio."""
-    e = np.asarray(equity, dtype=np.float64)
-    m = np.asarray(maintenance, dtype=np.float64)
-    ratio = margin_ratio(e, m)
-    codes = np.select(
-        [e < 0, e < m, (ratio >= margin_call_ratio) & (m > 0)],
-        [Status.BANKRUPT, Status.LIQUIDATABLE, Status.MARGIN_CALL],
-        Status.HEALTHY,
-    )
-    return codes.astype(np.int8)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.asarray(_status(equity, maintenance, margin_call_ratio), dtype=np.int8)

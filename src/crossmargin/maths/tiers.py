@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from crossmargin.maths.pnl import notional, size
+from crossmargin.maths.pnl import notional_of, size_of
 from crossmargin.model.instruments import MarginSchedule
 
-__all__ = ["MarginArrays", "Margins", "bracket_index", "position_margins"]
+__all__ = ["MarginArrays", "Margins", "margins_of", "position_margins"]
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -107,15 +108,74 @@ class MarginArrays:
         )
 
 
-def bracket_index(notional_value: ArrayLike, floors: Float) -> Int:
-    """Index of the bracket holding each notional: the last floor <= notional."""
-    n = np.asarray(notional_value, dtype=np.float64)
-    return np.asarray((n[..., None] >= floors).sum(axis=-1) - 1, dtype=np.intp).clip(0)
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def margins_of(
+    qty: float,
+    contract_size: float,
+    price: float,
+    inverse: bool,
+    leverage: float,
+    floors: Float,
+    rates: Float,
+    amounts: Float,
+    max_leverage: Float,
+    initial_rate: float,
+    initial_rate_per_size: float,
+    maintenance_rate_per_size: float,
+) -> tuple[float, float, float, float, int, float]:
+    """One position: (notional, size, IM, MM, bracket, bracket max leverage), settle asset.
+
+    The bracket is the last one whose floor is <= the notional (unused slots have floor inf).
+    """
+    n = notional_of(qty, contract_size, price, inverse)
+    s = size_of(qty, contract_size, price, inverse)
+    k = 0
+    while k + 1 < floors.shape[0] and n >= floors[k + 1]:
+        k += 1
+    mm = n * (rates[k] + maintenance_rate_per_size * s) - amounts[k]
+    cap = max_leverage[k]
+    chosen = cap if np.isnan(leverage) else leverage
+    by_leverage = 1.0 / chosen
+    by_size = initial_rate + initial_rate_per_size * s
+    return n, s, n * max(by_leverage, by_size), mm, k, cap
 
 
-def _pick(table: Float, k: Int) -> Float:
-    table_b = np.broadcast_to(table, k.shape + table.shape[-1:])
-    return np.take_along_axis(table_b, k[..., None], axis=-1)[..., 0]
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def _margins_loop(
+    qty: Float,
+    contract_size: Float,
+    price: Float,
+    inverse: NDArray[np.bool_],
+    leverage: Float,
+    row: Int,
+    floors: Float,
+    rates: Float,
+    amounts: Float,
+    max_leverage: Float,
+    initial_rate: Float,
+    initial_rate_per_size: Float,
+    maintenance_rate_per_size: Float,
+    out: Float,
+    bracket: Int,
+) -> None:
+    for i in range(qty.shape[0]):
+        r = row[i]
+        n, s, im, mm, k, cap = margins_of(
+            qty[i],
+            contract_size[i],
+            price[i],
+            inverse[i],
+            leverage[i],
+            floors[r],
+            rates[r],
+            amounts[r],
+            max_leverage[r],
+            initial_rate[r],
+            initial_rate_per_size[r],
+            maintenance_rate_per_size[r],
+        )
+        out[0, i], out[1, i], out[2, i], out[3, i], out[4, i] = n, s, im, mm, cap
+        bracket[i] = k
 
 
 @dataclass(frozen=True)
@@ -138,14 +198,36 @@ def position_margins(
     leverage: ArrayLike,
     schedule: MarginArrays,
 ) -> Margins:
-    """Notional, IM and MM of positions at ``price``; ``leverage`` NaN means the bracket maximum."""
-    n = notional(qty, contract_size, price, inverse)
-    s = size(qty, contract_size, price, inverse)
-    k = bracket_index(n, schedule.floors)
-    mmr = _pick(schedule.rates, k) + schedule.maintenance_rate_per_size * s
-    mm = n * mmr - _pick(schedule.amounts, k)
-    max_lev = _pick(schedule.max_leverage, k)
-    lev = np.asarray(leverage, dtype=np.float64)
-    chosen = np.where(np.isnan(lev), max_lev, lev)
-    imr = np.maximum(1.0 / chosen, schedule.initial_rate + schedule.initial_rate_per_size * s)
-    return Margins(n, s, n * imr, mm, k, max_lev)
+    """Notional, IM and MM of positions at ``price``; ``leverage`` NaN means the bracket maximum.
+
+    Inputs broadcast against each other and against the schedule's rows (its leading axes).
+    """
+    k = schedule.floors.shape[-1]
+    rows = schedule.floors.shape[:-1]
+    index = np.arange(int(np.prod(rows)), dtype=np.intp).reshape(rows)
+    columns = (
+        np.asarray(qty, dtype=np.float64),
+        np.asarray(contract_size, dtype=np.float64),
+        np.asarray(price, dtype=np.float64),
+        np.asarray(inverse, dtype=bool),
+        np.asarray(leverage, dtype=np.float64),
+        index,
+    )
+    shape = np.broadcast_shapes(*(c.shape for c in columns))
+    flat = [np.broadcast_to(c, shape).reshape(-1) for c in columns]
+    out = np.empty((5, flat[0].size))
+    bracket = np.empty(flat[0].size, dtype=np.intp)
+    _margins_loop(
+        *flat,
+        schedule.floors.reshape(-1, k),
+        schedule.rates.reshape(-1, k),
+        schedule.amounts.reshape(-1, k),
+        schedule.max_leverage.reshape(-1, k),
+        np.broadcast_to(schedule.initial_rate, rows).reshape(-1),
+        np.broadcast_to(schedule.initial_rate_per_size, rows).reshape(-1),
+        np.broadcast_to(schedule.maintenance_rate_per_size, rows).reshape(-1),
+        out,
+        bracket,
+    )
+    n, s, im, mm, cap = (column.reshape(shape) for column in out)
+    return Margins(n, s, im, mm, bracket.reshape(shape), cap)

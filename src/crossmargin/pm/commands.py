@@ -189,8 +189,11 @@ def scenarios(
         Path | None, typer.Option(help="Write a price x vol heat map of the P&L.")
     ] = None,
 ) -> None:
-    """Print a PM rulebook's scenario grid with the scenario P&L of PORTFOLIO's account (or of a
-    strategy given as legs); optionally write the heat map."""
+    """Print a PM rulebook's scenario grid with an account's or a strategy's scenario P&L.
+
+    The P&L is that of PORTFOLIO's account (or of the strategy given as legs); ``--png`` writes
+    the price x vol heat map.
+    """
     try:
         pnl = None
         if portfolio is not None:

@@ -1,0 +1,74 @@
+"""Portfolio margin at scale: per-account worst scenario loss through a sparse exposure matrix.
+
+An (instrument x scenario) array holds the P&L of one contract of each instrument under each
+scenario, in the account currency (computed elsewhere, e.g. by a risk-array engine, and
+supplied per tick). Account P&L per scenario is ``E @ R`` with ``E`` the (account x
+instrument) matrix of signed contracts, kept sparse (CSR) and multiplied in row chunks so the
+dense (account x scenario) product never exists whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
+
+from crossmargin.book.riskbook import BookColumns, BookParams
+from crossmargin.maths.pnl import unrealized_pnl
+from crossmargin.model import CrossMarginError
+
+__all__ = ["PortfolioLoss", "exposure_matrix", "uniform_risk_array", "worst_losses"]
+
+Float = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PortfolioLoss:
+    """Per account: worst-case loss over the scenarios (>= 0, account currency) and the index
+    of the scenario that produces it."""
+
+    loss: Float
+    scenario: NDArray[np.intp]
+
+
+def exposure_matrix(columns: BookColumns, instruments: int) -> sparse.csr_matrix:
+    """(account x instrument) CSR matrix of signed contracts."""
+    shape = (len(columns.account_ids), instruments)
+    coo = sparse.coo_matrix((columns.qty, (columns.account, columns.instrument)), shape=shape)
+    return coo.tocsr()
+
+
+def uniform_risk_array(params: BookParams, moves: ArrayLike) -> Float:
+    """(instrument x scenario) P&L of one contract when every mark moves by ``moves``
+    (fractions), valued with :func:`unrealized_pnl` and converted at today's settle price."""
+    m = np.asarray(moves, dtype=np.float64)
+    mark = params.mark[:, None]
+    pnl = unrealized_pnl(
+        1.0, params.contract_size[:, None], mark, mark * (1.0 + m), params.inverse[:, None]
+    )
+    risk: Float = np.nan_to_num(pnl * params.to_currency()[params.settle][:, None])
+    return risk
+
+
+def worst_losses(
+    exposure: sparse.csr_matrix, risk: ArrayLike, chunk: int = 65_536
+) -> PortfolioLoss:
+    """Worst loss and worst scenario of every account (rows of ``exposure``)."""
+    r = np.ascontiguousarray(risk, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] != exposure.shape[1] or r.shape[1] == 0:
+        raise CrossMarginError(
+            "risk", f"need an (instruments={exposure.shape[1]}, scenarios) array, got {r.shape}"
+        )
+    if not np.isfinite(r).all():
+        raise CrossMarginError("risk", "must be finite")
+    rows = exposure.shape[0]
+    loss = np.empty(rows)
+    scenario = np.empty(rows, dtype=np.intp)
+    for lo in range(0, rows, chunk):
+        pnl = exposure[lo : lo + chunk] @ r
+        worst = pnl.argmin(axis=1)
+        scenario[lo : lo + chunk] = worst
+        loss[lo : lo + chunk] = np.maximum(-np.take_along_axis(pnl, worst[:, None], 1)[:, 0], 0.0)
+    return PortfolioLoss(loss, scenario)

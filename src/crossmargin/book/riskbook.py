@@ -1,0 +1,1014 @@
+"""The exchange-scale risk book: every account's margin held as columns (struct of arrays).
+
+Positions live in one arena of columns, grouped in one block per instrument, so the margin
+kernels of :mod:`crossmargin.maths` run once per instrument with that instrument's parameters
+as scalars and its holders as contiguous slices. Each position caches its contributions in the
+account currency (equity, IM, MM); each account keeps the sums of those contributions, cross
+and isolated apart, in one record. A price tick on an instrument recomputes that instrument's
+holders and moves the sums of exactly those accounts by the difference, so its cost follows
+the holders, not the book (rounding drift is a few ulps per tick; :meth:`RiskBook.remargin`
+recomputes every sum from scratch). The figures equal :func:`crossmargin.health.evaluate` up to
+summation order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from crossmargin.book.kernels import refresh_block
+from crossmargin.maths.collateral import collateral_units
+from crossmargin.maths.liquidation import down_grid, liquidation_price, up_grid
+from crossmargin.maths.pnl import notional, unrealized_pnl
+from crossmargin.maths.status import Status, margin_ratio, status
+from crossmargin.maths.tiers import MarginArrays, position_margins
+from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
+
+__all__ = [
+    "BookColumns",
+    "BookParams",
+    "CrashDistances",
+    "Liquidations",
+    "RiskBook",
+    "TickResult",
+    "Valuation",
+]
+
+Float = NDArray[np.float64]
+Int = NDArray[np.intp]
+I32 = NDArray[np.int32]
+I8 = NDArray[np.int8]
+Bool = NDArray[np.bool_]
+
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+_SLACK = 16
+_BAD = len(Status) - 1
+"""Per account, counts of isolated positions in each non-healthy status (columns 1..3)."""
+_COLL, _EQ_C, _IM_C, _MM_C, _EQ_I, _IM_I, _MM_I, _EQUITY, _IM, _MM, _RATIO, _AVAIL = range(12)
+_FIELDS = 12
+"""Account record (one row per account, so a tick touches one or two cache lines per account):
+collateral value; cross and isolated sums of equity, IM and MM; and the derived figures."""
+
+
+@dataclass(frozen=True)
+class BookParams:
+    """Compiled market: one row per derivative instrument, one column per asset.
+
+    ``asset_price`` is in a common numeraire (NaN where unpriced); ``mark`` is in each
+    instrument's quote (NaN where unpriced). Plain arrays and tuples, so it pickles.
+    """
+
+    symbols: tuple[str, ...]
+    contract_size: Float
+    inverse: Bool
+    settle: Int
+    schedule: MarginArrays
+    mark: Float
+    assets: tuple[str, ...]
+    asset_price: Float
+    stable: Bool
+    up_to: Float
+    ratios: Float
+    currency: int
+    margin_call_ratio: float
+
+    @classmethod
+    def from_market(cls, market: Market, assets: Iterable[str] = ()) -> BookParams:
+        """Every derivative of ``market``; assets: the currency, settle assets and ``assets``."""
+        derivs = [i for i in market.instruments.values() if i.is_derivative]
+        names = [market.currency, *(i.settle for i in derivs), *assets]
+        asset_names = tuple(dict.fromkeys(names))
+        index = {a: k for k, a in enumerate(asset_names)}
+        rules = [market.collateral_rule(a) for a in asset_names]
+        t = max(len(r.ratios) for r in rules)
+        up_to = np.full((len(asset_names), t), np.inf)
+        ratios = np.zeros((len(asset_names), t))
+        for a, rule in enumerate(rules):
+            up_to[a, : len(rule.up_to)] = rule.up_to
+            ratios[a, : len(rule.ratios)] = rule.ratios
+        raw = [market.prices.get(a, 1.0 if a == market.currency else math.nan) for a in asset_names]
+        schedules = [i.margin for i in derivs if i.margin is not None]
+        return cls(
+            symbols=tuple(i.symbol for i in derivs),
+            contract_size=np.array([i.contract_size for i in derivs], dtype=np.float64),
+            inverse=np.array([i.inverse for i in derivs], dtype=bool),
+            settle=np.array([index[i.settle] for i in derivs], dtype=np.intp),
+            schedule=MarginArrays.from_schedules(schedules),
+            mark=np.array([market.prices.get(i.symbol, math.nan) for i in derivs]),
+            assets=asset_names,
+            asset_price=np.array(raw, dtype=np.float64),
+            stable=np.array([r.stable for r in rules], dtype=bool),
+            up_to=up_to,
+            ratios=ratios,
+            currency=0,
+            margin_call_ratio=market.margin_call_ratio,
+        )
+
+    def to_currency(self) -> Float:
+        """Units of the account currency one unit of each asset is worth (NaN where unpriced)."""
+        px: Float = self.asset_price / self.asset_price[self.currency]
+        return px
+
+
+@dataclass(frozen=True)
+class BookColumns:
+    """Accounts and positions as columns: the input of a :class:`RiskBook`, and a snapshot.
+
+    ``balances`` is (accounts, assets) in asset units; per position: ``account`` and
+    ``instrument`` indices, signed ``qty`` in contracts, ``entry`` price, ``isolated`` flag,
+    ``isolated_margin`` (settle asset, 0 for cross) and ``leverage`` (NaN: bracket maximum).
+    """
+
+    account_ids: tuple[str, ...]
+    balances: Float
+    account: I32
+    instrument: I32
+    qty: Float
+    entry: Float
+    isolated: Bool
+    isolated_margin: Float
+    leverage: Float
+
+    @classmethod
+    def from_accounts(cls, accounts: Sequence[Account], params: BookParams) -> BookColumns:
+        """Columns of ``accounts``; spot holdings must be given as balances."""
+        symbol_index = {s: k for k, s in enumerate(params.symbols)}
+        asset_index = {a: k for k, a in enumerate(params.assets)}
+        balances = np.zeros((len(accounts), len(params.assets)))
+        rows: list[tuple[int, int, Position]] = []
+        for a, account in enumerate(accounts):
+            for asset, amount in account.balances.items():
+                if asset not in asset_index:
+                    raise CrossMarginError(f"accounts[{a}].balances.{asset}", "unknown asset")
+                balances[a, asset_index[asset]] = amount
+            for p, position in enumerate(account.positions):
+                if position.symbol not in symbol_index:
+                    raise CrossMarginError(
+                        f"accounts[{a}].positions[{p}].symbol",
+                        f"not a derivative of the market: {position.symbol!r}",
+                    )
+                rows.append((a, symbol_index[position.symbol], position))
+        return cls(
+            account_ids=tuple(a.id for a in accounts),
+            balances=balances,
+            account=np.array([r[0] for r in rows], dtype=np.int32),
+            instrument=np.array([r[1] for r in rows], dtype=np.int32),
+            qty=np.array([r[2].qty for r in rows], dtype=np.float64),
+            entry=np.array([r[2].entry_price for r in rows], dtype=np.float64),
+            isolated=np.array([r[2].is_isolated for r in rows], dtype=bool),
+            isolated_margin=np.array([r[2].isolated_margin or 0.0 for r in rows]),
+            leverage=np.array([math.nan if r[2].leverage is None else r[2].leverage for r in rows]),
+        )
+
+    def shard(self, lo: int, hi: int) -> BookColumns:
+        """Accounts ``lo`` to ``hi`` (exclusive) with their positions, re-indexed from 0."""
+        keep = (self.account >= lo) & (self.account < hi)
+        return BookColumns(
+            self.account_ids[lo:hi],
+            self.balances[lo:hi],
+            (self.account[keep] - lo).astype(np.int32),
+            self.instrument[keep],
+            self.qty[keep],
+            self.entry[keep],
+            self.isolated[keep],
+            self.isolated_margin[keep],
+            self.leverage[keep],
+        )
+
+    def to_accounts(self, params: BookParams, rows: ArrayLike) -> list[Account]:
+        """``Account`` objects for account indices ``rows`` (for checks against ``evaluate``)."""
+        picked = np.asarray(rows, dtype=np.intp)
+        order = np.argsort(self.account, kind="stable")
+        starts = np.searchsorted(self.account[order], picked)
+        ends = np.searchsorted(self.account[order], picked, side="right")
+        accounts = []
+        for a, lo, hi in zip(picked.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            positions = []
+            for k in order[lo:hi].tolist():
+                iso = bool(self.isolated[k])
+                lev = float(self.leverage[k])
+                positions.append(
+                    Position(
+                        params.symbols[int(self.instrument[k])],
+                        float(self.qty[k]),
+                        float(self.entry[k]),
+                        MarginMode.ISOLATED if iso else MarginMode.CROSS,
+                        float(self.isolated_margin[k]) if iso else None,
+                        None if math.isnan(lev) else lev,
+                    )
+                )
+            held = {
+                params.assets[j]: float(v)
+                for j, v in enumerate(self.balances[a].tolist())
+                if v != 0.0
+            }
+            accounts.append(Account(self.account_ids[a], held, positions))
+        return accounts
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """Per-account figures in the account currency (arrays over accounts).
+
+    ``status`` holds :class:`crossmargin.maths.status.Status` codes; ``available`` is cross
+    equity above cross IM, floored at 0.
+    """
+
+    equity: Float
+    initial_margin: Float
+    maintenance_margin: Float
+    margin_ratio: Float
+    available: Float
+    status: I8
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """Figures of every account after a tick (read-only views of the book's arrays, valid
+    until the book changes) and the accounts whose status changed (indices)."""
+
+    values: Valuation
+    changed: Int
+    recomputed: int
+
+
+@dataclass(frozen=True)
+class Liquidations:
+    """Liquidation price of every position (NaN where none), with its account and instrument."""
+
+    account: I32
+    instrument: I32
+    price: Float
+
+
+@dataclass(frozen=True)
+class CrashDistances:
+    """Per account (``account``: sorted indices): signed smallest uniform moves down (<= 0) and
+    up (>= 0) that make it liquidatable (NaN where none in range), the smaller magnitude of the
+    two in ``distance``."""
+
+    account: Int
+    down: Float
+    up: Float
+    distance: Float
+
+
+def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int) -> None:
+    """Bad columns raise CrossMarginError naming the column and the first bad row."""
+    p = len(columns.qty)
+    if columns.balances.shape != (accounts, assets):
+        raise CrossMarginError("balances", f"need shape ({accounts}, {assets})")
+    if not np.isfinite(columns.balances).all():
+        raise CrossMarginError("balances", "must be finite")
+    fields = ("account", "instrument", "entry", "isolated", "isolated_margin", "leverage")
+    for name in fields:
+        if len(getattr(columns, name)) != p:
+            raise CrossMarginError(name, f"need {p} rows like qty")
+    lev = columns.leverage
+    bad = {
+        "account": (columns.account < 0) | (columns.account >= accounts),
+        "instrument": (columns.instrument < 0) | (columns.instrument >= instruments),
+        "qty": ~np.isfinite(columns.qty) | (columns.qty == 0),
+        "entry": ~(np.isfinite(columns.entry) & (columns.entry > 0)),
+        "isolated_margin": ~(np.isfinite(columns.isolated_margin) & (columns.isolated_margin >= 0)),
+        "leverage": ~(np.isnan(lev) | (np.isfinite(lev) & (lev >= 1))),
+    }
+    for name, mask in bad.items():
+        if mask.any():
+            raise CrossMarginError(f"{name}[{int(np.argmax(mask))}]", "out of range")
+    key = np.sort(columns.account.astype(np.int64) * max(instruments, 1) + columns.instrument)
+    if (np.diff(key) == 0).any():
+        raise CrossMarginError("instrument", "second position of an account in one instrument")
+
+
+def _reachable(
+    row: MarginArrays, qty: Float, cs: float, basis: Float | float, inverse: bool
+) -> MarginArrays:
+    """``row`` cut to the brackets the positions' notionals reach: the bracket search then
+    scans fewer columns and gives the same margins (bracket indices shift, unused here)."""
+    if qty.size == 0:
+        return row
+    n = notional(qty, cs, basis, inverse)
+    lo, hi = np.searchsorted(row.floors, [n.min(), n.max()], side="right") - 1
+    cut = slice(max(int(lo), 0), int(hi) + 1)
+    return replace(
+        row,
+        floors=row.floors[cut],
+        rates=row.rates[cut],
+        amounts=row.amounts[cut],
+        max_leverage=row.max_leverage[cut],
+    )
+
+
+def _as_rows(schedule: MarginArrays, i: int) -> MarginArrays:
+    return schedule.take(np.intp(i))
+
+
+def _grow(array: NDArray[np.generic], size: int) -> NDArray[np.generic]:
+    out = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+class RiskBook:
+    """Margin of many accounts, kept current under price ticks and position changes."""
+
+    _ARENA = ("_acct", "_qty", "_entry", "_iso", "_imargin", "_lev", "_ceq", "_cim", "_cmm")
+    _SUMS = ("_acc", "_bad", "_status")
+    _ACCOUNTS = ("_bal", *_SUMS)
+
+    def __init__(self, params: BookParams, columns: BookColumns) -> None:
+        self.params = params
+        self._symbols = {s: k for k, s in enumerate(params.symbols)}
+        self._asset_index = {a: k for k, a in enumerate(params.assets)}
+        self._rows = [_as_rows(params.schedule, i) for i in range(len(params.symbols))]
+        self._mark = params.mark.copy()
+        self._asset_price = params.asset_price.copy()
+        self._ids = list(columns.account_ids)
+        self._id_index = {a: k for k, a in enumerate(self._ids)}
+        if len(self._id_index) != len(self._ids):
+            raise CrossMarginError("accounts", "account ids must be unique")
+        n_acc = len(self._ids)
+        _validate(columns, n_acc, len(params.symbols), len(params.assets))
+        order = np.argsort(columns.instrument, kind="stable")
+        counts = np.bincount(columns.instrument, minlength=len(params.symbols))
+        caps = counts + counts // _SLACK + (counts > 0) * _SLACK
+        self._start = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.intp)
+        self._count = counts.astype(np.intp)
+        self._cap = caps.astype(np.intp)
+        self._used = int(caps.sum())
+        self._garbage = 0
+        slots = (np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)).astype(
+            np.intp
+        ) + np.repeat(self._start, counts)
+        size = self._used
+        self._acct: I32 = np.zeros(size, dtype=np.int32)
+        self._qty: Float = np.zeros(size)
+        self._entry: Float = np.ones(size)
+        self._iso: Bool = np.zeros(size, dtype=bool)
+        self._imargin: Float = np.zeros(size)
+        self._lev: Float = np.full(size, np.nan)
+        self._ceq: Float = np.zeros(size)
+        self._cim: Float = np.zeros(size)
+        self._cmm: Float = np.zeros(size)
+        self._istat: I8 = np.zeros(size, dtype=np.int8)
+        self._acct[slots] = columns.account[order]
+        self._qty[slots] = columns.qty[order]
+        self._entry[slots] = columns.entry[order]
+        self._iso[slots] = columns.isolated[order]
+        self._imargin[slots] = columns.isolated_margin[order]
+        self._lev[slots] = columns.leverage[order]
+        self._bal: Float = np.array(columns.balances, dtype=np.float64).reshape(
+            n_acc, len(params.assets)
+        )
+        self._acc: Float = np.zeros((n_acc, _FIELDS))
+        self._bad: I32 = np.zeros((n_acc, _BAD), dtype=np.int32)
+        self._status: I8 = np.zeros(n_acc, dtype=np.int8)
+        self._check_priced(np.flatnonzero(self._count > 0))
+        held = np.flatnonzero((self._bal != 0).any(axis=0))
+        self._check_assets(held)
+        self.remargin()
+
+    @classmethod
+    def from_accounts(cls, accounts: Sequence[Account], market: Market) -> RiskBook:
+        """A book of ``accounts`` margined against ``market``."""
+        assets = [a for account in accounts for a in account.balances]
+        params = BookParams.from_market(market, assets)
+        return cls(params, BookColumns.from_accounts(accounts, params))
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def accounts(self) -> int:
+        """Number of accounts."""
+        return len(self._ids)
+
+    @property
+    def positions(self) -> int:
+        """Number of open positions."""
+        return int(self._count.sum())
+
+    @property
+    def account_ids(self) -> list[str]:
+        """Account ids by index (a copy)."""
+        return list(self._ids)
+
+    def index_of(self, account_id: str) -> int:
+        """Index of ``account_id``; error if unknown."""
+        try:
+            return self._id_index[account_id]
+        except KeyError:
+            raise CrossMarginError("account", f"unknown account {account_id!r}") from None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the book's columns (position arena and account arrays)."""
+        names = (*self._ARENA, "_istat", *self._ACCOUNTS)
+        arrays = [getattr(self, n) for n in names]
+        return int(sum(a.nbytes for a in arrays))
+
+    def holders(self, symbol: str) -> int:
+        """Number of positions in ``symbol``."""
+        return int(self._count[self._instrument(symbol, "symbol")])
+
+    def values(self) -> Valuation:
+        """Current figures of every account (read-only views)."""
+        e, im, mm, ratio, avail, codes = self._value_arrays()
+        return Valuation(_ro(e), _ro(im), _ro(mm), _ro(ratio), _ro(avail), _ro(codes))
+
+    def columns(self) -> BookColumns:
+        """A compact snapshot of the book's accounts and positions."""
+        slots, inst = self._live()
+        return BookColumns(
+            tuple(self._ids),
+            self._bal.copy(),
+            self._acct[slots].copy(),
+            inst.astype(np.int32),
+            self._qty[slots],
+            self._entry[slots],
+            self._iso[slots],
+            self._imargin[slots],
+            self._lev[slots],
+        )
+
+    def current_params(self) -> BookParams:
+        """The book's parameters at its current prices."""
+        return replace(self.params, mark=self._mark.copy(), asset_price=self._asset_price.copy())
+
+    # ------------------------------------------------------------------ prices
+
+    def apply_prices(self, prices: Mapping[str, float]) -> TickResult:
+        """Set marks (instrument symbols) and asset prices; re-margin the accounts affected.
+
+        Raises CrossMarginError (``prices.SYMBOL``) before changing anything on an unknown
+        name or a price that is not a finite positive number.
+        """
+        marks, assets = self._parse_prices(prices)
+        if assets:
+            for k, price in assets.items():
+                self._asset_price[k] = price
+            for i, price in marks.items():
+                self._mark[i] = price
+            before = self._status[: self.accounts].copy()
+            self.remargin()
+            changed = np.flatnonzero(before != self._status[: self.accounts])
+            return TickResult(self.values(), changed, self.accounts)
+        held = [i for i in marks if self._count[i]]
+        for i, price in marks.items():
+            self._mark[i] = price
+        blocks = [self._acct[self._block(i)].astype(np.intp) for i in held]
+        if not blocks:
+            return TickResult(self.values(), np.zeros(0, dtype=np.intp), 0)
+        accts = blocks[0] if len(blocks) == 1 else np.unique(np.concatenate(blocks))
+        before = self._status[accts]
+        for i in held:
+            self._refresh_slice(i, self._block(i), refresh=True)
+        changed = accts[before != self._status[accts]]
+        return TickResult(self.values(), changed, len(accts))
+
+    def remargin(self) -> Valuation:
+        """Recompute every position and account from scratch at the current prices."""
+        for name in ("_ceq", "_cim", "_cmm", "_istat", "_acc", "_bad"):
+            getattr(self, name)[:] = 0
+        px = self._to_currency()
+        for i in np.flatnonzero(self._count > 0).tolist():
+            self._run_block(i, self._block(i), px)
+        self._acc[:, _COLL] = self._collateral(self._bal, px)
+        self._refresh_accounts(slice(None))
+        return self.values()
+
+    def value_at(self, prices: Mapping[str, float]) -> Valuation:
+        """Figures of every account at ``prices`` (merged over the current ones), leaving the
+        book unchanged: the stress-test valuation."""
+        marks, assets = self._parse_prices(prices)
+        names = ("_mark", "_asset_price", "_ceq", "_cim", "_cmm", "_istat", *self._SUMS)
+        saved = [getattr(self, n).copy() for n in names]
+        try:
+            for i, price in marks.items():
+                self._mark[i] = price
+            for k, price in assets.items():
+                self._asset_price[k] = price
+            self.remargin()
+            e, im, mm, ratio, avail, codes = self._value_arrays()
+            return Valuation(
+                e.copy(), im.copy(), mm.copy(), ratio.copy(), avail.copy(), codes.copy()
+            )
+        finally:
+            for name, array in zip(names, saved, strict=True):
+                setattr(self, name, array)
+
+    def _parse_prices(
+        self, prices: Mapping[str, float]
+    ) -> tuple[dict[int, float], dict[int, float]]:
+        marks: dict[int, float] = {}
+        assets: dict[int, float] = {}
+        for name, value in prices.items():
+            price = float(value)
+            if not (math.isfinite(price) and price > 0.0):
+                raise CrossMarginError(f"prices.{name}", f"must be a positive number, got {value}")
+            if name in self._symbols:
+                marks[self._symbols[name]] = price
+            elif name in self._asset_index:
+                assets[self._asset_index[name]] = price
+            else:
+                raise CrossMarginError(f"prices.{name}", "unknown instrument or asset")
+        return marks, assets
+
+    # ------------------------------------------------------------------ changes
+
+    def set_balance(self, account_id: str, asset: str, amount: float) -> None:
+        """Set one balance (asset units) and re-margin that account."""
+        a = self.index_of(account_id)
+        if asset not in self._asset_index:
+            raise CrossMarginError(f"balances.{asset}", "unknown asset")
+        if not math.isfinite(amount):
+            raise CrossMarginError(f"balances.{asset}", f"must be finite, got {amount}")
+        k = self._asset_index[asset]
+        if amount != 0.0:
+            self._check_assets(np.array([k]))
+        self._bal[a, k] = amount
+        rows = np.array([a], dtype=np.intp)
+        self._acc[a, _COLL] = self._collateral(self._bal[rows], self._to_currency())[0]
+        self._refresh_accounts(rows)
+
+    def add_account(self, account_id: str, balances: Mapping[str, float] | None = None) -> int:
+        """Append an empty account; returns its index."""
+        if not account_id or account_id in self._id_index:
+            raise CrossMarginError("account", f"id {account_id!r} is empty or already used")
+        n = len(self._ids)
+        if n == len(self._bal):
+            size = max(2 * n, 8)
+            for name in self._ACCOUNTS:
+                setattr(self, name, _grow(getattr(self, name), size))
+        self._ids.append(account_id)
+        self._id_index[account_id] = n
+        self._acc[n] = 0.0
+        self._bal[n] = 0.0
+        for asset, amount in (balances or {}).items():
+            self.set_balance(account_id, asset, amount)
+        self._refresh_accounts(np.array([n], dtype=np.intp))
+        return n
+
+    def set_position(self, account_id: str, position: Position) -> None:
+        """Open or replace the account's position in ``position.symbol`` and re-margin it."""
+        a = self.index_of(account_id)
+        i = self._instrument(position.symbol, "symbol")
+        self._check_priced(np.array([i]))
+        slot = self._find(a, i)
+        if slot is None:
+            slot = self._append(i)
+            self._acct[slot] = a
+        else:
+            self._retract(slice(slot, slot + 1))
+        self._qty[slot] = position.qty
+        self._entry[slot] = position.entry_price
+        self._iso[slot] = position.is_isolated
+        self._imargin[slot] = position.isolated_margin or 0.0
+        self._lev[slot] = math.nan if position.leverage is None else position.leverage
+        self._refresh_slice(i, slice(slot, slot + 1), refresh=True)
+
+    def remove_position(self, account_id: str, symbol: str) -> None:
+        """Close the account's position in ``symbol`` (error if it has none)."""
+        a = self.index_of(account_id)
+        i = self._instrument(symbol, "symbol")
+        slot = self._find(a, i)
+        if slot is None:
+            raise CrossMarginError("symbol", f"account {account_id!r} holds no {symbol}")
+        acct = self._retract(slice(slot, slot + 1))
+        last = int(self._start[i] + self._count[i] - 1)
+        for name in (*self._ARENA, "_istat"):
+            column = getattr(self, name)
+            column[slot] = column[last]
+        self._count[i] -= 1
+        self._refresh_accounts(acct)
+
+    # ------------------------------------------------------------------ analytics
+
+    def liquidation_prices(self) -> Liquidations:
+        """Liquidation price of every position at the current prices (closed form)."""
+        px = self._to_currency()
+        cross_eq = self._acc[:, _COLL] + self._acc[:, _EQ_C]
+        mm_c = self._acc[:, _MM_C]
+        accts, insts, prices = [], [], []
+        for i in np.flatnonzero(self._count > 0).tolist():
+            sl = self._block(i)
+            qty, entry, iso = self._qty[sl], self._entry[sl], self._iso[sl]
+            mark, row, cs, inv = float(self._mark[i]), self._rows[i], *self._instr(i)
+            fixed = iso & bool(row.isolated_at_entry)
+            m = position_margins(qty, cs, np.where(fixed, entry, mark), inv, self._lev[sl], row)
+            upnl = unrealized_pnl(qty, cs, entry, mark, inv)
+            factor = px[self.params.settle[i]]
+            acct = self._acct[sl]
+            buffer = np.where(
+                iso,
+                self._imargin[sl] - np.where(fixed, m.maintenance, 0.0),
+                (cross_eq[acct] - mm_c[acct]) / factor - upnl + m.maintenance,
+            )
+            schedule = row.constant_where(fixed) if fixed.any() else row
+            prices.append(liquidation_price(qty, cs, entry, inv, mark, buffer, schedule))
+            accts.append(acct)
+            insts.append(np.full(len(acct), i, dtype=np.int32))
+        return Liquidations(
+            np.concatenate([np.zeros(0, dtype=np.int32), *accts]),
+            np.concatenate([np.zeros(0, dtype=np.int32), *insts]),
+            np.concatenate([np.zeros(0), *prices]),
+        )
+
+    def crash_distances(
+        self,
+        rows: ArrayLike | None = None,
+        points: int = 512,
+        step: int = 16,
+        chunk: int = 8192,
+    ) -> CrashDistances:
+        """Crash distance of accounts ``rows`` (default all), as in ``evaluate``: the same move
+        grid locates the first sign change of the smallest margin surplus on each side, then a
+        root search vectorised over accounts refines it to 1e-14.
+
+        With ``step`` > 1 only every ``step``-th grid point is scanned where the surplus is
+        concave there (see :meth:`_Surface.first_root`); a negative dip narrower than that
+        spacing (possible only with brackets whose maintenance amount jumps) can be missed.
+        ``step=1`` scans the whole grid, as ``evaluate`` does.
+        """
+        picked = np.unique(np.arange(self.accounts) if rows is None else np.asarray(rows))
+        picked = picked.astype(np.intp)
+        slots, inst = self._live()
+        owner = self._acct[slots]
+        order = np.argsort(owner, kind="stable")
+        slots, inst, owner = slots[order], inst[order], owner[order]
+        starts = np.searchsorted(owner, picked)
+        sizes = np.searchsorted(owner, picked, side="right") - starts
+        down = np.full(len(picked), np.nan)
+        up = np.full(len(picked), np.nan)
+        lo = 0
+        while lo < len(picked):
+            reach = np.cumsum(sizes[lo:])
+            hi = lo + max(1, int(np.searchsorted(reach, chunk, side="right")))
+            n = sizes[lo:hi]
+            take = np.repeat(starts[lo:hi] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+            surface = _Surface(self, picked[lo:hi], slots[take], inst[take], owner[take])
+            down[lo:hi] = surface.first_root(down_grid(points), step)
+            up[lo:hi] = surface.first_root(up_grid(points), step)
+            lo = hi
+        distance = np.fmin(np.abs(down), np.abs(up))
+        return CrashDistances(picked, -np.abs(down), up, distance)
+
+    # ------------------------------------------------------------------ internals
+
+    def _instrument(self, symbol: str, path: str) -> int:
+        try:
+            return self._symbols[symbol]
+        except KeyError:
+            raise CrossMarginError(path, f"unknown instrument {symbol!r}") from None
+
+    def _instr(self, i: int) -> tuple[float, bool]:
+        return float(self.params.contract_size[i]), bool(self.params.inverse[i])
+
+    def _check_priced(self, instruments: Int) -> None:
+        for i in instruments.tolist():
+            if not np.isfinite(self._mark[i]):
+                raise CrossMarginError(f"prices.{self.params.symbols[i]}", "missing mark price")
+            self._check_assets(np.array([self.params.settle[i]]))
+
+    def _check_assets(self, assets: Int) -> None:
+        for k in assets.tolist():
+            if not np.isfinite(self._asset_price[k]):
+                name = self.params.assets[k]
+                raise CrossMarginError(f"prices.{name}", f"missing price for asset {name}")
+
+    def _to_currency(self) -> Float:
+        px: Float = self._asset_price / self._asset_price[self.params.currency]
+        return np.where(np.isfinite(px), px, 0.0)
+
+    def _collateral(self, balances: Float, px: Float) -> Float:
+        units = collateral_units(balances, self.params.up_to, self.params.ratios)
+        value: Float = (units * px).sum(axis=-1)
+        return value
+
+    def _block(self, i: int) -> slice:
+        start = int(self._start[i])
+        return slice(start, start + int(self._count[i]))
+
+    def _live(self) -> tuple[Int, Int]:
+        counts = self._count
+        inst = np.repeat(np.arange(len(counts)), counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return (np.repeat(self._start, counts) + offsets).astype(np.intp), inst.astype(np.intp)
+
+    def _find(self, account: int, instrument: int) -> int | None:
+        sl = self._block(instrument)
+        hit = np.flatnonzero(self._acct[sl] == account)
+        return int(sl.start + hit[0]) if hit.size else None
+
+    def _append(self, i: int) -> int:
+        if self._count[i] == self._cap[i]:
+            self._relocate(i, max(2 * int(self._cap[i]), _SLACK))
+        slot = int(self._start[i] + self._count[i])
+        self._count[i] += 1
+        for name in ("_ceq", "_cim", "_cmm"):
+            getattr(self, name)[slot] = 0.0
+        self._istat[slot] = 0
+        self._iso[slot] = False
+        return slot
+
+    def _relocate(self, i: int, cap: int) -> None:
+        """Move instrument ``i``'s block to the arena's end with room for ``cap`` positions."""
+        if self._garbage > self._used // 2:
+            self._compact()
+        if self._used + cap > len(self._qty):
+            size = max(2 * len(self._qty), self._used + cap)
+            for name in (*self._ARENA, "_istat"):
+                setattr(self, name, _grow(getattr(self, name), size))
+        old, n = self._block(i), int(self._count[i])
+        for name in (*self._ARENA, "_istat"):
+            column = getattr(self, name)
+            column[self._used : self._used + n] = column[old]
+        self._garbage += int(self._cap[i])
+        self._start[i], self._cap[i] = self._used, cap
+        self._used += cap
+
+    def _compact(self) -> None:
+        slots, _ = self._live()
+        caps = self._count + self._count // _SLACK + (self._count > 0) * _SLACK
+        starts = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.intp)
+        dest = np.repeat(starts, self._count) + (slots - np.repeat(self._start, self._count))
+        for name in (*self._ARENA, "_istat"):
+            column = getattr(self, name)
+            packed = np.zeros_like(column)
+            packed[dest] = column[slots]
+            setattr(self, name, packed)
+        self._start, self._cap = starts, caps.astype(np.intp)
+        self._used, self._garbage = int(caps.sum()), 0
+
+    def _run_block(self, i: int, sl: slice, px: Float) -> None:
+        """Re-margin positions ``sl`` of instrument ``i`` and move their accounts' sums."""
+        cs, inv = self._instr(i)
+        row = self._rows[i]
+        refresh_block(
+            sl.start,
+            sl.stop,
+            float(self._mark[i]),
+            cs,
+            inv,
+            bool(row.isolated_at_entry),
+            float(px[self.params.settle[i]]),
+            row.floors,
+            row.rates,
+            row.amounts,
+            row.max_leverage,
+            float(row.initial_rate),
+            float(row.initial_rate_per_size),
+            float(row.maintenance_rate_per_size),
+            self.params.margin_call_ratio,
+            self._qty,
+            self._entry,
+            self._lev,
+            self._iso,
+            self._imargin,
+            self._acct,
+            self._ceq,
+            self._cim,
+            self._cmm,
+            self._istat,
+            self._acc,
+            self._bad,
+            _EQ_C,
+            _EQ_I,
+        )
+
+    def _retract(self, sl: slice) -> Int:
+        """Take positions ``sl`` out of their accounts' sums (their caches become 0); the
+        caller refreshes the accounts."""
+        acct = self._acct[sl].astype(np.intp)
+        zero = np.zeros(len(acct), dtype=np.int8)
+        self._move(sl, acct, -self._ceq[sl], -self._cim[sl], -self._cmm[sl], zero, False)
+        self._ceq[sl], self._cim[sl], self._cmm[sl] = 0.0, 0.0, 0.0
+        return acct
+
+    def _refresh_slice(self, i: int, sl: slice, refresh: bool) -> None:
+        """Recompute positions ``sl`` of instrument ``i``, move their accounts' sums and, with
+        ``refresh``, the accounts' figures (the accounts in one block are distinct)."""
+        self._run_block(i, sl, self._to_currency())
+        if refresh:
+            self._refresh_accounts(self._acct[sl].astype(np.intp))
+
+    def _move(
+        self, sl: slice, acct: Int, d_eq: Float, d_im: Float, d_mm: Float, istat: I8, refresh: bool
+    ) -> None:
+        """Add differences to the cross or isolated sums of each position's account (the
+        accounts in one instrument block are distinct, so plain fancy indexing adds them all)
+        and update the isolated status counts; one gather and one scatter of account rows."""
+        iso = self._iso[sl]
+        rows = np.take(self._acc, acct, axis=0)
+        if iso.any():
+            cross = ~iso
+            for column, delta in ((_EQ_C, d_eq), (_IM_C, d_im), (_MM_C, d_mm)):
+                rows[:, column] += np.where(cross, delta, 0.0)
+            for column, delta in ((_EQ_I, d_eq), (_IM_I, d_im), (_MM_I, d_mm)):
+                rows[:, column] += np.where(iso, delta, 0.0)
+            k = np.flatnonzero(iso)
+            old, new = self._istat[sl][k], istat[k]
+            self._bad[acct[k][old > 0], old[old > 0] - 1] -= 1
+            self._bad[acct[k][new > 0], new[new > 0] - 1] += 1
+            self._istat[sl] = istat
+        else:
+            rows[:, _EQ_C] += d_eq
+            rows[:, _IM_C] += d_im
+            rows[:, _MM_C] += d_mm
+        if refresh:
+            self._status[acct] = self._figures(rows, np.take(self._bad, acct, axis=0))
+        self._acc[acct] = rows
+
+    def _figures(self, rows: Float, bad: I32) -> I8:
+        """Fill the derived figures of account ``rows`` in place; return their status codes."""
+        cross_eq = rows[:, _COLL] + rows[:, _EQ_C]
+        equity = cross_eq + rows[:, _EQ_I]
+        mm = rows[:, _MM_C] + rows[:, _MM_I]
+        rows[:, _EQUITY] = equity
+        rows[:, _IM] = rows[:, _IM_C] + rows[:, _IM_I]
+        rows[:, _MM] = mm
+        rows[:, _RATIO] = margin_ratio(equity, mm)
+        rows[:, _AVAIL] = np.maximum(cross_eq - rows[:, _IM_C], 0.0)
+        code = status(cross_eq, rows[:, _MM_C], self.params.margin_call_ratio)
+        worst = np.where(bad[:, 2] > 0, 3, np.where(bad[:, 1] > 0, 2, (bad[:, 0] > 0) * 1))
+        return np.maximum(code, worst.astype(np.int8))
+
+    def _refresh_accounts(self, rows: ArrayLike | slice) -> None:
+        if isinstance(rows, slice):
+            n = len(self._ids)
+            self._status[:n] = self._figures(self._acc[:n], self._bad[:n])
+            return
+        idx = np.asarray(rows, dtype=np.intp)
+        block = np.take(self._acc, idx, axis=0)
+        self._status[idx] = self._figures(block, np.take(self._bad, idx, axis=0))
+        self._acc[idx] = block
+
+    def _value_arrays(self) -> tuple[Float, Float, Float, Float, Float, I8]:
+        n = len(self._ids)
+        acc = self._acc[:n]
+        return (
+            acc[:, _EQUITY],
+            acc[:, _IM],
+            acc[:, _MM],
+            acc[:, _RATIO],
+            acc[:, _AVAIL],
+            self._status[:n],
+        )
+
+
+def _ro(array: _A) -> _A:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+class _Surface:
+    """Smallest margin surplus of a group of accounts as a function of a uniform move."""
+
+    def __init__(self, book: RiskBook, accounts: Int, slots: Int, inst: Int, owner: I32) -> None:
+        params = book.params
+        self.n = len(accounts)
+        self.local = np.searchsorted(accounts, owner)
+        self.starts = np.searchsorted(self.local, np.arange(self.n))
+        self.nonempty = np.flatnonzero(np.bincount(self.local, minlength=self.n) > 0)
+        self.units = collateral_units(book._bal[accounts], params.up_to, params.ratios)
+        self.px = book._to_currency()
+        self.stable = params.stable
+        self.currency_stable = bool(params.stable[params.currency])
+        self.qty = book._qty[slots][:, None]
+        self.entry = book._entry[slots][:, None]
+        self.cs = params.contract_size[inst][:, None]
+        self.inv = params.inverse[inst][:, None]
+        self.lev = book._lev[slots][:, None]
+        self.iso = book._iso[slots][:, None]
+        self.imargin = book._imargin[slots][:, None]
+        self.mark = book._mark[inst][:, None]
+        self.settle = params.settle[inst]
+        rows = params.schedule.take(inst)
+        self.fixed = self.iso & rows.isolated_at_entry[:, None]
+        self.schedule = MarginArrays(
+            rows.floors[:, None, :],
+            rows.rates[:, None, :],
+            rows.amounts[:, None, :],
+            rows.max_leverage[:, None, :],
+            rows.initial_rate[:, None],
+            rows.initial_rate_per_size[:, None],
+            rows.maintenance_rate_per_size[:, None],
+            rows.isolated_at_entry[:, None],
+        )
+        self.ratio = params.margin_call_ratio
+
+    def surplus(self, moves: Float) -> Float:
+        """(accounts, G) surplus for per-account moves ``moves`` of shape (accounts, G)."""
+        m = moves[..., None]
+        asset_px = self.px * np.where(self.stable, 1.0, 1.0 + m)
+        asset_px = asset_px / (1.0 if self.currency_stable else 1.0 + m)
+        collateral = (self.units[:, None, :] * asset_px).sum(axis=-1)
+        if self.nonempty.size == 0:
+            out: Float = collateral
+            return out
+        pm = moves[self.local]
+        marks = self.mark * (1.0 + pm)
+        basis = np.where(self.fixed, self.entry, marks)
+        margins = position_margins(self.qty, self.cs, basis, self.inv, self.lev, self.schedule)
+        upnl = unrealized_pnl(self.qty, self.cs, self.entry, marks, self.inv)
+        factor = asset_px[self.local, :, self.settle]
+        cross = ~self.iso
+        starts = self.starts[self.nonempty]
+        cross_sum = np.add.reduceat(factor * (upnl - margins.maintenance) * cross, starts, axis=0)
+        iso = np.where(self.iso, self.imargin + upnl - margins.maintenance, np.inf)
+        iso_min = np.minimum.reduceat(iso, starts, axis=0)
+        surplus: Float = collateral.copy()
+        surplus[self.nonempty] += cross_sum
+        surplus[self.nonempty] = np.minimum(surplus[self.nonempty], iso_min)
+        return surplus
+
+    def first_root(self, grid: Float, step: int = 16) -> Float:
+        """Move of the first negative surplus along ``grid`` per account, refined; NaN if none.
+
+        Every ``step``-th grid point is evaluated first; where those values are concave in the
+        move (the usual case: MM is convex in notional) the first negative fine point lies in
+        the coarse interval before the first negative coarse point, so only that interval is
+        evaluated. Accounts that are not concave there get the whole grid. The root in the
+        final grid interval is refined by the Illinois (modified regula falsi) method.
+        """
+        n, size = self.n, len(grid)
+        coarse = np.unique(np.append(np.arange(0, size, step), size - 1))
+        values = self.surplus(np.broadcast_to(grid[coarse], (n, len(coarse))))
+        below = values < 0
+        found = below.any(axis=1)
+        jc = np.where(found, np.argmax(below, axis=1), len(coarse) - 1)
+        slopes = np.diff(values, axis=1) / np.diff(grid[coarse])
+        bend = np.diff(slopes, axis=1) * np.sign(grid[-1] - grid[0])
+        span = np.arange(bend.shape[1]) < (jc - 1)[:, None]
+        tol = 1e-7 * np.abs(slopes).max(axis=1, initial=0.0)[:, None]
+        concave = ~((bend > tol) & span).any(axis=1)
+        first = np.full(n, -1)
+        f_hi = np.zeros(n)
+        f_lo = np.zeros(n)
+        window = coarse[np.maximum(jc - 1, 0)][:, None] + np.arange(1, step + 1)
+        window = np.minimum(window, coarse[jc][:, None])
+        fine = self.surplus(grid[window])
+        neg = fine < 0
+        hit = concave & found & (jc > 0)
+        pos = np.argmax(neg, axis=1)
+        rows = np.flatnonzero(hit)
+        first[rows] = window[rows, pos[rows]]
+        f_hi[rows] = fine[rows, pos[rows]]
+        before = np.where(pos > 0, fine[np.arange(n), np.maximum(pos - 1, 0)], 0.0)
+        f_lo[rows] = np.where(pos[rows] > 0, before[rows], values[rows, jc[rows] - 1])
+        first[concave & found & (jc == 0)] = 0
+        rest = np.flatnonzero(~concave)
+        if rest.size:
+            full = self.surplus(np.broadcast_to(grid, (n, size)))[rest]
+            below_full = full < 0
+            k = np.argmax(below_full, axis=1)
+            ok = below_full.any(axis=1)
+            first[rest[ok]] = k[ok]
+            f_hi[rest[ok]] = full[ok, k[ok]]
+            f_lo[rest[ok]] = full[ok, np.maximum(k[ok] - 1, 0)]
+        out = np.full(n, np.nan)
+        out[first == 0] = 0.0
+        todo = np.flatnonzero(first > 0)
+        if todo.size:
+            out[todo] = np.abs(
+                self._illinois(
+                    todo, grid[first[todo] - 1], grid[first[todo]], f_lo[todo], f_hi[todo]
+                )
+            )
+        return out
+
+    def _illinois(self, todo: Int, a: Float, b: Float, fa: Float, fb: Float) -> Float:
+        """Where the surplus turns negative in [a, b] (fa >= 0 > fb) for accounts ``todo``.
+
+        Illinois steps, with a halving step whenever the last step did not halve the bracket
+        (zero plateaus and kinks), so it converges at least half as fast as bisection.
+        """
+        moves = np.zeros((self.n, 1))
+        a, b, fa, fb = a.copy(), b.copy(), fa.copy(), fb.copy()
+        side = np.zeros(len(todo), dtype=np.int8)
+        previous = 2.0 * np.abs(b - a)
+        for _ in range(200):
+            width = np.abs(b - a)
+            if np.all(width <= 1e-14):
+                break
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = b - fb * (b - a) / (fb - fa)
+            inside = ((c - a) * (c - b) < 0) & (width <= 0.5 * previous)
+            c = np.where(inside, c, 0.5 * (a + b))
+            previous = width
+            moves[todo, 0] = c
+            fc = self.surplus(moves)[todo, 0]
+            neg = fc < 0
+            fa = np.where(neg & (side == -1), 0.5 * fa, fa)
+            fb = np.where(~neg & (side == 1), 0.5 * fb, fb)
+            b, fb = np.where(neg, c, b), np.where(neg, fc, fb)
+            a, fa = np.where(neg, a, c), np.where(neg, fa, fc)
+            side = np.where(neg, -1, 1).astype(np.int8)
+        root: Float = 0.5 * (a + b)
+        return root
