@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crossmargin.book.commands import bench, stress
+from crossmargin.console import exit_on_bad_input
 from crossmargin.io.document import Portfolio, load_portfolio
 from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
 from crossmargin.ledger.commands_cli import replay
@@ -35,15 +34,6 @@ RulebookOption = Annotated[
     str | None, typer.Option("--rulebook", "-r", help="Bundled rulebook name or TOML path.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-def _guard(action: Callable[[], None]) -> None:
-    """Run ``action``; bad input ends with exit code 2 and one line on stderr."""
-    try:
-        action()
-    except CrossMarginError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise typer.Exit(2) from None
 
 
 def _fmt(value: float | None) -> str:
@@ -175,14 +165,12 @@ def margin(
 ) -> None:
     """Account health, margins and liquidation prices of every account in PORTFOLIO."""
 
-    def run() -> None:
+    with exit_on_bad_input():
         parsed = load_portfolio(portfolio, rulebook)
         if as_json:
             _emit(portfolio_report(parsed))
         else:
             _print_tables(parsed)
-
-    _guard(run)
 
 
 @app.command("what-if")
@@ -201,7 +189,7 @@ def what_if_command(
 ) -> None:
     """Check an order before sending it: accepted or rejected, and the account after it."""
 
-    def run() -> None:
+    with exit_on_bad_input():
         parsed = load_portfolio(portfolio, rulebook)
         chosen = next((a for a in parsed.accounts if a.id == account), None)
         if chosen is None:
@@ -234,14 +222,12 @@ def what_if_command(
             )
         console.print(table)
 
-    _guard(run)
-
 
 @app.command()
 def rulebooks(as_json: JsonOption = False) -> None:
     """List the bundled rulebooks with their source and date."""
 
-    def run() -> None:
+    with exit_on_bad_input():
         books = bundled_rulebooks()
         if as_json:
             _emit(
@@ -269,8 +255,6 @@ def rulebooks(as_json: JsonOption = False) -> None:
             )
         console.print(table)
 
-    _guard(run)
-
 
 @app.command()
 def demo() -> None:
@@ -278,8 +262,8 @@ def demo() -> None:
     folder = resources.files("crossmargin.io") / "examples"
     for name in ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json"):
         console.rule(f"[bold]crossmargin margin {name}")
-        with resources.as_file(folder / name) as path:
-            _guard(partial(_show, path))
+        with resources.as_file(folder / name) as path, exit_on_bad_input():
+            _show(path)
 
 
 app.command("scenarios")(scenarios)

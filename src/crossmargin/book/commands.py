@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,21 +14,13 @@ from crossmargin.book.bench import run_bench
 from crossmargin.book.distributed import HISTORICAL, Scenario, StressResult, run_stress
 from crossmargin.book.riskbook import BookColumns
 from crossmargin.book.synthetic import synthetic_book, synthetic_market
+from crossmargin.console import exit_on_bad_input
 from crossmargin.io.document import load_portfolio
 from crossmargin.model import Account, CrossMarginError
 
 __all__ = ["bench", "default_scenarios", "stress"]
 
 _UNIFORM = (-0.5, -0.3, -0.2, -0.1, 0.1, 0.2, 0.3, 0.5)
-
-
-def _guard(action: Callable[[], None]) -> None:
-    """Run ``action``; bad input ends with exit code 2 and one line on stderr."""
-    try:
-        action()
-    except CrossMarginError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise typer.Exit(2) from None
 
 
 def default_scenarios() -> list[Scenario]:
@@ -82,7 +72,7 @@ def stress(
 ) -> None:
     """Stress PORTFOLIO (or a synthetic book) under uniform and historical price shocks."""
 
-    def run() -> None:
+    with exit_on_bad_input():
         if (portfolio is None) == (synthetic is None):
             raise CrossMarginError("portfolio", "give a PORTFOLIO file or --synthetic N")
         if shards < 1:
@@ -114,8 +104,6 @@ def stress(
             )
         Console().print(table)
 
-    _guard(run)
-
 
 def bench(
     accounts: Annotated[int, typer.Option("--accounts", help="Synthetic accounts.")] = 100_000,
@@ -124,7 +112,7 @@ def bench(
 ) -> None:
     """Time the risk book on a synthetic book of N accounts (figures as ratios and rates)."""
 
-    def run() -> None:
+    with exit_on_bad_input():
         if accounts < 100:
             raise CrossMarginError("accounts", f"must be >= 100, got {accounts}")
         figures = run_bench(accounts, seed)
@@ -137,5 +125,3 @@ def bench(
         for name, value in figures.items():
             table.add_row(name, f"{value:,.6g}" if isinstance(value, float) else str(value))
         Console().print(table)
-
-    _guard(run)

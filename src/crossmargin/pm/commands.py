@@ -3,7 +3,6 @@ legs, its scenario P&L; optionally a price x vol heat map (PNG) of that P&L."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from crossmargin.console import exit_on_bad_input
 from crossmargin.model import (
     Account,
     CrossMarginError,
@@ -194,7 +194,7 @@ def scenarios(
     The P&L is that of PORTFOLIO's account (or of the strategy given as legs); ``--png`` writes
     the price x vol heat map.
     """
-    try:
+    with exit_on_bad_input():
         pnl = None
         if portfolio is not None:
             book, pnl = _portfolio_pnl(portfolio, account, rulebook, underlying)
@@ -208,6 +208,3 @@ def scenarios(
         Console().print(_grid_table(book, underlying, pnl))
         if png is not None and pnl is not None:
             heat_map(book, underlying, pnl, png)
-    except CrossMarginError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise typer.Exit(2) from None
