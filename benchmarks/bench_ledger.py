@@ -7,6 +7,9 @@
 2. Liquidation passes/s over a book of ``--book`` accounts (default 100,000) holding BTC perps:
    the vectorised screen of a whole pass, against one ``crossmargin.health.evaluate`` per
    account (measured on a sample and scaled to the book).
+3. Keeping that book's layout after one account's fill, by an account already in the book
+   (rows rewritten in place) or a new one (rows appended): the incremental ``Book.update``
+   against a full ``Book.build``.
 
 Usage: ``python benchmarks/bench_ledger.py [--commands N] [--book N]``.
 """
@@ -27,7 +30,8 @@ from sqlalchemy import create_engine, insert, select, text
 from crossmargin.health import evaluate
 from crossmargin.ledger import Ledger
 from crossmargin.ledger.journal import Holding, State, trader
-from crossmargin.ledger.liquidation import VENUES, Book, Context, model_account, model_market
+from crossmargin.ledger.liquidation import Book, Context, model_account, model_market
+from crossmargin.ledger.rules import load_venue
 from crossmargin.ledger.store import events, make_engine, migrate, postings
 from crossmargin.rules import load_rulebook
 
@@ -123,7 +127,7 @@ def bench_passes(size: int) -> None:
         book_state.balances[trader(name)] = Decimal(rng.choice((500, 1_000, 5_000, 20_000)))
         qty = Decimal(rng.randint(-200, 200) or 1) / 1000
         book_state.positions[name] = {"BTCUSDT": Holding(qty, Decimal(60_000))}
-    ctx = Context(dict(load_rulebook("binance-usdm").instruments), "USDT", VENUES["binance"])
+    ctx = Context(dict(load_rulebook("binance-usdm").instruments), "USDT", load_venue("binance"))
     t0 = time.perf_counter()
     book = Book.build(book_state, ctx)
     build = time.perf_counter() - t0
@@ -133,6 +137,16 @@ def bench_passes(size: int) -> None:
     for _ in range(reps):
         book.screen(marks * 0.99)
     per_pass = (time.perf_counter() - t0) / reps
+    timings = {}
+    for kind in ("existing", "new"):
+        reps_update = 20
+        t0 = time.perf_counter()
+        for k in range(reps_update):
+            name = f"t{rng.randrange(size):06d}" if kind == "existing" else f"t{k:06d}b"
+            book_state.balances[trader(name)] = Decimal(1_000)
+            book_state.positions[name] = {"BTCUSDT": Holding(Decimal("0.05"), Decimal(60_500))}
+            book = book.update(book_state, ctx, {name})
+        timings[kind] = (time.perf_counter() - t0) / reps_update
     market = model_market(book_state, ctx)
     sample = [f"t{i:06d}" for i in range(0, size, max(size // 200, 1))][:200]
     t0 = time.perf_counter()
@@ -142,9 +156,14 @@ def bench_passes(size: int) -> None:
     baseline = per_account * size
     print(
         f"liquidation pass over {size:,} accounts: {1 / per_pass:,.1f} passes/s "
-        f"(screen {per_pass * 1e3:.1f} ms, book layout {build:.2f} s once per position change); "
+        f"(screen {per_pass * 1e3:.1f} ms); "
         f"evaluate() per account {1 / baseline:.4f} passes/s; ratio {baseline / per_pass:,.0f}x"
     )
+    for kind, update in timings.items():
+        print(
+            f"book layout after a fill by one {kind} account: incremental update "
+            f"{update * 1e3:.1f} ms, full rebuild {build:.2f} s; ratio {build / update:,.0f}x"
+        )
 
 
 def main() -> None:

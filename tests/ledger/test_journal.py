@@ -16,8 +16,11 @@ import pytest
 from crossmargin.ledger import Ledger
 from crossmargin.ledger.adl import adl_rank
 from crossmargin.ledger.journal import EventKind
+from crossmargin.rules import load_rulebook
 
 from .conftest import Database
+
+BINANCE_BRACKETS = load_rulebook("binance-usdm").instruments
 
 
 @pytest.fixture
@@ -114,14 +117,21 @@ def test_bad_debt_when_fund_and_adl_are_exhausted(ledger: Ledger) -> None:
 
 
 def test_hyperliquid_closes_large_positions_in_chunks(database: Database) -> None:
-    """Hyperliquid: positions above 100k of notional close in 20% chunks.
+    """Hyperliquid liquidation rules over the Binance brackets: positions above 100k of notional
+    close in 20% chunks.
 
     Long 3 @ 60,000 (180k notional, bracket 2: MM = 0.005 n - 50) with 3,000, less the 0.045%
     fee of 81: wallet 2,919. At 59,300: equity = 2,919 - 2,100 = 819 < MM = 0.005 x 177,900 - 50
     = 839.5 but above the backstop line 2/3 x 839.5 = 559.7: one 20% chunk (0.6) closes, leaving
     2.4 x 59,300 = 142,320 of notional, MM = 661.6 < 819: done.
     """
-    with Ledger(database.url, schema=database.schema, venue="hyperliquid") as hl:
+    with Ledger(
+        database.url,
+        schema=database.schema,
+        venue="hyperliquid",
+        instruments=BINANCE_BRACKETS,
+        currency="USDT",
+    ) as hl:
         hl.deposit("d", "a", 3_000)
         hl.price("p0", "BTCUSDT", 60_000)
         hl.trade("t", "a", "BTCUSDT", "3")
@@ -136,7 +146,13 @@ def test_hyperliquid_backstop_hands_equity_to_the_fund(database: Database) -> No
 
     Everything closes and the 519 left goes to the fund.
     """
-    with Ledger(database.url, schema=database.schema, venue="hyperliquid") as hl:
+    with Ledger(
+        database.url,
+        schema=database.schema,
+        venue="hyperliquid",
+        instruments=BINANCE_BRACKETS,
+        currency="USDT",
+    ) as hl:
         hl.deposit("d", "a", 3_000)
         hl.price("p0", "BTCUSDT", 60_000)
         hl.trade("t", "a", "BTCUSDT", "3")
@@ -184,12 +200,19 @@ def test_adl_queue_takes_the_highest_rank_first(ledger: Ledger) -> None:
 
 
 def test_dydx_adl_is_pro_rata(database: Database) -> None:
-    """dYdX style: the 0.1 bankrupt long is shared by size over shorts of 0.1 and 0.3: 0.025, 0.075.
+    """dYdX rules over the Binance brackets: the 0.1 bankrupt long is shared by size over shorts
+    of 0.1 and 0.3: 0.025, 0.075.
 
     Pb = 50,000 + 903 / 0.1 = 59,030; haircuts 0.025 x 9,030 = 225.75 and 0.075 x 9,030 = 677.25.
     The dYdX liquidation fee (1.5%) is capped by the zero equity, so nothing else moves.
     """
-    with Ledger(database.url, schema=database.schema, venue="dydx") as dx:
+    with Ledger(
+        database.url,
+        schema=database.schema,
+        venue="dydx",
+        instruments=BINANCE_BRACKETS,
+        currency="USDT",
+    ) as dx:
         dx.deposit("d1", "bankrupt", 100)
         dx.deposit("d2", "small", 100_000)
         dx.deposit("d3", "large", 100_000)

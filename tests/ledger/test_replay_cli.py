@@ -90,5 +90,6 @@ def test_october_2025_daily_history_under_hyperliquid_rules() -> None:
         seq_of_crash = at + 1
         before = ledger.account_at(crash_fills[0].body["account"], seq_of_crash - 1)
     assert report.candles == 20 and crash_fills
+    assert {e.body["symbol"] for e in journal if e.kind == EventKind.PRICE} == {"BTC-PERP"}
     assert before.positions
     assert report.imbalance == 0 and report.replay_matches

@@ -6,6 +6,16 @@ with 8 decimal places; risk figures come from :mod:`crossmargin.health` at one f
 
 from crossmargin.ledger.commands import Ledger, Receipt
 from crossmargin.ledger.journal import Event, EventKind, Posting, State
-from crossmargin.ledger.liquidation import VENUES, VenueRules
+from crossmargin.ledger.rules import VenueRules, bundled_venues, load_venue
 
-__all__ = ["VENUES", "Event", "EventKind", "Ledger", "Posting", "Receipt", "State", "VenueRules"]
+__all__ = [
+    "Event",
+    "EventKind",
+    "Ledger",
+    "Posting",
+    "Receipt",
+    "State",
+    "VenueRules",
+    "bundled_venues",
+    "load_venue",
+]

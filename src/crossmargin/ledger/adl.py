@@ -79,7 +79,7 @@ def deleverage(
         rows = [
             i
             for i in np.flatnonzero(
-                (np.array(book.symbols) == symbol) & (np.sign(book.qty) == -_sign(qa)) & (upnl > 0)
+                book.on(symbol) & (np.sign(book.qty) == -_sign(qa)) & (upnl > 0)
             )
             if book.traders[book.owner[i]] != account
         ]

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.ledger.funding import funding
@@ -31,13 +32,14 @@ from crossmargin.ledger.journal import (
     trader,
 )
 from crossmargin.ledger.liquidation import (
-    VENUES,
     Book,
     Context,
     liquidation_pass,
     model_account,
     model_market,
+    touched,
 )
+from crossmargin.ledger.rules import load_venue
 from crossmargin.ledger.store import Store
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Order
 from crossmargin.orders import max_withdrawable, what_if
@@ -100,9 +102,11 @@ def _fx(value: float) -> Decimal:
 class Ledger:
     """A durable ledger over ``url`` (SQLite by default; ``postgresql+psycopg://`` works too).
 
-    ``instruments`` are the tradable linear contracts settled in ``currency`` (default: the
-    bundled ``binance-usdm`` rulebook); ``venue`` names the liquidation rules in
-    :data:`crossmargin.ledger.liquidation.VENUES`. A snapshot is written every
+    ``venue`` is a bundled liquidation rulebook (``binance``, ``hyperliquid``, ``dydx``) or the
+    path of one (:func:`crossmargin.ledger.rules.load_venue`). ``instruments`` are the
+    tradable linear contracts settled in ``currency``; by default the instruments and currency
+    of the venue's margin rulebook (``binance-usdm``, ``hyperliquid``, ``dydx-v4``), and with
+    ``instruments`` given the currency defaults to that rulebook's too. A snapshot is written every
     ``snapshot_every`` events so opening does not replay the whole journal. One process writes
     a ledger at a time (a second writer's commands fail on the journal's primary keys).
     """
@@ -112,21 +116,24 @@ class Ledger:
         url: str = "sqlite:///crossmargin-ledger.db",
         *,
         instruments: Mapping[str, Instrument] | None = None,
-        currency: str = "USDT",
-        venue: str = "binance",
+        currency: str | None = None,
+        venue: str | Path = "binance",
         schema: str | None = None,
         snapshot_every: int = 10_000,
     ) -> None:
-        if venue not in VENUES:
-            raise CrossMarginError("venue", f"unknown venue {venue!r}; one of {', '.join(VENUES)}")
-        found = (
-            instruments if instruments is not None else load_rulebook("binance-usdm").instruments
-        )
-        self.ctx = Context(dict(found), currency, VENUES[venue])
+        rules = load_venue(venue)
+        try:
+            margin = load_rulebook(rules.margin_rulebook)
+        except CrossMarginError as error:
+            raise CrossMarginError("venue.margin.rulebook", str(error)) from None
+        found = instruments if instruments is not None else margin.instruments
+        self.ctx = Context(dict(found), currency or margin.currency, rules)
         self.store = Store(url, schema)
         self.snapshot_every = snapshot_every
         self.state = self._load()
         self._book: tuple[int, Book] | None = None
+        self._dirty: set[str] = set()
+        self._seen = 0
 
     def close(self) -> None:
         """Release the database connections."""
@@ -212,6 +219,7 @@ class Ledger:
             return Receipt(key, stored.first_seq, again, True)
         first = self.state.seq + 1
         em = Emitter(self.state)
+        self._seen = 0
         try:
             decide(em)
             self.store.append(key, digest, first, em.written)
@@ -219,7 +227,9 @@ class Ledger:
             if em.written:
                 self.state = self._load()
                 self._book = None
+                self._dirty = set()
             raise
+        self._dirty |= touched(em.written[self._seen :])
         if self.state.seq // self.snapshot_every > (first - 1) // self.snapshot_every:
             self.snapshot()
         return Receipt(key, first, tuple(e for e, _ in em.written), False)
@@ -363,7 +373,7 @@ class Ledger:
             if symbol not in self.ctx.instruments:
                 raise CrossMarginError("symbol", f"unknown instrument {symbol!r}")
             em.emit(EventKind.PRICE, symbol=symbol, price=str(px))
-            liquidation_pass(em, self.ctx, self._layout())
+            liquidation_pass(em, self.ctx, self.layout(em))
 
         return self._run(key, body, decide)
 
@@ -377,13 +387,23 @@ class Ledger:
             if symbol not in self.state.prices:
                 raise CrossMarginError("symbol", f"no mark price for {symbol} yet")
             funding(em, symbol, r, Decimal(repr(instrument.contract_size)))
-            liquidation_pass(em, self.ctx, self._layout())
+            liquidation_pass(em, self.ctx, self.layout(em))
 
         return self._run(key, body, decide)
 
-    def _layout(self) -> Book:
-        """The screening layout, rebuilt only when something but a price changed."""
+    def layout(self, em: Emitter | None = None) -> Book:
+        """The screening layout of the current state (with ``em``'s events, inside a command).
+
+        Cached: kept across price updates, and after other events only the traders they
+        touched are laid out again (:meth:`Book.update`).
+        """
+        if em is not None:
+            self._dirty |= touched(em.written[self._seen :])
+            self._seen = len(em.written)
         version = self.state.version
-        if self._book is None or self._book[0] != version:
+        if self._book is None:
             self._book = (version, Book.build(self.state, self.ctx))
+        elif self._book[0] != version:
+            self._book = (version, self._book[1].update(self.state, self.ctx, self._dirty))
+        self._dirty = set()
         return self._book[1]

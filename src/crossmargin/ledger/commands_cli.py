@@ -41,7 +41,11 @@ def replay(
     accounts: Annotated[int, typer.Option("--accounts", min=1, help="Synthetic accounts.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic book.")] = 7,
     venue: Annotated[
-        str, typer.Option("--venue", help="Liquidation rules: binance, hyperliquid, dydx.")
+        str,
+        typer.Option(
+            "--venue",
+            help="Liquidation rulebook: binance, hyperliquid, dydx, or a TOML file's path.",
+        ),
     ] = "binance",
     db: Annotated[
         str, typer.Option("--db", help="Ledger database URL (default: SQLite in memory).")

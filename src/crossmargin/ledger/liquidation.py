@@ -1,14 +1,19 @@
-"""Liquidation engine: venue rules as data, the float boundary, and one liquidation pass.
+"""Liquidation engine: the float boundary and one liquidation pass under a venue's rules.
 
-A pass screens every account at once with the margin kernels of :mod:`crossmargin.maths`, then
-walks each liquidatable account with :func:`crossmargin.health.evaluate`:
+The rules come from a liquidation rulebook (:mod:`crossmargin.ledger.rules`). An account is
+liquidatable below ``trigger`` x maintenance margin (or with a negative wallet). A pass screens
+every account at once with the margin kernels of :mod:`crossmargin.maths` over a
+:class:`Book` of arrays, then walks each liquidatable account with
+:func:`crossmargin.health.evaluate`:
 
 1. cross: while cross equity < ``target`` x cross maintenance margin, close the position with the
    largest maintenance margin (whole, or in chunks above a notional) at the mark; the account
    pays the liquidation penalty (capped at its remaining equity) to the insurance fund. Below
    ``backstop_ratio`` x maintenance everything closes and the remaining equity goes to the fund.
-   isolated: a position whose own equity is below its maintenance margin closes whole.
-2. bankruptcy: a negative wallet with nothing left to close is covered by the insurance fund;
+   isolated: a position whose own equity is below ``trigger`` x its maintenance margin closes
+   whole.
+2. bankruptcy: a negative wallet with nothing left to close is covered by the insurance fund
+   (where the venue's fund covers bankruptcies);
 3. what the fund cannot cover goes to ADL (:mod:`crossmargin.ledger.adl`), and any rest is bad
    debt.
 
@@ -17,8 +22,9 @@ Every decision is written as journal events, so a replay never recomputes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 import numpy as np
@@ -26,7 +32,18 @@ from numpy.typing import NDArray
 
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.ledger.adl import deleverage
-from crossmargin.ledger.journal import INSURANCE, Emitter, EventKind, State, isolated, money, trader
+from crossmargin.ledger.journal import (
+    INSURANCE,
+    Emitter,
+    Event,
+    EventKind,
+    Posting,
+    State,
+    isolated,
+    money,
+    trader,
+)
+from crossmargin.ledger.rules import VenueRules
 from crossmargin.maths.pnl import unrealized_pnl
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import (
@@ -40,74 +57,16 @@ from crossmargin.model import (
 )
 
 __all__ = [
-    "VENUES",
     "Book",
     "Context",
-    "VenueRules",
+    "Rows",
     "liquidation_pass",
     "model_account",
     "model_market",
+    "touched",
 ]
 
 Float = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class VenueRules:
-    """How a venue liquidates. Rates are fractions of notional.
-
-    ``chunk_fraction``/``chunk_above``: close positions above that notional in chunks of that
-    fraction. ``backstop_ratio``: below this multiple of maintenance, close everything and hand
-    the remaining equity to the fund. ``target``: stop once equity >= target x maintenance.
-    ``adl``: ``"ranked"`` (greedy queue by PnL% and leverage) or ``"pro_rata"``.
-    """
-
-    name: str
-    source: str
-    as_of: str
-    penalty_rate: Decimal
-    maker_fee: Decimal
-    taker_fee: Decimal
-    chunk_fraction: Decimal | None = None
-    chunk_above: Decimal = Decimal(0)
-    backstop_ratio: Decimal | None = None
-    target: Decimal = Decimal(1)
-    adl: str = "ranked"
-
-
-VENUES: Mapping[str, VenueRules] = {
-    "binance": VenueRules(
-        name="binance",
-        source="binance.com/en/support/faq/360033525271 (IOC close-out, fund, ADL); "
-        "liquidation fee 1.25% (current per-symbol range 1.25-1.5%); fees 0.02%/0.05% VIP 0",
-        as_of="2025-10",
-        penalty_rate=Decimal("0.0125"),
-        maker_fee=Decimal("0.0002"),
-        taker_fee=Decimal("0.0005"),
-    ),
-    "hyperliquid": VenueRules(
-        name="hyperliquid",
-        source="hyperliquid.gitbook.io liquidations: 20% chunks above 100k USDC, backstop "
-        "below 2/3 of maintenance, no liquidation fee; fees 0.015%/0.045% base tier",
-        as_of="2025-10",
-        penalty_rate=Decimal(0),
-        maker_fee=Decimal("0.00015"),
-        taker_fee=Decimal("0.00045"),
-        chunk_fraction=Decimal("0.2"),
-        chunk_above=Decimal(100_000),
-        backstop_ratio=Decimal(2) / Decimal(3),
-    ),
-    "dydx": VenueRules(
-        name="dydx",
-        source="dydxprotocol/v4-chain x/clob liquidations.go, deleveraging.go: fee up to "
-        "MaxLiquidationFeePpm 15,000 to the fund, ADL without ranking; fees 0.01%/0.05%",
-        as_of="2026-03",
-        penalty_rate=Decimal("0.015"),
-        maker_fee=Decimal("0.0001"),
-        taker_fee=Decimal("0.0005"),
-        adl="pro_rata",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -161,89 +120,220 @@ def _schedule(instrument: Instrument) -> MarginSchedule:
 
 
 @dataclass(frozen=True)
-class Book:
-    """Every open position as arrays, for screening the whole book at once.
+class Rows:
+    """Per-position columns of some traders' rows (see :class:`Book`); floats in the settle
+    currency, ``qty`` signed contracts, ``leverage`` NaN where none was chosen."""
 
-    ``owner[i]`` indexes ``traders``; amounts in the settle currency.
-    """
-
-    traders: tuple[str, ...]
-    symbols: tuple[str, ...]
     owner: NDArray[np.intp]
+    market: NDArray[np.intp]
     qty: Float
     entry: Float
     contract_size: Float
     leverage: Float
     isolated: NDArray[np.bool_]
     isolated_margin: Float
+
+    @classmethod
+    def of(
+        cls,
+        state: State,
+        ctx: Context,
+        owners: Iterable[tuple[str, int]],
+        where: Mapping[str, int],
+    ) -> Rows:
+        """Rows of each ``(trader, index in traders)``, by symbol."""
+        rows = [
+            (t, i, s, h) for t, i in owners for s, h in sorted(state.positions.get(t, {}).items())
+        ]
+        return cls(
+            owner=np.array([i for _, i, _, _ in rows], dtype=np.intp),
+            market=np.array([where[s] for _, _, s, _ in rows], dtype=np.intp),
+            qty=np.array([float(h.qty) for *_, h in rows], dtype=np.float64),
+            entry=np.array([float(h.entry) for *_, h in rows], dtype=np.float64),
+            contract_size=np.array(
+                [ctx.instruments[s].contract_size for _, _, s, _ in rows], dtype=np.float64
+            ),
+            leverage=np.array(
+                [np.nan if h.leverage is None else float(h.leverage) for *_, h in rows],
+                dtype=np.float64,
+            ),
+            isolated=np.array([h.mode == MarginMode.ISOLATED for *_, h in rows], dtype=bool),
+            isolated_margin=np.array(
+                [float(state.balance(isolated(t, s))) for t, _, s, _ in rows], dtype=np.float64
+            ),
+        )
+
+
+def _has(names: tuple[str, ...], name: str) -> bool:
+    """Whether sorted ``names`` holds ``name``."""
+    i = bisect_left(names, name)
+    return i < len(names) and names[i] == name
+
+
+def _traders(state: State) -> set[str]:
+    return {k[7:] for k in state.balances if k.startswith("trader:")} | set(state.positions)
+
+
+_POSITION_EVENTS = frozenset({EventKind.FILL, EventKind.LIQUIDATION_FILL, EventKind.ADL_FILL})
+
+
+def touched(written: Iterable[tuple[Event, list[Posting]]]) -> set[str]:
+    """Traders whose wallet, isolated margin or positions these events changed."""
+    out = set()
+    for event, postings in written:
+        if event.kind in _POSITION_EVENTS:
+            out.add(event.body["account"])
+        for posting in postings:
+            for name in (posting.source, posting.target):
+                if name.startswith(("trader:", "isolated:")):
+                    out.add(name.split(":")[1])
+    return out
+
+
+@dataclass(frozen=True)
+class Book:
+    """Every open position as arrays, for screening the whole book at once.
+
+    ``traders`` is sorted (the order a pass visits them); ``owner[i]`` indexes it and
+    ``market[i]`` indexes ``markets``, whose schedules are ``table``. Rows are grouped by trader
+    and sorted by symbol within a trader; the groups are in no particular order (an update
+    appends the changed traders' rows). Amounts in the settle currency.
+    """
+
+    traders: tuple[str, ...]
+    markets: tuple[str, ...]
+    table: MarginArrays
+    rows: Rows
     wallet: Float
     schedule: MarginArrays
+
+    @property
+    def owner(self) -> NDArray[np.intp]:
+        """Index in ``traders`` of each row's trader."""
+        return self.rows.owner
+
+    @property
+    def qty(self) -> Float:
+        """Signed contracts per row."""
+        return self.rows.qty
+
+    @property
+    def entry(self) -> Float:
+        """Entry price per row."""
+        return self.rows.entry
+
+    @property
+    def contract_size(self) -> Float:
+        """Contract size per row."""
+        return self.rows.contract_size
 
     @classmethod
     def build(cls, state: State, ctx: Context) -> Book:
         """Lay out ``state``'s positions (traders with a wallet or positions)."""
-        traders = tuple(
-            sorted(
-                {k[7:] for k in state.balances if k.startswith("trader:")} | set(state.positions)
+        traders = tuple(sorted(_traders(state)))
+        markets = tuple(sorted({s for book in state.positions.values() for s in book}))
+        table = MarginArrays.from_schedules([_schedule(ctx.instruments[s]) for s in markets])
+        where = {s: i for i, s in enumerate(markets)}
+        rows = Rows.of(state, ctx, ((t, i) for i, t in enumerate(traders)), where)
+        wallet = np.array([float(state.balance(trader(t))) for t in traders], dtype=np.float64)
+        return cls(traders, markets, table, rows, wallet, table.take(rows.market))
+
+    def update(self, state: State, ctx: Context, changed: set[str]) -> Book:
+        """The layout of ``state`` when only ``changed`` traders moved since this one's state.
+
+        Their rows and wallets are laid out again; every other row is kept. Where their rows
+        hold the same symbols as before (a fill on an open position, a deposit) the rows are
+        overwritten in place of a copy and the schedules are shared; otherwise they move to the
+        end. The result screens exactly as :meth:`build` would (a trader's rows stay together
+        and in symbol order).
+        """
+        changed = {t for t in changed if trader(t) in state.balances or t in state.positions}
+        symbols = {s for t in changed for s in state.positions.get(t, {})}
+        if len(changed) > len(self.traders) // 4 + 16 or not symbols <= set(self.markets):
+            return Book.build(state, ctx)
+        old = self.traders
+        new = sorted(t for t in changed if not _has(old, t))
+        gaps = np.array([bisect_left(old, t) for t in new], dtype=np.intp)
+        traders = old
+        if new:
+            grown = list(old)
+            for t in reversed(new):
+                grown.insert(bisect_left(old, t), t)
+            traders = tuple(grown)
+        shift = np.arange(len(old)) + np.searchsorted(gaps, np.arange(len(old)), side="right")
+        wallet = np.empty(len(traders), dtype=np.float64)
+        wallet[shift] = self.wallet
+        moved = sorted(changed)
+        at = [bisect_left(traders, t) for t in moved]
+        wallet[at] = [float(state.balance(trader(t))) for t in moved]
+        owner = shift[self.rows.owner] if new else self.rows.owner
+        hit = np.isin(owner, at)
+        where = {s: i for i, s in enumerate(self.markets)}
+        fresh = Rows.of(state, ctx, zip(moved, at, strict=True), where)
+        kept = self.rows
+        slots = np.flatnonzero(hit)
+        slots = slots[np.argsort(owner[slots], kind="stable")]
+        if np.array_equal(owner[slots], fresh.owner) and np.array_equal(
+            kept.market[slots], fresh.market
+        ):
+            columns = {f.name: np.array(getattr(kept, f.name)) for f in fields(Rows)}
+            columns["owner"] = np.array(owner)
+            for name, column in columns.items():
+                column[slots] = getattr(fresh, name)
+            return Book(traders, self.markets, self.table, Rows(**columns), wallet, self.schedule)
+        keep = ~hit
+        rows = Rows(
+            *(
+                np.concatenate((part[keep], extra))
+                for part, extra in (
+                    (owner, fresh.owner),
+                    (kept.market, fresh.market),
+                    (kept.qty, fresh.qty),
+                    (kept.entry, fresh.entry),
+                    (kept.contract_size, fresh.contract_size),
+                    (kept.leverage, fresh.leverage),
+                    (kept.isolated, fresh.isolated),
+                    (kept.isolated_margin, fresh.isolated_margin),
+                )
             )
         )
-        index = {t: i for i, t in enumerate(traders)}
-        rows = [
-            (t, s, h)
-            for t in sorted(state.positions)
-            for s, h in sorted(state.positions[t].items())
-        ]
-        used = sorted({s for _, s, _ in rows})
-        where = {s: i for i, s in enumerate(used)}
-        table = MarginArrays.from_schedules([_schedule(ctx.instruments[s]) for s in used])
-        return cls(
-            traders=traders,
-            symbols=tuple(s for _, s, _ in rows),
-            owner=np.array([index[t] for t, _, _ in rows], dtype=np.intp),
-            qty=np.array([float(h.qty) for _, _, h in rows], dtype=np.float64),
-            entry=np.array([float(h.entry) for _, _, h in rows], dtype=np.float64),
-            contract_size=np.array(
-                [ctx.instruments[s].contract_size for _, s, _ in rows], dtype=np.float64
-            ),
-            leverage=np.array(
-                [np.nan if h.leverage is None else float(h.leverage) for _, _, h in rows],
-                dtype=np.float64,
-            ),
-            isolated=np.array([h.mode == MarginMode.ISOLATED for _, _, h in rows], dtype=bool),
-            isolated_margin=np.array(
-                [float(state.balance(isolated(t, s))) for t, s, _ in rows], dtype=np.float64
-            ),
-            wallet=np.array([float(state.balance(trader(t))) for t in traders], dtype=np.float64),
-            schedule=table.take([where[s] for _, s, _ in rows]),
-        )
+        return Book(traders, self.markets, self.table, rows, wallet, self.table.take(rows.market))
 
     def marks(self, state: State) -> Float:
         """Mark price of each position's instrument."""
-        px = {s: float(p) for s, p in state.prices.items()}
-        return np.array([px[s] for s in self.symbols], dtype=np.float64)
+        px = np.array([float(state.prices[s]) for s in self.markets], dtype=np.float64)
+        out: Float = px[self.rows.market]
+        return out
 
-    def screen(self, marks: Float) -> tuple[Float, Float, Float, Float]:
-        """Per position: unrealised PnL and notional; per trader: cross equity and cross MM.
+    def on(self, symbol: str) -> NDArray[np.bool_]:
+        """Rows holding ``symbol``."""
+        if symbol not in self.markets:
+            return np.zeros(len(self.rows.qty), dtype=bool)
+        out: NDArray[np.bool_] = self.rows.market == self.markets.index(symbol)
+        return out
 
-        The MM is ``inf`` for a trader with an isolated position under its own maintenance
-        margin, so one comparison flags both cases.
+    def screen(self, marks: Float, trigger: float = 1.0) -> tuple[Float, Float, Float, Float]:
+        """Per position: unrealised PnL and notional; per trader: cross equity and cross MM
+        times ``trigger`` (the multiple of maintenance below which a venue liquidates).
+
+        The MM is ``inf`` for a trader with an isolated position under ``trigger`` x its own
+        maintenance margin, so one comparison flags both cases.
         """
-        m = position_margins(
-            self.qty, self.contract_size, marks, False, self.leverage, self.schedule
-        )
-        upnl = unrealized_pnl(self.qty, self.contract_size, self.entry, marks, False)
-        cross = ~self.isolated
+        r = self.rows
+        m = position_margins(r.qty, r.contract_size, marks, False, r.leverage, self.schedule)
+        upnl = unrealized_pnl(r.qty, r.contract_size, r.entry, marks, False)
+        cross = ~r.isolated
         n = len(self.traders)
         equity = self.wallet + np.bincount(self.owner, weights=upnl * cross, minlength=n)
-        mm = np.bincount(self.owner, weights=m.maintenance * cross, minlength=n)
-        iso_short = self.isolated & (self.isolated_margin + upnl < m.maintenance)
+        mm = trigger * np.bincount(self.owner, weights=m.maintenance * cross, minlength=n)
+        iso_short = r.isolated & (r.isolated_margin + upnl < trigger * m.maintenance)
         flagged = np.bincount(self.owner, weights=iso_short.astype(np.float64), minlength=n)
         mm_flag = np.where(flagged > 0, np.inf, mm)
         return upnl, m.notional, equity, mm_flag
 
 
 def liquidatable(book: Book, equity: Float, mm: Float) -> list[str]:
-    """Traders below maintenance (cross or any isolated position) or with a negative wallet."""
+    """Traders below the trigger (cross or any isolated position) or with a negative wallet."""
     hit = (equity < mm) | (book.wallet < 0)
     return [book.traders[i] for i in np.flatnonzero(hit)]
 
@@ -286,8 +376,9 @@ def _health(state: State, ctx: Context, account: str) -> AccountHealth:
 
 def _liquidate_isolated(em: Emitter, ctx: Context, account: str) -> list[tuple[str, Decimal]]:
     closed = []
+    trigger = float(ctx.rules.trigger)
     for row in _health(em.state, ctx, account).positions:
-        if row.margin_mode == MarginMode.ISOLATED and row.equity < row.maintenance_margin:
+        if row.margin_mode == MarginMode.ISOLATED and row.equity < trigger * row.maintenance_margin:
             qty = -em.state.positions[account][row.symbol].qty
             notional = _close(em, ctx, account, row.symbol, qty)
             _penalty(em, ctx, account, notional, row.equity)
@@ -341,7 +432,7 @@ def liquidation_pass(em: Emitter, ctx: Context, book: Book | None = None) -> lis
     layout = book if book is not None else Book.build(state, ctx)
     if not layout.traders:
         return []
-    upnl, notional, equity, mm = layout.screen(layout.marks(state))
+    upnl, notional, equity, mm = layout.screen(layout.marks(state), float(ctx.rules.trigger))
     hit = liquidatable(layout, equity, mm)
     for account in hit:
         shortfalls = [
@@ -371,7 +462,8 @@ def _bankruptcy(
     deficit = -state.balance(wallet)
     if deficit <= 0:
         return
-    cover = min(deficit, max(state.balance(INSURANCE), Decimal(0)))
+    fund = max(state.balance(INSURANCE), Decimal(0)) if ctx.rules.insurance_covers else Decimal(0)
+    cover = min(deficit, fund)
     if cover > 0:
         em.emit(
             EventKind.INSURANCE_TRANSFER,

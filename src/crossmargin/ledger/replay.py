@@ -1,5 +1,7 @@
 """Run a price history over a synthetic book of leveraged BTC perpetual accounts.
 
+The book trades the venue's BTC perpetual (``btc_symbol`` of its liquidation rulebook:
+``BTCUSDT``, ``BTC-PERP``, ``BTC-USD``); every venue settles the same BTCUSDT funding series.
 Each candle becomes three mark updates (the extreme met first, the other extreme, the close:
 down candles visit the high first), funding settles at its times from the bundled BTCUSDT
 series, and every update runs a liquidation pass. The report counts what the engine did and
@@ -24,9 +26,16 @@ from crossmargin.ledger.funding import due, load_funding
 from crossmargin.ledger.journal import INSURANCE, Event, EventKind
 from crossmargin.model import CrossMarginError
 
-__all__ = ["Candle", "ReplayReport", "exact", "load_candles", "run_history", "seed_book"]
+__all__ = [
+    "Candle",
+    "ReplayReport",
+    "btc_symbol",
+    "exact",
+    "load_candles",
+    "run_history",
+    "seed_book",
+]
 
-SYMBOL = "BTCUSDT"
 LEVERAGES = (2, 3, 5, 10, 20, 25, 50, 75, 100)
 
 
@@ -120,6 +129,14 @@ def _path(bar: Candle) -> tuple[Decimal, ...]:
     return first, second, bar.close
 
 
+def btc_symbol(ledger: Ledger) -> str:
+    """The venue's BTC perpetual, which must be among the ledger's instruments."""
+    symbol = ledger.ctx.rules.btc_symbol
+    if symbol not in ledger.ctx.instruments:
+        raise CrossMarginError("venue.margin.btc_symbol", f"{symbol} is not a ledger instrument")
+    return symbol
+
+
 def seed_book(
     ledger: Ledger,
     accounts: int,
@@ -133,8 +150,9 @@ def seed_book(
     Two in three are long; leverages from 2x to 100x; one in five isolated. Orders the
     initial-margin check refuses are skipped (the trader would be turned away too).
     """
+    symbol = btc_symbol(ledger)
     rng = random.Random(seed)
-    ledger.price("seed:price", SYMBOL, price)
+    ledger.price("seed:price", symbol, price)
     if fund > 0:
         ledger.deposit_insurance("seed:insurance", fund)
     for i in range(accounts):
@@ -147,7 +165,7 @@ def seed_book(
         mode = "isolated" if rng.random() < 0.2 else "cross"
         with contextlib.suppress(CrossMarginError):
             ledger.trade(
-                f"seed:trade:{name}", name, SYMBOL, side * qty, margin_mode=mode, leverage=leverage
+                f"seed:trade:{name}", name, symbol, side * qty, margin_mode=mode, leverage=leverage
             )
         if progress is not None:
             progress(i + 1)
@@ -166,6 +184,7 @@ def run_history(
 
     ``seeding`` and ``progress`` are told how many accounts / candles are done.
     """
+    symbol = btc_symbol(ledger)
     seed_book(ledger, accounts, seed, candles[0].open, fund, seeding)
     start_fund = ledger.state.balance(INSURANCE)
     first_seq = ledger.state.seq
@@ -173,10 +192,10 @@ def run_history(
     last = candles[0].time
     for n, bar in enumerate(candles):
         for rate in due(series, last, bar.time):
-            ledger.fund(f"fund:{rate.time.isoformat()}", SYMBOL, rate.rate)
+            ledger.fund(f"fund:{rate.time.isoformat()}", symbol, rate.rate)
         last = bar.time
         for k, px in enumerate(_path(bar)):
-            ledger.price(f"price:{bar.time.isoformat()}:{k}", SYMBOL, px)
+            ledger.price(f"price:{bar.time.isoformat()}:{k}", symbol, px)
         if progress is not None:
             progress(n + 1)
     events = list(ledger.store.events(after=first_seq))
