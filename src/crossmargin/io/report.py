@@ -98,12 +98,13 @@ def evaluate_portfolio(portfolio: Portfolio) -> list[AccountResult]:
     for i, account in enumerate(portfolio.accounts):
         try:
             base = _without_options(account, portfolio, i)
+            health = evaluate(base, market)
             pm = None
             if portfolio.pm is not None and portfolio.options is not None:
-                pm = portfolio_margin_report(account, market, portfolio.pm, portfolio.options)
-            results.append(
-                AccountResult(evaluate(base, market), max_withdrawable(base, market), pm)
-            )
+                pm = portfolio_margin_report(
+                    account, market, portfolio.pm, portfolio.options, health=health
+                )
+            results.append(AccountResult(health, max_withdrawable(base, market), pm))
         except CrossMarginError as error:
             located = error.path.startswith("positions")
             raise (error.at(f"accounts[{i}]") if located else error) from None

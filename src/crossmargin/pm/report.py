@@ -4,17 +4,24 @@ Amounts are in the market's account currency; per-unit amounts are also given in
 own currency (coin for Deribit-style inverse books). Standard margin is the engine's usual
 futures margin (:func:`crossmargin.health.evaluate`) plus the standard short-option rules of
 the PM rulebook's ``[standard_options]``.
+
+The PM health view gates the account the way a PM venue does: equity is the standard cross
+equity of the non-option legs plus the options' net mark value (long > 0, short < 0), and the
+status compares it with the PM maintenance margin.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from crossmargin.health import evaluate
+from crossmargin.health import AccountHealth, evaluate
+from crossmargin.maths.status import Status, margin_ratio, status
 from crossmargin.model import Account, Market
 from crossmargin.pm.book import OptionData
 from crossmargin.pm.deribit import deribit_margin
@@ -28,6 +35,8 @@ from crossmargin.pm.standard_options import standard_option_margin
 
 __all__ = [
     "correlation_credit",
+    "non_option_health",
+    "option_value",
     "pm_margins",
     "portfolio_margin_report",
     "standard_margin",
@@ -78,32 +87,57 @@ def correlation_credit(
     return out
 
 
-def standard_margin(
-    account: Account, market: Market, risk: AccountRisk, rulebook: PmRulebook
-) -> tuple[float, float]:
-    """IM and MM in the account currency under standard (per-position) margin."""
-    options = {s for s, i in zip(risk.book.symbols, risk.instruments, strict=True) if i.is_option}
-    others = Account(
-        account.id, account.balances, [p for p in account.positions if p.symbol not in options]
-    )
-    health = evaluate(others, market)
+def non_option_health(account: Account, market: Market) -> AccountHealth:
+    """Standard health of the account's futures and spot legs (options left out)."""
+    kept = [p for p in account.positions if not market.instrument(p.symbol).is_option]
+    return evaluate(Account(account.id, account.balances, kept), market)
+
+
+def _option_rows(
+    risk: AccountRisk, market: Market
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+    """Option rows, the value of one contract of each in its settle asset (coin for inverse
+    rows) at the base forward and vol, and the settle asset's rate to the account currency."""
     a = risk.book.arrays
     rows = np.flatnonzero(a.is_option)
+    usd = option_values(a)[rows]
+    value = np.where(a.inverse[rows], usd / a.forward[rows], usd)
+    rate = np.array([market.to_currency(risk.instruments[r].settle) for r in rows])
+    return rows, value, rate
+
+
+def option_value(risk: AccountRisk, market: Market) -> float:
+    """Net mark value of the account's options in the account currency (long > 0, short < 0),
+    on the Black-76 inputs of the risk array's base (zero move) valuation."""
+    rows, value, rate = _option_rows(risk, market)
+    return float(np.sum(risk.qty[rows] * value * rate))
+
+
+def standard_margin(
+    account: Account,
+    market: Market,
+    risk: AccountRisk,
+    rulebook: PmRulebook,
+    health: AccountHealth | None = None,
+) -> tuple[float, float]:
+    """IM and MM in the account currency under standard (per-position) margin; ``health`` is
+    :func:`non_option_health` of the account, evaluated here when not given."""
+    if health is None:
+        health = non_option_health(account, market)
+    rows, value, rate = _option_rows(risk, market)
     if rows.size == 0:
         return health.initial_margin, health.maintenance_margin
-    usd = option_values(a)[rows] / a.contract_size[rows]
-    value = np.where(a.inverse[rows], usd / a.forward[rows], usd)
+    a = risk.book.arrays
     im, mm = standard_option_margin(
         risk.qty[rows],
         a.contract_size[rows],
         a.forward[rows],
         a.strike[rows],
-        value,
+        value / a.contract_size[rows],
         a.is_call[rows],
         a.inverse[rows],
         rulebook.standard_options,
     )
-    rate = np.array([market.to_currency(risk.instruments[r].settle) for r in rows])
     return (
         health.initial_margin + float(np.sum(im * rate)),
         health.maintenance_margin + float(np.sum(mm * rate)),
@@ -116,12 +150,24 @@ def portfolio_margin_report(
     rulebook: PmRulebook,
     data: OptionData,
     plugins: Mapping[str, Component] | None = None,
+    health: AccountHealth | None = None,
 ) -> dict[str, Any]:
-    """The ``portfolio_margin`` object of one account (see the module docstring)."""
+    """The ``portfolio_margin`` object of one account (see the module docstring); ``health`` is
+    :func:`non_option_health` of the account, evaluated here when not given.
+
+    ``equity`` = the standard cross equity + ``option_value``; ``margin_ratio`` = PM MM / equity
+    (null when not finite); ``status`` applies the market's margin-call ratio to the PM MM.
+    """
     risk = account_risk(account, market, rulebook, data)
     units, im, mm = pm_margins(risk, rulebook, plugins)
-    std_im, std_mm = standard_margin(account, market, risk, rulebook)
+    if health is None:
+        health = non_option_health(account, market)
+    std_im, std_mm = standard_margin(account, market, risk, rulebook, health)
     to_ccy = 1.0 / market.asset_price(market.currency)
+    options = option_value(risk, market)
+    equity = health.cross_equity + options
+    ratio = float(margin_ratio(equity, mm * to_ccy))
+    state = Status(int(status(equity, mm * to_ccy, market.margin_call_ratio)))
     grid = rulebook.grid.arrays
     unit_rows = []
     add_ons: dict[str, float] = {}
@@ -166,6 +212,10 @@ def portfolio_margin_report(
         "add_ons": add_ons,
         "initial_margin": im * to_ccy,
         "maintenance_margin": mm * to_ccy,
+        "option_value": options,
+        "equity": equity,
+        "margin_ratio": ratio if math.isfinite(ratio) else None,
+        "status": state.label,
         "standard_initial_margin": std_im,
         "standard_maintenance_margin": std_mm,
         "saving": std_im - im * to_ccy,
