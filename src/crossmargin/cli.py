@@ -18,9 +18,11 @@ from crossmargin.console import exit_on_bad_input
 from crossmargin.io.document import Portfolio, load_portfolio
 from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
 from crossmargin.ledger.commands_cli import replay
+from crossmargin.ledger.rules import bundled_venues, load_venue
 from crossmargin.model import CrossMarginError, MarginMode, Order
 from crossmargin.orders import what_if
 from crossmargin.pm.commands import scenarios
+from crossmargin.pm.rules import bundled_pm_rulebooks, load_pm_rulebook
 from crossmargin.rules import bundled_rulebooks
 
 app = typer.Typer(
@@ -225,34 +227,50 @@ def what_if_command(
 
 @app.command()
 def rulebooks(as_json: JsonOption = False) -> None:
-    """List the bundled rulebooks with their source and date."""
-
+    """List the bundled rulebooks (margin, portfolio margin, liquidation) with source and date."""
     with exit_on_bad_input():
         books = bundled_rulebooks()
+        others = [
+            ("portfolio_margin", pm.name, pm.model, pm.as_of, pm.source)
+            for pm in map(load_pm_rulebook, bundled_pm_rulebooks())
+        ] + [
+            ("liquidation", v.name, v.venue, v.as_of, " ".join(v.sources))
+            for v in map(load_venue, bundled_venues())
+        ]
         if as_json:
-            _emit(
-                [
-                    {
-                        "name": b.name,
-                        "title": b.title,
-                        "model": b.model,
-                        "currency": b.currency,
-                        "as_of": b.as_of,
-                        "version": b.version,
-                        "source": b.source,
-                        "markets": sorted(b.instruments),
-                    }
-                    for b in books
-                ]
-            )
+            margin = [
+                {
+                    "kind": "margin",
+                    "name": b.name,
+                    "title": b.title,
+                    "model": b.model,
+                    "currency": b.currency,
+                    "as_of": b.as_of,
+                    "version": b.version,
+                    "source": b.source,
+                    "markets": sorted(b.instruments),
+                }
+                for b in books
+            ]
+            rest = [
+                {"kind": kind, "name": name, "model": model, "as_of": as_of, "source": source}
+                for kind, name, model, as_of, source in others
+            ]
+            _emit(margin + rest)
             return
-        table = Table(title="bundled rulebooks")
+        table = Table(title="margin rulebooks")
         for column in ("name", "model", "currency", "as of", "markets", "source"):
             table.add_column(column)
         for b in books:
             table.add_row(
                 b.name, b.model, b.currency, b.as_of, ", ".join(sorted(b.instruments)), b.source
             )
+        console.print(table)
+        table = Table(title="portfolio-margin and liquidation rulebooks")
+        for column in ("kind", "name", "model / venue", "as of", "source"):
+            table.add_column(column)
+        for row in others:
+            table.add_row(*row)
         console.print(table)
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crossmargin.console import exit_on_bad_input
 from crossmargin.ledger.commands import Ledger
 from crossmargin.ledger.replay import exact, load_candles, run_history
 from crossmargin.model import CrossMarginError
@@ -53,7 +54,7 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Replay a price history over a seeded book: liquidations, insurance fund, ADL."""
-    try:
+    with exit_on_bad_input():
         candles = load_candles(prices, _date("from", start), _date("to", end))
         err = Console(stderr=True)
         with (
@@ -78,9 +79,6 @@ def replay(
                 progress=lambda n: bar.update(task, completed=n),
                 seeding=lambda n: bar.update(book, completed=n),
             )
-    except CrossMarginError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise typer.Exit(2) from None
     payload = report.to_json()
     if as_json:
         typer.echo(json.dumps(payload, indent=2))
