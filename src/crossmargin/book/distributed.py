@@ -180,7 +180,7 @@ def run_stress(
     cluster = None
     if scheduler is None:
         cluster = dist.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         )
         client = dist.Client(cluster)
     else:

@@ -21,11 +21,24 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from crossmargin.book.kernels import refresh_block
+from crossmargin.book.kernels import (
+    AVAIL,
+    COLL,
+    EQ_C,
+    EQUITY,
+    FIELDS,
+    IM,
+    MM,
+    MM_C,
+    RATIO,
+    refresh_block,
+    refresh_figures,
+    retract_slots,
+)
 from crossmargin.maths.collateral import collateral_units
 from crossmargin.maths.liquidation import down_grid, liquidation_price, up_grid
 from crossmargin.maths.pnl import notional, unrealized_pnl
-from crossmargin.maths.status import Status, margin_ratio, status
+from crossmargin.maths.status import Status
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
 
@@ -49,10 +62,6 @@ _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
 _SLACK = 16
 _BAD = len(Status) - 1
 """Per account, counts of isolated positions in each non-healthy status (columns 1..3)."""
-_COLL, _EQ_C, _IM_C, _MM_C, _EQ_I, _IM_I, _MM_I, _EQUITY, _IM, _MM, _RATIO, _AVAIL = range(12)
-_FIELDS = 12
-"""Account record (one row per account, so a tick touches one or two cache lines per account):
-collateral value; cross and isolated sums of equity, IM and MM; and the derived figures."""
 
 
 @dataclass(frozen=True)
@@ -366,7 +375,7 @@ class RiskBook:
         self._bal: Float = np.array(columns.balances, dtype=np.float64).reshape(
             n_acc, len(params.assets)
         )
-        self._acc: Float = np.zeros((n_acc, _FIELDS))
+        self._acc: Float = np.zeros((n_acc, FIELDS))
         self._bad: I32 = np.zeros((n_acc, _BAD), dtype=np.int32)
         self._status: I8 = np.zeros(n_acc, dtype=np.int8)
         self._check_priced(np.flatnonzero(self._count > 0))
@@ -478,7 +487,7 @@ class RiskBook:
         px = self._to_currency()
         for i in np.flatnonzero(self._count > 0).tolist():
             self._run_block(i, self._block(i), px)
-        self._acc[:, _COLL] = self._collateral(self._bal, px)
+        self._acc[:, COLL] = self._collateral(self._bal, px)
         self._refresh_accounts(slice(None))
         return self.values()
 
@@ -533,7 +542,7 @@ class RiskBook:
             self._check_assets(np.array([k]))
         self._bal[a, k] = amount
         rows = np.array([a], dtype=np.intp)
-        self._acc[a, _COLL] = self._collateral(self._bal[rows], self._to_currency())[0]
+        self._acc[a, COLL] = self._collateral(self._bal[rows], self._to_currency())[0]
         self._refresh_accounts(rows)
 
     def add_account(self, account_id: str, balances: Mapping[str, float] | None = None) -> int:
@@ -592,8 +601,8 @@ class RiskBook:
     def liquidation_prices(self) -> Liquidations:
         """Liquidation price of every position at the current prices (closed form)."""
         px = self._to_currency()
-        cross_eq = self._acc[:, _COLL] + self._acc[:, _EQ_C]
-        mm_c = self._acc[:, _MM_C]
+        cross_eq = self._acc[:, COLL] + self._acc[:, EQ_C]
+        mm_c = self._acc[:, MM_C]
         accts, insts, prices = [], [], []
         for i in np.flatnonzero(self._count > 0).tolist():
             sl = self._block(i)
@@ -777,18 +786,24 @@ class RiskBook:
             self._istat,
             self._acc,
             self._bad,
-            _EQ_C,
-            _EQ_I,
         )
 
     def _retract(self, sl: slice) -> Int:
         """Take positions ``sl`` out of their accounts' sums (their caches become 0); the
         caller refreshes the accounts."""
-        acct = self._acct[sl].astype(np.intp)
-        zero = np.zeros(len(acct), dtype=np.int8)
-        self._move(sl, acct, -self._ceq[sl], -self._cim[sl], -self._cmm[sl], zero, False)
-        self._ceq[sl], self._cim[sl], self._cmm[sl] = 0.0, 0.0, 0.0
-        return acct
+        retract_slots(
+            sl.start,
+            sl.stop,
+            self._iso,
+            self._acct,
+            self._ceq,
+            self._cim,
+            self._cmm,
+            self._istat,
+            self._acc,
+            self._bad,
+        )
+        return self._acct[sl].astype(np.intp)
 
     def _refresh_slice(self, i: int, sl: slice, refresh: bool) -> None:
         """Recompute positions ``sl`` of instrument ``i``, move their accounts' sums and, with
@@ -797,66 +812,21 @@ class RiskBook:
         if refresh:
             self._refresh_accounts(self._acct[sl].astype(np.intp))
 
-    def _move(
-        self, sl: slice, acct: Int, d_eq: Float, d_im: Float, d_mm: Float, istat: I8, refresh: bool
-    ) -> None:
-        """Add differences to the cross or isolated sums of each position's account (the
-        accounts in one instrument block are distinct, so plain fancy indexing adds them all)
-        and update the isolated status counts; one gather and one scatter of account rows."""
-        iso = self._iso[sl]
-        rows = np.take(self._acc, acct, axis=0)
-        if iso.any():
-            cross = ~iso
-            for column, delta in ((_EQ_C, d_eq), (_IM_C, d_im), (_MM_C, d_mm)):
-                rows[:, column] += np.where(cross, delta, 0.0)
-            for column, delta in ((_EQ_I, d_eq), (_IM_I, d_im), (_MM_I, d_mm)):
-                rows[:, column] += np.where(iso, delta, 0.0)
-            k = np.flatnonzero(iso)
-            old, new = self._istat[sl][k], istat[k]
-            self._bad[acct[k][old > 0], old[old > 0] - 1] -= 1
-            self._bad[acct[k][new > 0], new[new > 0] - 1] += 1
-            self._istat[sl] = istat
-        else:
-            rows[:, _EQ_C] += d_eq
-            rows[:, _IM_C] += d_im
-            rows[:, _MM_C] += d_mm
-        if refresh:
-            self._status[acct] = self._figures(rows, np.take(self._bad, acct, axis=0))
-        self._acc[acct] = rows
-
-    def _figures(self, rows: Float, bad: I32) -> I8:
-        """Fill the derived figures of account ``rows`` in place; return their status codes."""
-        cross_eq = rows[:, _COLL] + rows[:, _EQ_C]
-        equity = cross_eq + rows[:, _EQ_I]
-        mm = rows[:, _MM_C] + rows[:, _MM_I]
-        rows[:, _EQUITY] = equity
-        rows[:, _IM] = rows[:, _IM_C] + rows[:, _IM_I]
-        rows[:, _MM] = mm
-        rows[:, _RATIO] = margin_ratio(equity, mm)
-        rows[:, _AVAIL] = np.maximum(cross_eq - rows[:, _IM_C], 0.0)
-        code = status(cross_eq, rows[:, _MM_C], self.params.margin_call_ratio)
-        worst = np.where(bad[:, 2] > 0, 3, np.where(bad[:, 1] > 0, 2, (bad[:, 0] > 0) * 1))
-        return np.maximum(code, worst.astype(np.int8))
-
     def _refresh_accounts(self, rows: ArrayLike | slice) -> None:
-        if isinstance(rows, slice):
-            n = len(self._ids)
-            self._status[:n] = self._figures(self._acc[:n], self._bad[:n])
-            return
-        idx = np.asarray(rows, dtype=np.intp)
-        block = np.take(self._acc, idx, axis=0)
-        self._status[idx] = self._figures(block, np.take(self._bad, idx, axis=0))
-        self._acc[idx] = block
+        idx = np.arange(len(self._ids)) if isinstance(rows, slice) else np.asarray(rows)
+        refresh_figures(
+            idx.astype(np.intp), self._acc, self._bad, self._status, self.params.margin_call_ratio
+        )
 
     def _value_arrays(self) -> tuple[Float, Float, Float, Float, Float, I8]:
         n = len(self._ids)
         acc = self._acc[:n]
         return (
-            acc[:, _EQUITY],
-            acc[:, _IM],
-            acc[:, _MM],
-            acc[:, _RATIO],
-            acc[:, _AVAIL],
+            acc[:, EQUITY],
+            acc[:, IM],
+            acc[:, MM],
+            acc[:, RATIO],
+            acc[:, AVAIL],
             self._status[:n],
         )
 
