@@ -3,6 +3,8 @@ one with the shared scalar formulas and moves its account's sums by the differen
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
@@ -11,9 +13,18 @@ from crossmargin.maths.pnl import unrealized_pnl_of
 from crossmargin.maths.status import margin_ratio_of, status_of
 from crossmargin.maths.tiers import margins_of
 
-__all__ = ["FIELDS", "refresh_block", "refresh_figures", "retract_slots"]
+__all__ = [
+    "FIELDS",
+    "first_negative",
+    "refresh_block",
+    "refresh_figures",
+    "retract_slots",
+    "surplus_grid",
+]
 
 Float = NDArray[np.float64]
+Columns = tuple[NDArray[Any], ...]
+"""Position and account columns of a crash-distance search (see ``_account_surplus``)."""
 
 COLL, EQ_C, IM_C, MM_C, EQ_I, IM_I, MM_I, EQUITY, IM, MM, RATIO, AVAIL = range(12)
 FIELDS = 12
@@ -147,3 +158,128 @@ def refresh_figures(
                 code = max(code, level)
                 break
         status[a] = code
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _account_surplus(
+    a: int,
+    move: float,
+    starts: NDArray[np.intp],
+    data: Columns,
+    currency_stable: bool,
+) -> float:
+    (
+        qty,
+        entry,
+        contract_size,
+        inverse,
+        leverage,
+        isolated,
+        isolated_margin,
+        fixed,
+        mark,
+        settle,
+        floors,
+        rates,
+        amounts,
+        max_leverage,
+        initial_rate,
+        initial_rate_per_size,
+        maintenance_rate_per_size,
+        units,
+        price,
+        stable,
+    ) = data
+    scale = 1.0 if currency_stable else 1.0 + move
+    collateral = 0.0
+    for k in range(price.shape[0]):
+        collateral += units[a, k] * (price[k] * (1.0 if stable[k] else 1.0 + move) / scale)
+    cross = 0.0
+    worst = np.inf
+    for p in range(starts[a], starts[a + 1]):
+        moved = mark[p] * (1.0 + move)
+        basis = entry[p] if fixed[p] else moved
+        _, _, _, mm, _, _ = margins_of(
+            qty[p],
+            contract_size[p],
+            basis,
+            inverse[p],
+            leverage[p],
+            floors[p],
+            rates[p],
+            amounts[p],
+            max_leverage[p],
+            initial_rate[p],
+            initial_rate_per_size[p],
+            maintenance_rate_per_size[p],
+        )
+        pnl = unrealized_pnl_of(qty[p], contract_size[p], entry[p], moved, inverse[p])
+        if isolated[p]:
+            worst = min(worst, isolated_margin[p] + pnl - mm)
+        else:
+            s = settle[p]
+            cross += price[s] * (1.0 if stable[s] else 1.0 + move) / scale * (pnl - mm)
+    return min(collateral + cross, worst)
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def surplus_grid(
+    moves: Float,
+    starts: NDArray[np.intp],
+    data: Columns,
+    currency_stable: bool,
+    out: Float,
+) -> None:
+    """Smallest margin surplus of each account under uniform moves ``moves`` (accounts, G).
+
+    All non-stable prices are multiplied by ``1 + move``. Account ``a`` holds position rows
+    ``starts[a]:starts[a + 1]`` of ``data`` (see :func:`_account_surplus`); the surplus is the
+    cross equity less the cross maintenance margin, or an isolated position's if smaller.
+    """
+    for a in range(moves.shape[0]):
+        for g in range(moves.shape[1]):
+            out[a, g] = _account_surplus(a, moves[a, g], starts, data, currency_stable)
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def first_negative(
+    todo: NDArray[np.intp],
+    lo: Float,
+    hi: Float,
+    f_lo: Float,
+    f_hi: Float,
+    starts: NDArray[np.intp],
+    data: Columns,
+    currency_stable: bool,
+    tolerance: float,
+) -> Float:
+    """Where each account's surplus turns negative in [lo, hi] (f_lo >= 0 > f_hi).
+
+    Illinois (modified regula falsi) steps, halving instead whenever a step did not halve the
+    bracket (zero plateaus, kinks), so it converges at least half as fast as bisection; stops at
+    ``tolerance`` of bracket width. Returns the bracket's middle.
+    """
+    roots = np.empty(todo.shape[0])
+    for i in range(todo.shape[0]):
+        a, b, fa, fb = lo[i], hi[i], f_lo[i], f_hi[i]
+        side = 0
+        previous = 2.0 * abs(b - a)
+        for _ in range(200):
+            width = abs(b - a)
+            if width <= tolerance:
+                break
+            c = b - fb * (b - a) / (fb - fa) if fb != fa else 0.5 * (a + b)
+            if not ((c - a) * (c - b) < 0 and width <= 0.5 * previous):
+                c = 0.5 * (a + b)
+            previous = width
+            fc = _account_surplus(todo[i], c, starts, data, currency_stable)
+            if fc < 0:
+                if side == -1:
+                    fa *= 0.5
+                b, fb, side = c, fc, -1
+            else:
+                if side == 1:
+                    fb *= 0.5
+                a, fa, side = c, fc, 1
+        roots[i] = 0.5 * (a + b)
+    return roots

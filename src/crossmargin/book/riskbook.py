@@ -31,13 +31,15 @@ from crossmargin.book.kernels import (
     MM,
     MM_C,
     RATIO,
+    first_negative,
     refresh_block,
     refresh_figures,
     retract_slots,
+    surplus_grid,
 )
 from crossmargin.maths.collateral import collateral_units
 from crossmargin.maths.liquidation import down_grid, liquidation_price, up_grid
-from crossmargin.maths.pnl import notional, unrealized_pnl
+from crossmargin.maths.pnl import unrealized_pnl
 from crossmargin.maths.status import Status
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
@@ -293,25 +295,6 @@ def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int
     key = np.sort(columns.account.astype(np.int64) * max(instruments, 1) + columns.instrument)
     if (np.diff(key) == 0).any():
         raise CrossMarginError("instrument", "second position of an account in one instrument")
-
-
-def _reachable(
-    row: MarginArrays, qty: Float, cs: float, basis: Float | float, inverse: bool
-) -> MarginArrays:
-    """``row`` cut to the brackets the positions' notionals reach: the bracket search then
-    scans fewer columns and gives the same margins (bracket indices shift, unused here)."""
-    if qty.size == 0:
-        return row
-    n = notional(qty, cs, basis, inverse)
-    lo, hi = np.searchsorted(row.floors, [n.min(), n.max()], side="right") - 1
-    cut = slice(max(int(lo), 0), int(hi) + 1)
-    return replace(
-        row,
-        floors=row.floors[cut],
-        rates=row.rates[cut],
-        amounts=row.amounts[cut],
-        max_leverage=row.max_leverage[cut],
-    )
 
 
 def _as_rows(schedule: MarginArrays, i: int) -> MarginArrays:
@@ -843,60 +826,39 @@ class _Surface:
     def __init__(self, book: RiskBook, accounts: Int, slots: Int, inst: Int, owner: I32) -> None:
         params = book.params
         self.n = len(accounts)
-        self.local = np.searchsorted(accounts, owner)
-        self.starts = np.searchsorted(self.local, np.arange(self.n))
-        self.nonempty = np.flatnonzero(np.bincount(self.local, minlength=self.n) > 0)
-        self.units = collateral_units(book._bal[accounts], params.up_to, params.ratios)
-        self.px = book._to_currency()
-        self.stable = params.stable
-        self.currency_stable = bool(params.stable[params.currency])
-        self.qty = book._qty[slots][:, None]
-        self.entry = book._entry[slots][:, None]
-        self.cs = params.contract_size[inst][:, None]
-        self.inv = params.inverse[inst][:, None]
-        self.lev = book._lev[slots][:, None]
-        self.iso = book._iso[slots][:, None]
-        self.imargin = book._imargin[slots][:, None]
-        self.mark = book._mark[inst][:, None]
-        self.settle = params.settle[inst]
+        local = np.searchsorted(accounts, owner)
+        self.starts = np.searchsorted(local, np.arange(self.n + 1)).astype(np.intp)
         rows = params.schedule.take(inst)
-        self.fixed = self.iso & rows.isolated_at_entry[:, None]
-        self.schedule = MarginArrays(
-            rows.floors[:, None, :],
-            rows.rates[:, None, :],
-            rows.amounts[:, None, :],
-            rows.max_leverage[:, None, :],
-            rows.initial_rate[:, None],
-            rows.initial_rate_per_size[:, None],
-            rows.maintenance_rate_per_size[:, None],
-            rows.isolated_at_entry[:, None],
+        iso = book._iso[slots]
+        self.data = (
+            book._qty[slots],
+            book._entry[slots],
+            params.contract_size[inst],
+            params.inverse[inst],
+            book._lev[slots],
+            iso,
+            book._imargin[slots],
+            iso & rows.isolated_at_entry,
+            book._mark[inst],
+            params.settle[inst].astype(np.intp),
+            rows.floors,
+            rows.rates,
+            rows.amounts,
+            rows.max_leverage,
+            rows.initial_rate,
+            rows.initial_rate_per_size,
+            rows.maintenance_rate_per_size,
+            collateral_units(book._bal[accounts], params.up_to, params.ratios),
+            book._to_currency(),
+            params.stable,
         )
-        self.ratio = params.margin_call_ratio
+        self.currency_stable = bool(params.stable[params.currency])
 
     def surplus(self, moves: Float) -> Float:
         """(accounts, G) surplus for per-account moves ``moves`` of shape (accounts, G)."""
-        m = moves[..., None]
-        asset_px = self.px * np.where(self.stable, 1.0, 1.0 + m)
-        asset_px = asset_px / (1.0 if self.currency_stable else 1.0 + m)
-        collateral = (self.units[:, None, :] * asset_px).sum(axis=-1)
-        if self.nonempty.size == 0:
-            out: Float = collateral
-            return out
-        pm = moves[self.local]
-        marks = self.mark * (1.0 + pm)
-        basis = np.where(self.fixed, self.entry, marks)
-        margins = position_margins(self.qty, self.cs, basis, self.inv, self.lev, self.schedule)
-        upnl = unrealized_pnl(self.qty, self.cs, self.entry, marks, self.inv)
-        factor = asset_px[self.local, :, self.settle]
-        cross = ~self.iso
-        starts = self.starts[self.nonempty]
-        cross_sum = np.add.reduceat(factor * (upnl - margins.maintenance) * cross, starts, axis=0)
-        iso = np.where(self.iso, self.imargin + upnl - margins.maintenance, np.inf)
-        iso_min = np.minimum.reduceat(iso, starts, axis=0)
-        surplus: Float = collateral.copy()
-        surplus[self.nonempty] += cross_sum
-        surplus[self.nonempty] = np.minimum(surplus[self.nonempty], iso_min)
-        return surplus
+        out = np.empty(moves.shape)
+        surplus_grid(np.ascontiguousarray(moves), self.starts, self.data, self.currency_stable, out)
+        return out
 
     def first_root(self, grid: Float, step: int = 16) -> Float:
         """Move of the first negative surplus along ``grid`` per account, refined; NaN if none.
@@ -954,31 +916,8 @@ class _Surface:
         return out
 
     def _illinois(self, todo: Int, a: Float, b: Float, fa: Float, fb: Float) -> Float:
-        """Where the surplus turns negative in [a, b] (fa >= 0 > fb) for accounts ``todo``.
-
-        Illinois steps, with a halving step whenever the last step did not halve the bracket
-        (zero plateaus and kinks), so it converges at least half as fast as bisection.
-        """
-        moves = np.zeros((self.n, 1))
-        a, b, fa, fb = a.copy(), b.copy(), fa.copy(), fb.copy()
-        side = np.zeros(len(todo), dtype=np.int8)
-        previous = 2.0 * np.abs(b - a)
-        for _ in range(200):
-            width = np.abs(b - a)
-            if np.all(width <= 1e-14):
-                break
-            with np.errstate(divide="ignore", invalid="ignore"):
-                c = b - fb * (b - a) / (fb - fa)
-            inside = ((c - a) * (c - b) < 0) & (width <= 0.5 * previous)
-            c = np.where(inside, c, 0.5 * (a + b))
-            previous = width
-            moves[todo, 0] = c
-            fc = self.surplus(moves)[todo, 0]
-            neg = fc < 0
-            fa = np.where(neg & (side == -1), 0.5 * fa, fa)
-            fb = np.where(~neg & (side == 1), 0.5 * fb, fb)
-            b, fb = np.where(neg, c, b), np.where(neg, fc, fb)
-            a, fa = np.where(neg, a, c), np.where(neg, fa, fc)
-            side = np.where(neg, -1, 1).astype(np.int8)
-        root: Float = 0.5 * (a + b)
+        """Where the surplus turns negative in [a, b] (fa >= 0 > fb) for accounts ``todo``."""
+        root: Float = first_negative(
+            todo.astype(np.intp), a, b, fa, fb, self.starts, self.data, self.currency_stable, 1e-14
+        )
         return root
