@@ -97,7 +97,9 @@ def run_bench(
     sample_accounts = columns.to_accounts(params, rows)
     evaluate_s = _best(lambda: [evaluate(a, market) for a in sample_accounts], 1) / len(rows)
     liquidation_s = _best(book.liquidation_prices, 1)
-    crash_rows = rng.choice(accounts, size=min(20 * sample, accounts), replace=False)
+    crash_rows = rng.choice(
+        accounts, size=min(max(20 * sample, accounts // 20), accounts), replace=False
+    )
     crash_s = _best(lambda: book.crash_distances(crash_rows), 1) / len(crash_rows)
     book_s = (remargin_s + liquidation_s) / accounts + crash_s
     return {

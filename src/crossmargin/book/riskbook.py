@@ -631,6 +631,9 @@ class RiskBook:
         picked = picked.astype(np.intp)
         slots, inst = self._live()
         owner = self._acct[slots]
+        if rows is not None:
+            keep = np.isin(owner, picked)
+            slots, inst, owner = slots[keep], inst[keep], owner[keep]
         order = np.argsort(owner, kind="stable")
         slots, inst, owner = slots[order], inst[order], owner[order]
         starts = np.searchsorted(owner, picked)
