@@ -145,6 +145,9 @@ def _pm_table(account: str, pm: dict[str, Any]) -> Table:
         ("standard initial margin", _fmt(pm["standard_initial_margin"])),
         ("standard maintenance margin", _fmt(pm["standard_maintenance_margin"])),
         ("saving (initial)", _fmt(pm["saving"])),
+        ("option value", _fmt(pm["option_value"])),
+        ("PM equity", _fmt(pm["equity"])),
+        ("PM status", f"[{_STATUS_STYLE[pm['status']]}]{pm['status']}[/]"),
     ]
     for name, value in rows:
         table.add_row(name, value)
