@@ -21,16 +21,15 @@ Any key not listed is an error naming ``file:section.key``.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from crossmargin.model import CrossMarginError
+from crossmargin.rules.loader import bundled_names, read_rulebook
 
 __all__ = ["RANKINGS", "VenueRules", "bundled_venues", "load_venue"]
 
@@ -203,32 +202,12 @@ def _parse(data: Mapping[str, Any], origin: str) -> VenueRules:
     )
 
 
-def _bundled() -> dict[str, Any]:
-    folder = resources.files("crossmargin.rules") / "liquidation"
-    return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".toml")}
-
-
 def bundled_venues() -> list[str]:
     """Names of the liquidation rulebooks shipped with the package."""
-    return sorted(_bundled())
+    return bundled_names("liquidation")
 
 
 def load_venue(name_or_path: str | Path) -> VenueRules:
     """Load a bundled liquidation rulebook by name (``binance``) or any such file by path."""
-    bundled = _bundled()
-    text_name = str(name_or_path)
-    if text_name in bundled:
-        origin, raw = f"{text_name}.toml", bundled[text_name].read_bytes()
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            known = ", ".join(sorted(bundled))
-            raise CrossMarginError(
-                "venue", f"no bundled liquidation rules or file {text_name!r} (bundled: {known})"
-            )
-        origin, raw = path.name, path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise CrossMarginError(origin, f"not valid TOML: {error}") from None
+    origin, data = read_rulebook("liquidation", name_or_path, "venue", "liquidation rules")
     return _parse(data, origin)

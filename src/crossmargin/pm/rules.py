@@ -16,10 +16,8 @@ Layout (see ``crossmargin/rules/pm/*.toml``)::
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +26,7 @@ from crossmargin.model import CrossMarginError
 from crossmargin.model.checks import finite, non_empty
 from crossmargin.pm.grid import ScenarioGrid, grid_from_table
 from crossmargin.pm.spreads import InterSpread
+from crossmargin.rules.loader import bundled_names, read_rulebook
 
 __all__ = ["MODELS", "PmRulebook", "bundled_pm_rulebooks", "load_pm_rulebook"]
 
@@ -128,22 +127,10 @@ def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
 
 def bundled_pm_rulebooks() -> list[str]:
     """Names of the portfolio-margin rulebooks shipped with the package."""
-    folder = resources.files("crossmargin.rules") / "pm"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return bundled_names("pm")
 
 
 def load_pm_rulebook(name_or_path: str | Path) -> PmRulebook:
     """Load a bundled PM rulebook by name, or a TOML file by path."""
-    text = str(name_or_path)
-    if text in bundled_pm_rulebooks():
-        data = (resources.files("crossmargin.rules") / "pm" / f"{text}.toml").read_text("utf-8")
-    else:
-        path = Path(text)
-        if not path.is_file():
-            raise CrossMarginError("rulebook", f"no PM rulebook named or at {text!r}")
-        data = path.read_text("utf-8")
-    try:
-        doc = tomllib.loads(data)
-    except tomllib.TOMLDecodeError as error:
-        raise CrossMarginError("rulebook", f"invalid TOML: {error}") from None
+    _, doc = read_rulebook("pm", name_or_path, "rulebook", "PM rulebook")
     return parse_pm_rulebook(doc)

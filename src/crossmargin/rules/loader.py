@@ -33,7 +33,15 @@ from crossmargin.model import (
 )
 from crossmargin.model.checks import finite, non_empty, positive
 
-__all__ = ["MODELS", "Rulebook", "build_instrument", "bundled_rulebooks", "load_rulebook"]
+__all__ = [
+    "MODELS",
+    "Rulebook",
+    "build_instrument",
+    "bundled_names",
+    "bundled_rulebooks",
+    "load_rulebook",
+    "read_rulebook",
+]
 
 MODELS = ("tiered", "hyperliquid", "size_scaled")
 
@@ -383,32 +391,43 @@ def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
     )
 
 
-def _bundled() -> dict[str, Any]:
-    folder = resources.files("crossmargin.rules") / "rulebooks"
-    return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".toml")}
+def bundled_names(folder: str) -> list[str]:
+    """Names of the TOML rulebooks shipped in ``crossmargin/rules/<folder>``."""
+    files = (resources.files("crossmargin.rules") / folder).iterdir()
+    return sorted(p.name[:-5] for p in files if p.name.endswith(".toml"))
+
+
+def read_rulebook(
+    folder: str, name_or_path: str | Path, field: str, what: str
+) -> tuple[str, dict[str, Any]]:
+    """(origin, TOML content) of the bundled ``name`` in ``folder`` or of a file path.
+
+    Errors name ``field`` for an unknown name and the file for invalid TOML.
+    """
+    text_name = str(name_or_path)
+    if text_name in bundled_names(folder):
+        origin = f"{text_name}.toml"
+        raw = (resources.files("crossmargin.rules") / folder / origin).read_bytes()
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            known = ", ".join(bundled_names(folder))
+            raise CrossMarginError(
+                field, f"no bundled {what} or file {text_name!r} (bundled: {known})"
+            )
+        origin, raw = path.name, path.read_bytes()
+    try:
+        return origin, tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise CrossMarginError(origin, f"not valid TOML: {error}") from None
 
 
 def bundled_rulebooks() -> list[Rulebook]:
-    """Every rulebook shipped with the package, by name."""
-    return [load_rulebook(name) for name in sorted(_bundled())]
+    """Every margin rulebook shipped with the package, by name."""
+    return [load_rulebook(name) for name in bundled_names("rulebooks")]
 
 
 def load_rulebook(name_or_path: str | Path) -> Rulebook:
     """Load a bundled rulebook by name (``binance-usdm``) or any rulebook file by path."""
-    bundled = _bundled()
-    text_name = str(name_or_path)
-    if text_name in bundled:
-        origin, raw = text_name, bundled[text_name].read_bytes()
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            known = ", ".join(sorted(bundled))
-            raise CrossMarginError(
-                "rulebook", f"no bundled rulebook or file {text_name!r} (bundled: {known})"
-            )
-        origin, raw = path.name, path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise CrossMarginError(origin, f"not valid TOML: {error}") from None
+    origin, data = read_rulebook("rulebooks", name_or_path, "rulebook", "rulebook")
     return _parse(data, origin)
