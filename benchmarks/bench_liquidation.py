@@ -55,6 +55,7 @@ def main() -> None:
     table = MarginArrays.from_schedules([MarginSchedule.brackets(FLOORS, RATES, LEVERAGE)])
     big = book(200_000)
     schedule = table.take(np.zeros(big["qty"].size, dtype=np.intp))
+    closed_form({k: v[:10] for k, v in big.items()}, table.take(np.zeros(10, dtype=np.intp)))
     start = time.perf_counter()
     fast = closed_form(big, schedule)
     fast_s = time.perf_counter() - start

@@ -22,14 +22,101 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from crossmargin.maths.tiers import MarginArrays
+from crossmargin.maths.tiers import MarginArrays, broadcast_rows
 
-__all__ = ["crash_distance", "down_grid", "liquidation_price", "up_grid"]
+__all__ = [
+    "crash_distance",
+    "down_grid",
+    "liquidation_price",
+    "liquidation_price_of",
+    "up_grid",
+]
 
 Float = NDArray[np.float64]
 _EDGE = 1e-12
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _in_bracket(x: float, units: float, floor: float, cap: float) -> bool:
+    n = units * x
+    return bool(np.isfinite(x) and x > 0 and n >= floor * (1 - _EDGE) and n <= cap * (1 + _EDGE))
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def liquidation_price_of(
+    qty: float,
+    contract_size: float,
+    entry: float,
+    inverse: bool,
+    mark: float,
+    buffer: float,
+    floors: Float,
+    rates: Float,
+    amounts: Float,
+    maintenance_rate_per_size: float,
+) -> float:
+    """One position's liquidation price (see the module docstring); NaN if none."""
+    units = abs(qty) * contract_size
+    signed = qty * contract_size
+    slope = maintenance_rate_per_size
+    best, distance = np.nan, np.inf
+    for k in range(floors.shape[0]):
+        if not np.isfinite(floors[k]):
+            break
+        cap = floors[k + 1] if k + 1 < floors.shape[0] else np.inf
+        c0 = buffer + amounts[k] + (signed / entry if inverse else -signed * entry)
+        if inverse:
+            c1 = -signed - units * rates[k]
+            c2 = -slope * units * units
+        else:
+            c1 = signed - units * rates[k] - slope * units * units
+            c2 = 0.0
+        if c2 == 0:
+            first, second = -c0 / c1, np.nan
+        else:
+            disc = np.sqrt(c1 * c1 - 4.0 * c2 * c0)
+            half = -0.5 * (c1 + np.copysign(disc, c1))
+            first, second = half / c2, c0 / half
+        for x in (first, second):
+            if _in_bracket(x, units, floors[k], cap):
+                price = 1.0 / x if inverse else x
+                if abs(price - mark) < distance:
+                    best, distance = price, abs(price - mark)
+    return best
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def _liquidation_loop(
+    qty: Float,
+    contract_size: Float,
+    entry: Float,
+    inverse: NDArray[np.bool_],
+    mark: Float,
+    buffer: Float,
+    row: NDArray[np.intp],
+    floors: Float,
+    rates: Float,
+    amounts: Float,
+    maintenance_rate_per_size: Float,
+    out: Float,
+) -> None:
+    for i in range(qty.shape[0]):
+        r = row[i]
+        out[i] = liquidation_price_of(
+            qty[i],
+            contract_size[i],
+            entry[i],
+            inverse[i],
+            mark[i],
+            buffer[i],
+            floors[r],
+            rates[r],
+            amounts[r],
+            maintenance_rate_per_size[r],
+        )
 
 
 def liquidation_price(
@@ -41,48 +128,31 @@ def liquidation_price(
     buffer: ArrayLike,
     schedule: MarginArrays,
 ) -> Float:
-    """Mark price at which the position's backing equity equals its requirement; NaN if none."""
-    q = np.asarray(qty, dtype=np.float64)[..., None]
-    units = np.abs(q) * np.asarray(contract_size, dtype=np.float64)[..., None]
-    signed = q * np.asarray(contract_size, dtype=np.float64)[..., None]
-    e = np.asarray(entry, dtype=np.float64)[..., None]
-    inv = np.asarray(inverse, dtype=bool)[..., None]
-    slope = np.asarray(schedule.maintenance_rate_per_size, dtype=np.float64)[..., None]
-    base = np.asarray(buffer, dtype=np.float64)[..., None] + schedule.amounts
+    """Mark price at which the position's backing equity equals its requirement; NaN if none.
 
-    c0 = base + np.where(inv, signed / e, -signed * e)
-    c1 = (
-        np.where(inv, -signed, signed)
-        - units * schedule.rates
-        - np.where(inv, 0.0, slope * units**2)
+    Inputs broadcast against each other and against the schedule's rows.
+    """
+    shape, flat = broadcast_rows(
+        schedule,
+        np.asarray(qty, dtype=np.float64),
+        np.asarray(contract_size, dtype=np.float64),
+        np.asarray(entry, dtype=np.float64),
+        np.asarray(inverse, dtype=bool),
+        np.asarray(mark, dtype=np.float64),
+        np.asarray(buffer, dtype=np.float64),
     )
-    c2 = np.where(inv, -slope * units**2, 0.0)
-
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if np.any(c2 != 0):
-            disc = np.sqrt(c1 * c1 - 4.0 * c2 * c0)
-            half = -0.5 * (c1 + np.copysign(disc, c1))
-            roots = np.stack(
-                [np.where(c2 == 0, -c0 / c1, half / c2), np.where(c2 == 0, np.nan, c0 / half)],
-                axis=-1,
-            )
-        else:
-            roots = (-c0 / c1)[..., None]
-        n = units[..., None] * roots
-        ok = (
-            np.isfinite(roots)
-            & (roots > 0)
-            & (n >= schedule.floors[..., None] * (1 - _EDGE))
-            & (n <= schedule.caps[..., None] * (1 + _EDGE))
-        )
-        prices = np.where(inv[..., None], 1.0 / roots, roots)
-        m = np.asarray(mark, dtype=np.float64)[..., None, None]
-        distance = np.where(ok, np.abs(prices - m), np.inf)
-    flat = distance.reshape((*distance.shape[:-2], distance.shape[-2] * distance.shape[-1]))
-    best = flat.argmin(axis=-1)
-    chosen = np.take_along_axis(prices.reshape(flat.shape), best[..., None], axis=-1)[..., 0]
-    found = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0] < np.inf
-    return np.where(found, chosen, np.nan)
+    k = schedule.floors.shape[-1]
+    rows = schedule.floors.shape[:-1]
+    out = np.empty(flat[0].size)
+    _liquidation_loop(
+        *flat,
+        schedule.floors.reshape(-1, k),
+        schedule.rates.reshape(-1, k),
+        schedule.amounts.reshape(-1, k),
+        np.broadcast_to(schedule.maintenance_rate_per_size, rows).reshape(-1),
+        out,
+    )
+    return out.reshape(shape)
 
 
 def down_grid(points: int) -> Float:

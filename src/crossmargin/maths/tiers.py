@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -21,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from crossmargin.maths.pnl import notional_of, size_of
 from crossmargin.model.instruments import MarginSchedule
 
-__all__ = ["MarginArrays", "Margins", "margins_of", "position_margins"]
+__all__ = ["MarginArrays", "Margins", "broadcast_rows", "margins_of", "position_margins"]
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -190,6 +191,20 @@ class Margins:
     bracket_max_leverage: Float
 
 
+def broadcast_rows(
+    schedule: MarginArrays, *columns: NDArray[Any]
+) -> tuple[tuple[int, ...], list[NDArray[Any]]]:
+    """Broadcast ``columns`` against each other and the schedule's rows; flatten them.
+
+    Returns the common shape and the flat columns followed by each element's schedule row.
+    """
+    rows = schedule.floors.shape[:-1]
+    index = np.arange(int(np.prod(rows)), dtype=np.intp).reshape(rows)
+    shape = np.broadcast_shapes(*(c.shape for c in columns), rows)
+    flat = [np.broadcast_to(c, shape).reshape(-1) for c in (*columns, index)]
+    return shape, flat
+
+
 def position_margins(
     qty: ArrayLike,
     contract_size: ArrayLike,
@@ -202,19 +217,16 @@ def position_margins(
 
     Inputs broadcast against each other and against the schedule's rows (its leading axes).
     """
-    k = schedule.floors.shape[-1]
-    rows = schedule.floors.shape[:-1]
-    index = np.arange(int(np.prod(rows)), dtype=np.intp).reshape(rows)
-    columns = (
+    shape, flat = broadcast_rows(
+        schedule,
         np.asarray(qty, dtype=np.float64),
         np.asarray(contract_size, dtype=np.float64),
         np.asarray(price, dtype=np.float64),
         np.asarray(inverse, dtype=bool),
         np.asarray(leverage, dtype=np.float64),
-        index,
     )
-    shape = np.broadcast_shapes(*(c.shape for c in columns))
-    flat = [np.broadcast_to(c, shape).reshape(-1) for c in columns]
+    k = schedule.floors.shape[-1]
+    rows = schedule.floors.shape[:-1]
     out = np.empty((5, flat[0].size))
     bracket = np.empty(flat[0].size, dtype=np.intp)
     _margins_loop(
