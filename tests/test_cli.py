@@ -72,6 +72,7 @@ def test_margin_tables_and_rulebook_override(tmp_path: Path) -> None:
     doc = _doc(tmp_path, lambda d: d.update(rulebook="binance-usdm"))
     result = runner.invoke(app, ["margin", str(doc), "--rulebook", "hyperliquid", "--json"])
     assert result.exit_code == 0
+    assert json.loads(result.stdout)["rulebook"]["name"] == "hyperliquid"
 
 
 def test_rulebooks_lists_the_bundled_venues() -> None:

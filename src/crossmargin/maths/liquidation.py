@@ -141,17 +141,9 @@ def liquidation_price(
         np.asarray(mark, dtype=np.float64),
         np.asarray(buffer, dtype=np.float64),
     )
-    k = schedule.floors.shape[-1]
-    rows = schedule.floors.shape[:-1]
+    floors, rates, amounts, _, _, _, per_size = schedule.flat_rows()
     out = np.empty(flat[0].size)
-    _liquidation_loop(
-        *flat,
-        schedule.floors.reshape(-1, k),
-        schedule.rates.reshape(-1, k),
-        schedule.amounts.reshape(-1, k),
-        np.broadcast_to(schedule.maintenance_rate_per_size, rows).reshape(-1),
-        out,
-    )
+    _liquidation_loop(*flat, floors, rates, amounts, per_size, out)
     return out.reshape(shape)
 
 

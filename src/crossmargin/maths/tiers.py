@@ -101,11 +101,19 @@ class MarginArrays:
             self.isolated_at_entry,
         )
 
-    @property
-    def caps(self) -> Float:
-        """Upper notional bound of each bracket (the next floor; ``inf`` for the last)."""
-        return np.concatenate(
-            [self.floors[..., 1:], np.full((*self.floors.shape[:-1], 1), np.inf)], axis=-1
+    def flat_rows(self) -> tuple[Float, Float, Float, Float, Float, Float, Float]:
+        """The schedule with its leading axes flattened into rows, for the compiled loops:
+        floors, rates, amounts, max leverage (rows, K) and the three per-size terms (rows,)."""
+        k = self.floors.shape[-1]
+        rows = self.floors.shape[:-1]
+        return (
+            self.floors.reshape(-1, k),
+            self.rates.reshape(-1, k),
+            self.amounts.reshape(-1, k),
+            self.max_leverage.reshape(-1, k),
+            np.broadcast_to(self.initial_rate, rows).reshape(-1),
+            np.broadcast_to(self.initial_rate_per_size, rows).reshape(-1),
+            np.broadcast_to(self.maintenance_rate_per_size, rows).reshape(-1),
         )
 
 
@@ -225,21 +233,8 @@ def position_margins(
         np.asarray(inverse, dtype=bool),
         np.asarray(leverage, dtype=np.float64),
     )
-    k = schedule.floors.shape[-1]
-    rows = schedule.floors.shape[:-1]
     out = np.empty((5, flat[0].size))
     bracket = np.empty(flat[0].size, dtype=np.intp)
-    _margins_loop(
-        *flat,
-        schedule.floors.reshape(-1, k),
-        schedule.rates.reshape(-1, k),
-        schedule.amounts.reshape(-1, k),
-        schedule.max_leverage.reshape(-1, k),
-        np.broadcast_to(schedule.initial_rate, rows).reshape(-1),
-        np.broadcast_to(schedule.initial_rate_per_size, rows).reshape(-1),
-        np.broadcast_to(schedule.maintenance_rate_per_size, rows).reshape(-1),
-        out,
-        bracket,
-    )
+    _margins_loop(*flat, *schedule.flat_rows(), out, bracket)
     n, s, im, mm, cap = (column.reshape(shape) for column in out)
     return Margins(n, s, im, mm, bracket.reshape(shape), cap)
