@@ -52,6 +52,43 @@ def test_ticks_equal_evaluate_at_new_prices(
     assert_matches(book, accounts, m)
 
 
+class _TinyBlocks(RiskBook):
+    """Blocks of two accounts, so that small books span many blocks of buckets."""
+
+    BLOCK = 2
+
+
+@SETTINGS
+@given(
+    books(),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(sorted(k for k in PRICES if k != "BTC")),
+            st.floats(0.5, 1.5),
+            min_size=2,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_multi_instrument_ticks_across_blocks(
+    accounts: list[Account], ticks: list[dict[str, float]]
+) -> None:
+    """Ticks moving several marks at once, on a book cut into many account blocks: each
+    account changed is reported once, against its status before the tick."""
+    m = market()
+    book = _TinyBlocks.from_accounts(accounts, m)
+    for tick in ticks:
+        prices = {name: m.prices[name] * factor for name, factor in tick.items()}
+        before = np.array([evaluate(a, m).status for a in accounts])
+        result = book.apply_prices(prices)
+        m = m.with_prices(prices)
+        after = np.array([evaluate(a, m).status for a in accounts])
+        assert result.changed.tolist() == np.flatnonzero(before != after).tolist()
+    assert_matches(book, accounts, m)
+
+
 def test_tick_recomputes_only_holders() -> None:
     """A tick on one instrument touches exactly the accounts holding it."""
     m = market()
@@ -117,14 +154,16 @@ def test_missing_mark_of_held_instrument() -> None:
         book.set_position("a", Position("ETHUSDT", 1.0, 3_000.0))
 
 
-def test_edits_equal_evaluate() -> None:
-    """Open, change (cross to isolated), close positions, set balances and add accounts."""
+@pytest.mark.parametrize("kind", [RiskBook, _TinyBlocks])
+def test_edits_equal_evaluate(kind: type[RiskBook]) -> None:
+    """Open, change (cross to isolated), close positions, set balances and add accounts (the
+    third account opens a new block of buckets in a book of two-account blocks)."""
     m = market()
     accounts = [
         Account("a", {"USDT": 20_000.0}, [Position("BTCUSDT", 1.0, 60_000.0)]),
         Account("b", {"USDT": 8_000.0, "BTC": 0.2}, [Position("ETHUSDT", -4.0, 3_100.0)]),
     ]
-    book = RiskBook.from_accounts(accounts, m)
+    book = kind.from_accounts(accounts, m)
     iso = Position("BTCUSDT", 0.6, 59_000.0, MarginMode.ISOLATED, 4_000.0)
     book.set_position("a", iso)
     book.set_position("a", Position("BTCUSD", -3_000.0, 60_500.0))
@@ -133,6 +172,7 @@ def test_edits_equal_evaluate() -> None:
     book.set_balance("b", "BTC", 0.5)
     book.add_account("c", {"USDT": 3_000.0})
     book.set_position("c", Position("ETHUSDT", 5.0, 2_900.0, leverage=2.0))
+    book.apply_prices({"ETHUSDT": 3_000.0})
     expected = [
         Account("a", {"USDT": 20_000.0}, [iso, Position("BTCUSD", -3_000.0, 60_500.0)]),
         Account(
@@ -154,7 +194,7 @@ def test_growth_relocates_blocks() -> None:
     figures as a book built afresh from the final columns."""
     m = market()
     n = 300
-    book = RiskBook.from_accounts([Account(f"a{k}", {"USDT": 1e4}) for k in range(n)], m)
+    book = _TinyBlocks.from_accounts([Account(f"a{k}", {"USDT": 1e4}) for k in range(n)], m)
     rng = np.random.default_rng(3)
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BTCUSD"]
     for _ in range(1_500):

@@ -1,7 +1,8 @@
 """Benchmarks of the risk book, each figure against a baseline measured in the same run.
 
-- ``floor_s``: one numpy pass over the position columns (summing each); ``floor_ratio`` is a
-  full re-margin over that floor.
+- ``floor_s``: one numpy pass over the position columns, as many bytes per position as the
+  book keeps (account, quantity, entry, isolated margin, leverage summed; the isolated flag
+  counted); ``floor_ratio`` is a full re-margin over that floor.
 - ``tick_ms``: one price tick on a probe instrument held by 10,000 random accounts (fewer in
   books smaller than that), the same at every book size.
 - ``pm_account_scans_per_s``: accounts x scenarios per second of the sparse portfolio scan.
@@ -73,14 +74,14 @@ def run_bench(
 ) -> dict[str, Any]:
     """Build a synthetic book of ``accounts`` accounts and time it; returns the figures."""
     market = synthetic_market(instruments + 1)
-    params, columns = synthetic_book(market, accounts, seed, mean_positions=8.0, used=instruments)
+    params, columns = synthetic_book(market, accounts, seed, mean_positions=10.0, used=instruments)
     columns = _with_probe(columns, instruments, float(params.mark[instruments]), seed)
     start = time.perf_counter()
     book = RiskBook(params, columns)
     build_s = time.perf_counter() - start
     live = book.columns()
-    fields = (live.account, live.instrument, live.qty, live.entry, live.isolated_margin)
-    floor_s = _best(lambda: [f.sum() for f in fields], 5)
+    fields = (live.account, live.qty, live.entry, live.isolated_margin, live.leverage)
+    floor_s = _best(lambda: ([f.sum() for f in fields], np.count_nonzero(live.isolated)), 5)
     remargin_s = _best(book.remargin, 3)
 
     symbol, mark = params.symbols[instruments], float(params.mark[instruments])

@@ -1,5 +1,17 @@
-"""Compiled loops of the risk book: one pass over a block of positions that re-margins each
-one with the shared scalar formulas and moves its account's sums by the difference."""
+"""Compiled loops of the risk book.
+
+Positions sit in buckets: one per (block of accounts, instrument, margin mode), each a
+contiguous run of slots. Inside a bucket the instrument's parameters and the mode are
+constants, so the per-position loop is branch-light, and every account of a bucket is distinct.
+A full re-margin walks one account block at a time, whose records stay in the core's cache
+while all of its buckets are added up. A tick on an instrument walks that instrument's buckets
+and moves each holder's sums by the difference between its contributions at the old and the
+new mark; nothing per position is cached but the bracket it was last found in.
+
+Indices are unsigned so the compiled loops carry no negative-index checks. Functions inlined
+into a per-position loop take scalars or read-only arrays and write nothing: numba would
+otherwise count references on every position.
+"""
 
 from __future__ import annotations
 
@@ -9,37 +21,51 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from crossmargin.maths.pnl import unrealized_pnl_of
+from crossmargin.maths.pnl import notional_of, size_of, unrealized_pnl_of
 from crossmargin.maths.status import margin_ratio_of, status_of
-from crossmargin.maths.tiers import margins_of
+from crossmargin.maths.tiers import bracket_from, bracket_margins, margins_of
 
 __all__ = [
     "FIELDS",
+    "apply_slot",
+    "finish_accounts",
     "first_negative",
-    "refresh_block",
-    "refresh_figures",
-    "retract_slots",
+    "remargin_blocks",
     "surplus_grid",
+    "tick_instruments",
 ]
 
 Float = NDArray[np.float64]
 Columns = tuple[NDArray[Any], ...]
 """Position and account columns of a crash-distance search (see ``_account_surplus``)."""
+Market = tuple[NDArray[Any], ...]
+"""Per instrument: mark, settle-to-currency factor, contract size, inverse, isolated-at-entry,
+then the flat margin schedule (floors, rates, amounts, max leverage, three per-size terms)."""
+Slots = tuple[NDArray[Any], ...]
+"""Per slot: account, qty, entry, leverage, isolated margin, bracket found last."""
 
-COLL, EQ_C, IM_C, MM_C, EQ_I, IM_I, MM_I, EQUITY, IM, MM, RATIO, AVAIL = range(12)
-FIELDS = 12
-"""Account record (one row per account, so a tick touches one or two cache lines per account):
-collateral value; cross and isolated sums of equity, IM and MM; and the derived figures."""
+COLL, EQ_C, IM_C, MM_C, EQ_I, IM_I, MM_I, EQUITY, IM, MM, RATIO, AVAIL, BAD = range(13)
+FIELDS = BAD + 3
+"""Account record: collateral value; cross and isolated sums of equity, IM and MM (account
+currency); the derived equity, IM, MM, margin ratio and available balance; and the counts of
+isolated positions in margin call, liquidatable and bankrupt status. The counts are held as
+float64 so one record, two cache lines, is all a tick reads and writes per account."""
+
+U = np.uint64
+_LEVELS = 3
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
-def refresh_block(
-    start: int,
-    stop: int,
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _contribution(
+    q: float,
+    e: float,
+    leverage: float,
+    isolated_margin: float,
     mark: float,
-    contract_size: float,
+    isolated: bool,
     inverse: bool,
     at_entry: bool,
+    contract_size: float,
     factor: float,
     floors: Float,
     rates: Float,
@@ -48,35 +74,155 @@ def refresh_block(
     initial_rate: float,
     initial_rate_per_size: float,
     maintenance_rate_per_size: float,
+    guess: np.uint64,
     margin_call_ratio: float,
+) -> tuple[float, float, float, int, np.uint64]:
+    """One position (``q`` contracts entered at ``e``) at ``mark``: equity, IM, MM in the
+    account currency, its status code if isolated (else 0), and its bracket, searched from
+    ``guess``."""
+    basis = e if isolated and at_entry else mark
+    n = notional_of(q, contract_size, basis, inverse)
+    s = size_of(q, contract_size, basis, inverse)
+    k = bracket_from(n, floors, guess)
+    im, mm, _ = bracket_margins(
+        n,
+        s,
+        k,
+        leverage,
+        rates,
+        amounts,
+        max_leverage,
+        initial_rate,
+        initial_rate_per_size,
+        maintenance_rate_per_size,
+    )
+    pnl = unrealized_pnl_of(q, contract_size, e, mark, inverse)
+    code = 0
+    if isolated:
+        pnl += isolated_margin
+        code = status_of(pnl, mm, margin_call_ratio)
+    return factor * pnl, factor * im, factor * mm, code, k
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _figures(
+    record: Float, margin_call_ratio: float
+) -> tuple[float, float, float, float, float, int]:
+    """Equity, IM, MM, margin ratio, available balance and status of one account record; the
+    status is the worse of the cross account's and its worst isolated position's."""
+    cross = record[COLL] + record[EQ_C]
+    equity = cross + record[EQ_I]
+    maintenance = record[MM_C] + record[MM_I]
+    code = status_of(cross, record[MM_C], margin_call_ratio)
+    for level in range(_LEVELS, 0, -1):
+        if record[BAD + level - 1] > 0:
+            code = max(code, level)
+            break
+    return (
+        equity,
+        record[IM_C] + record[IM_I],
+        maintenance,
+        margin_ratio_of(equity, maintenance),
+        max(cross - record[IM_C], 0.0),
+        code,
+    )
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def finish_accounts(
+    rows: NDArray[np.intp], acc: Float, status: NDArray[np.int8], margin_call_ratio: float
+) -> None:
+    """Derive the figures and status of accounts ``rows`` from their sums."""
+    for r in range(rows.shape[0]):
+        a = U(rows[r])
+        e, im, mm, ratio, avail, code = _figures(acc[a], margin_call_ratio)
+        acc[a, EQUITY], acc[a, IM], acc[a, MM], acc[a, RATIO], acc[a, AVAIL] = (
+            e,
+            im,
+            mm,
+            ratio,
+            avail,
+        )
+        status[a] = code
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _bucket(
+    lo: np.uint64,
+    hi: np.uint64,
+    old_mark: float,
+    mark: float,
+    tick: bool,
+    isolated: bool,
+    inverse: bool,
+    at_entry: bool,
+    contract_size: float,
+    factor: float,
+    floors: Float,
+    rates: Float,
+    amounts: Float,
+    max_leverage: Float,
+    initial_rate: float,
+    initial_rate_per_size: float,
+    maintenance_rate_per_size: float,
+    owner: NDArray[np.int32],
     qty: Float,
     entry: Float,
     leverage: Float,
-    isolated: NDArray[np.bool_],
     isolated_margin: Float,
-    account: NDArray[np.int32],
-    equity_cache: Float,
-    initial_cache: Float,
-    maintenance_cache: Float,
-    status_cache: NDArray[np.int8],
-    sums: Float,
-    bad: NDArray[np.int32],
-) -> None:
-    """Re-margin slots ``start:stop`` of one instrument in place.
+    hint: NDArray[np.uint8],
+    acc: Float,
+    status: NDArray[np.int8],
+    margin_call_ratio: float,
+    changes: NDArray[np.intp],
+    n_changed: int,
+) -> int:
+    """Add slots ``lo:hi`` of one instrument and mode to their accounts' sums at ``mark``.
 
-    Each slot's cached contribution (equity, IM, MM in the account currency; isolated status)
-    is replaced, and its account's cross or isolated sums and isolated-status counts move by
-    the change.
-    """
-    for j in range(start, stop):
-        iso = isolated[j]
-        basis = entry[j] if at_entry and iso else mark
-        _, _, im, mm, _, _ = margins_of(
-            qty[j],
-            contract_size,
-            basis,
+    With ``tick``, move them by the change from ``old_mark`` instead, refresh each account
+    and append those whose status changed to ``changes`` as (account, status before) pairs;
+    returns the new number of pairs there."""
+    c = U(EQ_I) if isolated else U(EQ_C)
+    for j in range(lo, hi):
+        e0 = im0 = mm0 = 0.0
+        code0 = 0
+        guess = U(hint[j])
+        k = guess
+        q, e, lev = qty[j], entry[j], leverage[j]
+        margin = isolated_margin[j] if isolated else 0.0
+        if tick:
+            e0, im0, mm0, code0, k = _contribution(
+                q,
+                e,
+                lev,
+                margin,
+                old_mark,
+                isolated,
+                inverse,
+                at_entry,
+                contract_size,
+                factor,
+                floors,
+                rates,
+                amounts,
+                max_leverage,
+                initial_rate,
+                initial_rate_per_size,
+                maintenance_rate_per_size,
+                k,
+                margin_call_ratio,
+            )
+        e1, im1, mm1, code1, k = _contribution(
+            q,
+            e,
+            lev,
+            margin,
+            mark,
+            isolated,
             inverse,
-            leverage[j],
+            at_entry,
+            contract_size,
+            factor,
             floors,
             rates,
             amounts,
@@ -84,80 +230,292 @@ def refresh_block(
             initial_rate,
             initial_rate_per_size,
             maintenance_rate_per_size,
+            k,
+            margin_call_ratio,
         )
-        pnl = unrealized_pnl_of(qty[j], contract_size, entry[j], mark, inverse)
-        code = 0
-        if iso:
-            pnl += isolated_margin[j]
-            code = status_of(pnl, mm, margin_call_ratio)
-        equity, initial, maintenance = factor * pnl, factor * im, factor * mm
-        a = account[j]
-        c = EQ_I if iso else EQ_C
-        sums[a, c] += equity - equity_cache[j]
-        sums[a, c + 1] += initial - initial_cache[j]
-        sums[a, c + 2] += maintenance - maintenance_cache[j]
-        old = status_cache[j]
-        if old > 0:
-            bad[a, old - 1] -= 1
-        if code > 0:
-            bad[a, code - 1] += 1
-        equity_cache[j], initial_cache[j], maintenance_cache[j] = equity, initial, maintenance
-        status_cache[j] = code
+        if k != guess:
+            hint[j] = k
+        a = U(owner[j])
+        acc[a, c] += e1 - e0
+        acc[a, c + U(1)] += im1 - im0
+        acc[a, c + U(2)] += mm1 - mm0
+        if code1 != code0:
+            if code0 > 0:
+                acc[a, U(BAD + code0 - 1)] -= 1.0
+            if code1 > 0:
+                acc[a, U(BAD + code1 - 1)] += 1.0
+        if tick:
+            before = status[a]
+            eq, im, mm, ratio, avail, code = _figures(acc[a], margin_call_ratio)
+            acc[a, U(EQUITY)], acc[a, U(IM)], acc[a, U(MM)] = eq, im, mm
+            acc[a, U(RATIO)], acc[a, U(AVAIL)] = ratio, avail
+            status[a] = code
+            if code != before:
+                changes[2 * n_changed] = a
+                changes[2 * n_changed + 1] = before
+                n_changed += 1
+    return n_changed
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
-def retract_slots(
-    start: int,
-    stop: int,
-    isolated: NDArray[np.bool_],
-    account: NDArray[np.int32],
-    equity_cache: Float,
-    initial_cache: Float,
-    maintenance_cache: Float,
-    status_cache: NDArray[np.int8],
-    sums: Float,
-    bad: NDArray[np.int32],
-) -> None:
-    """Take slots ``start:stop`` out of their accounts' sums; their caches become zero."""
-    for j in range(start, stop):
-        a = account[j]
-        c = EQ_I if isolated[j] else EQ_C
-        sums[a, c] -= equity_cache[j]
-        sums[a, c + 1] -= initial_cache[j]
-        sums[a, c + 2] -= maintenance_cache[j]
-        if status_cache[j] > 0:
-            bad[a, status_cache[j] - 1] -= 1
-        equity_cache[j] = initial_cache[j] = maintenance_cache[j] = 0.0
-        status_cache[j] = 0
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _instrument_pass(
+    first_bucket: int,
+    stop_bucket: int,
+    instruments: int,
+    old_mark: float,
+    tick: bool,
+    starts: NDArray[np.intp],
+    counts: NDArray[np.intp],
+    mark: Float,
+    factor: Float,
+    contract_size: Float,
+    inverse: NDArray[np.bool_],
+    at_entry: NDArray[np.bool_],
+    floors: Float,
+    rates: Float,
+    amounts: Float,
+    max_lev: Float,
+    ir: Float,
+    irs: Float,
+    mrs: Float,
+    owner: NDArray[np.int32],
+    qty: Float,
+    entry: Float,
+    leverage: Float,
+    isolated_margin: Float,
+    hint: NDArray[np.uint8],
+    acc: Float,
+    status: NDArray[np.int8],
+    margin_call_ratio: float,
+    changes: NDArray[np.intp],
+    n_changed: int,
+) -> int:
+    """Run :func:`_bucket` over one instrument's buckets ``first_bucket``, then every
+    ``2 * instruments`` (the next account block) before ``stop_bucket``, in both modes; the
+    instrument's constants are taken out of the market once. At most 30 arguments: CPython
+    passes more as a tuple, which numba cannot inline."""
+    i = U(first_bucket // 2 % instruments)
+    fl, ra, am, ml = floors[i], rates[i], amounts[i], max_lev[i]
+    for first in range(first_bucket, stop_bucket, 2 * instruments):
+        for m in range(2):
+            bucket = U(first + m)
+            lo = U(starts[bucket])
+            hi = lo + U(counts[bucket])
+            if hi == lo:
+                continue
+            n_changed = _bucket(
+                lo,
+                hi,
+                old_mark,
+                mark[i],
+                tick,
+                m == 1,
+                inverse[i],
+                at_entry[i],
+                contract_size[i],
+                factor[i],
+                fl,
+                ra,
+                am,
+                ml,
+                ir[i],
+                irs[i],
+                mrs[i],
+                owner,
+                qty,
+                entry,
+                leverage,
+                isolated_margin,
+                hint,
+                acc,
+                status,
+                margin_call_ratio,
+                changes,
+                n_changed,
+            )
+    return n_changed
 
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
-def refresh_figures(
-    rows: NDArray[np.intp],
-    sums: Float,
-    bad: NDArray[np.int32],
+def remargin_blocks(
+    block_size: int,
+    instruments: int,
+    starts: NDArray[np.intp],
+    counts: NDArray[np.intp],
+    market: Market,
+    slots: Slots,
+    acc: Float,
     status: NDArray[np.int8],
     margin_call_ratio: float,
 ) -> None:
-    """Derive equity, IM, MM, margin ratio, available balance and status of account ``rows``.
+    """Recompute every account's sums (but the collateral value) and figures from scratch.
 
-    The status is the worse of the cross account's and its worst isolated position's.
+    Bucket ``(b * instruments + i) * 2 + m`` holds instrument ``i``'s positions of accounts
+    ``b * block_size`` to ``(b + 1) * block_size`` in mode ``m`` (1: isolated).
     """
-    for a in rows:
-        cross_equity = sums[a, COLL] + sums[a, EQ_C]
-        equity = cross_equity + sums[a, EQ_I]
-        maintenance = sums[a, MM_C] + sums[a, MM_I]
-        sums[a, EQUITY] = equity
-        sums[a, IM] = sums[a, IM_C] + sums[a, IM_I]
-        sums[a, MM] = maintenance
-        sums[a, RATIO] = margin_ratio_of(equity, maintenance)
-        sums[a, AVAIL] = max(cross_equity - sums[a, IM_C], 0.0)
-        code = status_of(cross_equity, sums[a, MM_C], margin_call_ratio)
-        for level in range(bad.shape[1], 0, -1):
-            if bad[a, level - 1] > 0:
-                code = max(code, level)
-                break
-        status[a] = code
+    mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
+    ir, irs, mrs = market[9:]
+    owner, qty, entry, leverage, isolated_margin, hint = slots
+    n = acc.shape[0]
+    none = np.empty(0, dtype=np.intp)
+    for b in range((n + block_size - 1) // block_size):
+        first, stop = U(b * block_size), U(min(n, (b + 1) * block_size))
+        for a in range(first, stop):
+            for f in range(EQ_C, MM_I + 1):
+                acc[a, U(f)] = 0.0
+            for f in range(BAD, FIELDS):
+                acc[a, U(f)] = 0.0
+        for i in range(instruments):
+            bucket = (b * instruments + i) * 2
+            _instrument_pass(
+                bucket,
+                bucket + 1,
+                instruments,
+                0.0,
+                False,
+                starts,
+                counts,
+                mark,
+                factor,
+                contract_size,
+                inverse,
+                at_entry,
+                floors,
+                rates,
+                amounts,
+                max_lev,
+                ir,
+                irs,
+                mrs,
+                owner,
+                qty,
+                entry,
+                leverage,
+                isolated_margin,
+                hint,
+                acc,
+                status,
+                margin_call_ratio,
+                none,
+                0,
+            )
+        for a in range(first, stop):
+            eq, im, mm, ratio, avail, code = _figures(acc[a], margin_call_ratio)
+            acc[a, U(EQUITY)], acc[a, U(IM)], acc[a, U(MM)] = eq, im, mm
+            acc[a, U(RATIO)], acc[a, U(AVAIL)] = ratio, avail
+            status[a] = code
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def tick_instruments(
+    ticked: NDArray[np.intp],
+    old_marks: Float,
+    blocks: int,
+    instruments: int,
+    starts: NDArray[np.intp],
+    counts: NDArray[np.intp],
+    market: Market,
+    slots: Slots,
+    acc: Float,
+    status: NDArray[np.int8],
+    margin_call_ratio: float,
+    changes: NDArray[np.intp],
+) -> int:
+    """Move the holders of instruments ``ticked`` from ``old_marks`` to the marks in
+    ``market``, refreshing each holder as it goes.
+
+    Every status change is appended to ``changes`` as an (account, status before) pair; it
+    needs room for two entries per holder. Returns the number of pairs. An account holding
+    several ticked instruments can appear more than once: its first pair has its status
+    before the tick.
+    """
+    mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
+    ir, irs, mrs = market[9:]
+    owner, qty, entry, leverage, isolated_margin, hint = slots
+    n_changed = 0
+    for t in range(ticked.shape[0]):
+        i = ticked[t]
+        n_changed = _instrument_pass(
+            2 * i,
+            2 * (blocks * instruments),
+            instruments,
+            old_marks[t],
+            True,
+            starts,
+            counts,
+            mark,
+            factor,
+            contract_size,
+            inverse,
+            at_entry,
+            floors,
+            rates,
+            amounts,
+            max_lev,
+            ir,
+            irs,
+            mrs,
+            owner,
+            qty,
+            entry,
+            leverage,
+            isolated_margin,
+            hint,
+            acc,
+            status,
+            margin_call_ratio,
+            changes,
+            n_changed,
+        )
+    return n_changed
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def apply_slot(
+    j: int,
+    i: int,
+    isolated: bool,
+    sign: int,
+    market: Market,
+    slots: Slots,
+    acc: Float,
+    margin_call_ratio: float,
+) -> None:
+    """Add (sign 1) or take out (sign -1) slot ``j``'s contribution at the current mark; the
+    caller refreshes its account."""
+    ui, uj = U(i), U(j)
+    mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
+    ir, irs, mrs = market[9:]
+    owner, qty, entry, leverage, isolated_margin, hint = slots
+    e, im, mm, code, k = _contribution(
+        qty[uj],
+        entry[uj],
+        leverage[uj],
+        isolated_margin[uj],
+        mark[ui],
+        isolated,
+        inverse[ui],
+        at_entry[ui],
+        contract_size[ui],
+        factor[ui],
+        floors[ui],
+        rates[ui],
+        amounts[ui],
+        max_lev[ui],
+        ir[ui],
+        irs[ui],
+        mrs[ui],
+        U(hint[uj]),
+        margin_call_ratio,
+    )
+    hint[uj] = k
+    a = U(owner[uj])
+    c = U(EQ_I) if isolated else U(EQ_C)
+    acc[a, c] += sign * e
+    acc[a, c + U(1)] += sign * im
+    acc[a, c + U(2)] += sign * mm
+    if code > 0:
+        acc[a, U(BAD + code - 1)] += sign
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]

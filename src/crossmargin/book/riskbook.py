@@ -1,14 +1,14 @@
 """The exchange-scale risk book: every account's margin held as columns (struct of arrays).
 
-Positions live in one arena of columns, grouped in one block per instrument, so the margin
-kernels of :mod:`crossmargin.maths` run once per instrument with that instrument's parameters
-as scalars and its holders as contiguous slices. Each position caches its contributions in the
-account currency (equity, IM, MM); each account keeps the sums of those contributions, cross
-and isolated apart, in one record. A price tick on an instrument recomputes that instrument's
-holders and moves the sums of exactly those accounts by the difference, so its cost follows
-the holders, not the book (rounding drift is a few ulps per tick; :meth:`RiskBook.remargin`
-recomputes every sum from scratch). The figures equal :func:`crossmargin.health.evaluate` up to
-summation order.
+Positions live in one arena of columns (account, quantity, entry, leverage, isolated margin),
+cut into buckets by (block of accounts, instrument, margin mode); the instrument and the mode
+of a position are its bucket's. Each account keeps the sums of its positions' contributions
+in the account currency (equity, IM, MM; cross and isolated apart) and the figures derived
+from them. A full re-margin adds up one account block at a time (see :mod:`.kernels`); a price
+tick on an instrument walks only that instrument's buckets and moves the sums of exactly its
+holders by the change, so its cost follows the holders, not the book (rounding drift is a few
+ulps per tick; :meth:`RiskBook.remargin` recomputes every sum from scratch). The figures equal
+:func:`crossmargin.health.evaluate` up to summation order.
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ from crossmargin.book.kernels import (
     MM,
     MM_C,
     RATIO,
+    apply_slot,
+    finish_accounts,
     first_negative,
-    refresh_block,
-    refresh_figures,
-    retract_slots,
+    remargin_blocks,
     surplus_grid,
+    tick_instruments,
 )
 from crossmargin.maths.collateral import collateral_units
 from crossmargin.maths.liquidation import down_grid, liquidation_price, up_grid
 from crossmargin.maths.pnl import unrealized_pnl
-from crossmargin.maths.status import Status
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
 
@@ -62,8 +62,7 @@ Bool = NDArray[np.bool_]
 
 _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
 _SLACK = 16
-_BAD = len(Status) - 1
-"""Per account, counts of isolated positions in each non-healthy status (columns 1..3)."""
+_MIN_ROOM = 4
 
 
 @dataclass(frozen=True)
@@ -246,6 +245,7 @@ class TickResult:
     values: Valuation
     changed: Int
     recomputed: int
+    """Positions re-margined: the holders of the instruments ticked, or every position."""
 
 
 @dataclass(frozen=True)
@@ -297,73 +297,86 @@ def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int
         raise CrossMarginError("instrument", "second position of an account in one instrument")
 
 
-def _as_rows(schedule: MarginArrays, i: int) -> MarginArrays:
-    return schedule.take(np.intp(i))
-
-
 def _grow(array: NDArray[np.generic], size: int) -> NDArray[np.generic]:
     out = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
     out[: len(array)] = array
     return out
 
 
+def _capacity(counts: Int) -> Int:
+    """Slots given to buckets of ``counts`` positions: room to grow without moving."""
+    caps: Int = counts + counts // _SLACK + (counts > 0) * _MIN_ROOM
+    return caps
+
+
 class RiskBook:
     """Margin of many accounts, kept current under price ticks and position changes."""
 
-    _ARENA = ("_acct", "_qty", "_entry", "_iso", "_imargin", "_lev", "_ceq", "_cim", "_cmm")
-    _SUMS = ("_acc", "_bad", "_status")
-    _ACCOUNTS = ("_bal", *_SUMS)
+    BLOCK = 2048
+    """Accounts per block: the records of one block (240 KiB) stay in a core's L2 cache while
+    a full re-margin adds up all of that block's buckets."""
+
+    _SLOTS = ("_owner", "_qty", "_entry", "_lev", "_imargin", "_hint")
+    _ACCOUNTS = ("_bal", "_acc", "_status")
 
     def __init__(self, params: BookParams, columns: BookColumns) -> None:
         self.params = params
         self._symbols = {s: k for k, s in enumerate(params.symbols)}
         self._asset_index = {a: k for k, a in enumerate(params.assets)}
-        self._rows = [_as_rows(params.schedule, i) for i in range(len(params.symbols))]
+        self._rows = [params.schedule.take(np.intp(i)) for i in range(len(params.symbols))]
+        self._n_inst = len(params.symbols)
         self._mark = params.mark.copy()
         self._asset_price = params.asset_price.copy()
+        self._factor = np.zeros(self._n_inst)
         self._ids = list(columns.account_ids)
         self._id_index = {a: k for k, a in enumerate(self._ids)}
         if len(self._id_index) != len(self._ids):
             raise CrossMarginError("accounts", "account ids must be unique")
         n_acc = len(self._ids)
-        _validate(columns, n_acc, len(params.symbols), len(params.assets))
-        order = np.argsort(columns.instrument, kind="stable")
-        counts = np.bincount(columns.instrument, minlength=len(params.symbols))
-        caps = counts + counts // _SLACK + (counts > 0) * _SLACK
+        _validate(columns, n_acc, self._n_inst, len(params.assets))
+        schedule = params.schedule
+        self._market = (
+            self._mark,
+            self._factor,
+            params.contract_size,
+            params.inverse,
+            schedule.isolated_at_entry & np.ones(self._n_inst, dtype=bool),
+            *schedule.flat_rows(),
+        )
+        key = self._bucket(columns.account.astype(np.intp), columns.instrument, columns.isolated)
+        order = np.lexsort((columns.account, key))
+        counts = np.bincount(key, minlength=self._buckets_for(n_acc)).astype(np.intp)
+        caps = _capacity(counts)
         self._start = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.intp)
-        self._count = counts.astype(np.intp)
-        self._cap = caps.astype(np.intp)
+        self._count = counts
+        self._cap = caps
         self._used = int(caps.sum())
         self._garbage = 0
-        slots = (np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)).astype(
-            np.intp
-        ) + np.repeat(self._start, counts)
+        slots = np.repeat(self._start - (np.cumsum(counts) - counts), counts) + np.arange(
+            len(order)
+        )
         size = self._used
-        self._acct: I32 = np.zeros(size, dtype=np.int32)
+        self._owner: I32 = np.zeros(size, dtype=np.int32)
         self._qty: Float = np.zeros(size)
         self._entry: Float = np.ones(size)
-        self._iso: Bool = np.zeros(size, dtype=bool)
-        self._imargin: Float = np.zeros(size)
         self._lev: Float = np.full(size, np.nan)
-        self._ceq: Float = np.zeros(size)
-        self._cim: Float = np.zeros(size)
-        self._cmm: Float = np.zeros(size)
-        self._istat: I8 = np.zeros(size, dtype=np.int8)
-        self._acct[slots] = columns.account[order]
+        self._imargin: Float = np.zeros(size)
+        self._hint: NDArray[np.uint8] = np.zeros(size, dtype=np.uint8)
+        self._owner[slots] = columns.account[order]
         self._qty[slots] = columns.qty[order]
         self._entry[slots] = columns.entry[order]
-        self._iso[slots] = columns.isolated[order]
-        self._imargin[slots] = columns.isolated_margin[order]
         self._lev[slots] = columns.leverage[order]
+        self._imargin[slots] = columns.isolated_margin[order]
+        self._holders = np.bincount(columns.instrument, minlength=self._n_inst).astype(np.intp)
         self._bal: Float = np.array(columns.balances, dtype=np.float64).reshape(
             n_acc, len(params.assets)
         )
         self._acc: Float = np.zeros((n_acc, FIELDS))
-        self._bad: I32 = np.zeros((n_acc, _BAD), dtype=np.int32)
         self._status: I8 = np.zeros(n_acc, dtype=np.int8)
-        self._check_priced(np.flatnonzero(self._count > 0))
+        self._check_priced(np.flatnonzero(self._holders > 0))
         held = np.flatnonzero((self._bal != 0).any(axis=0))
         self._check_assets(held)
+        self._revalue_collateral()
         self.remargin()
 
     @classmethod
@@ -383,7 +396,7 @@ class RiskBook:
     @property
     def positions(self) -> int:
         """Number of open positions."""
-        return int(self._count.sum())
+        return int(self._holders.sum())
 
     @property
     def account_ids(self) -> list[str]:
@@ -399,14 +412,13 @@ class RiskBook:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the book's columns (position arena and account arrays)."""
-        names = (*self._ARENA, "_istat", *self._ACCOUNTS)
-        arrays = [getattr(self, n) for n in names]
-        return int(sum(a.nbytes for a in arrays))
+        """Bytes held by the book's columns: slots, accounts and the bucket directory."""
+        names = (*self._SLOTS, *self._ACCOUNTS, "_start", "_count", "_cap")
+        return int(sum(getattr(self, n).nbytes for n in names))
 
     def holders(self, symbol: str) -> int:
         """Number of positions in ``symbol``."""
-        return int(self._count[self._instrument(symbol, "symbol")])
+        return int(self._holders[self._instrument(symbol, "symbol")])
 
     def values(self) -> Valuation:
         """Current figures of every account (read-only views)."""
@@ -415,15 +427,15 @@ class RiskBook:
 
     def columns(self) -> BookColumns:
         """A compact snapshot of the book's accounts and positions."""
-        slots, inst = self._live()
+        slots, inst, iso = self._live()
         return BookColumns(
             tuple(self._ids),
-            self._bal.copy(),
-            self._acct[slots].copy(),
+            self._bal[: self.accounts].copy(),
+            self._owner[slots],
             inst.astype(np.int32),
             self._qty[slots],
             self._entry[slots],
-            self._iso[slots],
+            iso,
             self._imargin[slots],
             self._lev[slots],
         )
@@ -447,44 +459,71 @@ class RiskBook:
             for i, price in marks.items():
                 self._mark[i] = price
             before = self._status[: self.accounts].copy()
+            self._revalue_collateral()
             self.remargin()
             changed = np.flatnonzero(before != self._status[: self.accounts])
-            return TickResult(self.values(), changed, self.accounts)
-        held = [i for i in marks if self._count[i]]
+            return TickResult(self.values(), changed, self.positions)
+        ticked = np.array([i for i in marks if self._holders[i]], dtype=np.intp)
+        old = self._mark[ticked].copy()
         for i, price in marks.items():
             self._mark[i] = price
-        blocks = [self._acct[self._block(i)].astype(np.intp) for i in held]
-        if not blocks:
+        if not ticked.size:
             return TickResult(self.values(), np.zeros(0, dtype=np.intp), 0)
-        accts = blocks[0] if len(blocks) == 1 else np.unique(np.concatenate(blocks))
-        before = self._status[accts]
-        for i in held:
-            self._refresh_slice(i, self._block(i), refresh=True)
-        changed = accts[before != self._status[accts]]
-        return TickResult(self.values(), changed, len(accts))
+        holders = int(self._holders[ticked].sum())
+        changes = np.empty(2 * holders, dtype=np.intp)
+        n = self.accounts
+        count = tick_instruments(
+            ticked,
+            old,
+            len(self._count) // (2 * self._n_inst),
+            self._n_inst,
+            self._start,
+            self._count,
+            self._market,
+            self._slot_columns(),
+            self._acc[:n],
+            self._status[:n],
+            self.params.margin_call_ratio,
+            changes,
+        )
+        pairs = changes[: 2 * count].reshape(count, 2)
+        accounts, first = np.unique(pairs[:, 0], return_index=True)
+        moved = accounts[self._status[accounts] != pairs[first, 1]]
+        return TickResult(self.values(), moved, holders)
 
     def remargin(self) -> Valuation:
-        """Recompute every position and account from scratch at the current prices."""
-        for name in ("_ceq", "_cim", "_cmm", "_istat", "_acc", "_bad"):
-            getattr(self, name)[:] = 0
-        px = self._to_currency()
-        for i in np.flatnonzero(self._count > 0).tolist():
-            self._run_block(i, self._block(i), px)
-        self._acc[:, COLL] = self._collateral(self._bal, px)
-        self._refresh_accounts(slice(None))
+        """Recompute every position and account from scratch at the current prices.
+
+        Collateral values are kept current by balance and asset-price changes, so this pass
+        reads only the position columns and the account sums.
+        """
+        n = self.accounts
+        remargin_blocks(
+            self.BLOCK,
+            self._n_inst,
+            self._start,
+            self._count,
+            self._market,
+            self._slot_columns(),
+            self._acc[:n],
+            self._status[:n],
+            self.params.margin_call_ratio,
+        )
         return self.values()
 
     def value_at(self, prices: Mapping[str, float]) -> Valuation:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
         book unchanged: the stress-test valuation."""
         marks, assets = self._parse_prices(prices)
-        names = ("_mark", "_asset_price", "_ceq", "_cim", "_cmm", "_istat", *self._SUMS)
+        names = ("_mark", "_asset_price", "_factor", "_acc", "_status")
         saved = [getattr(self, n).copy() for n in names]
         try:
             for i, price in marks.items():
                 self._mark[i] = price
             for k, price in assets.items():
                 self._asset_price[k] = price
+            if assets:
+                self._revalue_collateral()
             self.remargin()
             e, im, mm, ratio, avail, codes = self._value_arrays()
             return Valuation(
@@ -492,7 +531,7 @@ class RiskBook:
             )
         finally:
             for name, array in zip(names, saved, strict=True):
-                setattr(self, name, array)
+                getattr(self, name)[...] = array
 
     def _parse_prices(
         self, prices: Mapping[str, float]
@@ -526,24 +565,35 @@ class RiskBook:
         self._bal[a, k] = amount
         rows = np.array([a], dtype=np.intp)
         self._acc[a, COLL] = self._collateral(self._bal[rows], self._to_currency())[0]
-        self._refresh_accounts(rows)
+        self._finish(rows)
 
     def add_account(self, account_id: str, balances: Mapping[str, float] | None = None) -> int:
         """Append an empty account; returns its index."""
         if not account_id or account_id in self._id_index:
             raise CrossMarginError("account", f"id {account_id!r} is empty or already used")
+        for asset, amount in (balances or {}).items():
+            if asset not in self._asset_index:
+                raise CrossMarginError(f"balances.{asset}", "unknown asset")
+            if not math.isfinite(amount):
+                raise CrossMarginError(f"balances.{asset}", f"must be finite, got {amount}")
         n = len(self._ids)
         if n == len(self._bal):
             size = max(2 * n, 8)
             for name in self._ACCOUNTS:
                 setattr(self, name, _grow(getattr(self, name), size))
+        buckets = self._buckets_for(n + 1)
+        if buckets > len(self._count):
+            extra = buckets - len(self._count)
+            self._start = np.concatenate([self._start, np.full(extra, self._used, np.intp)])
+            self._count = np.concatenate([self._count, np.zeros(extra, np.intp)])
+            self._cap = np.concatenate([self._cap, np.zeros(extra, np.intp)])
         self._ids.append(account_id)
         self._id_index[account_id] = n
-        self._acc[n] = 0.0
         self._bal[n] = 0.0
+        self._acc[n] = 0.0
         for asset, amount in (balances or {}).items():
             self.set_balance(account_id, asset, amount)
-        self._refresh_accounts(np.array([n], dtype=np.intp))
+        self._finish(np.array([n], dtype=np.intp))
         return n
 
     def set_position(self, account_id: str, position: Position) -> None:
@@ -551,60 +601,71 @@ class RiskBook:
         a = self.index_of(account_id)
         i = self._instrument(position.symbol, "symbol")
         self._check_priced(np.array([i]))
-        slot = self._find(a, i)
-        if slot is None:
-            slot = self._append(i)
-            self._acct[slot] = a
+        iso = position.is_isolated
+        found = self._find(a, i)
+        if found is None:
+            slot = self._append(self._bucket(a, i, iso))
+            self._holders[i] += 1
         else:
-            self._retract(slice(slot, slot + 1))
+            slot, was_iso = found
+            self._apply(slot, i, was_iso, -1)
+            if was_iso != iso:
+                self._drop(slot, self._bucket(a, i, was_iso))
+                slot = self._append(self._bucket(a, i, iso))
+        self._owner[slot] = a
         self._qty[slot] = position.qty
         self._entry[slot] = position.entry_price
-        self._iso[slot] = position.is_isolated
-        self._imargin[slot] = position.isolated_margin or 0.0
         self._lev[slot] = math.nan if position.leverage is None else position.leverage
-        self._refresh_slice(i, slice(slot, slot + 1), refresh=True)
+        self._imargin[slot] = position.isolated_margin or 0.0
+        self._hint[slot] = 0
+        self._apply(slot, i, iso, 1)
+        self._finish(np.array([a], dtype=np.intp))
 
     def remove_position(self, account_id: str, symbol: str) -> None:
         """Close the account's position in ``symbol`` (error if it has none)."""
         a = self.index_of(account_id)
         i = self._instrument(symbol, "symbol")
-        slot = self._find(a, i)
-        if slot is None:
+        found = self._find(a, i)
+        if found is None:
             raise CrossMarginError("symbol", f"account {account_id!r} holds no {symbol}")
-        acct = self._retract(slice(slot, slot + 1))
-        last = int(self._start[i] + self._count[i] - 1)
-        for name in (*self._ARENA, "_istat"):
-            column = getattr(self, name)
-            column[slot] = column[last]
-        self._count[i] -= 1
-        self._refresh_accounts(acct)
+        slot, iso = found
+        self._apply(slot, i, iso, -1)
+        self._drop(slot, self._bucket(a, i, iso))
+        self._holders[i] -= 1
+        self._finish(np.array([a], dtype=np.intp))
 
     # ------------------------------------------------------------------ analytics
 
     def liquidation_prices(self) -> Liquidations:
         """Liquidation price of every position at the current prices (closed form)."""
         px = self._to_currency()
-        cross_eq = self._acc[:, COLL] + self._acc[:, EQ_C]
-        mm_c = self._acc[:, MM_C]
+        n = self.accounts
+        cross_eq = self._acc[:n, COLL] + self._acc[:n, EQ_C]
+        mm_c = self._acc[:n, MM_C]
+        slots, inst, isolated = self._live()
+        order = np.argsort(inst, kind="stable")
+        slots, inst, isolated = slots[order], inst[order], isolated[order]
+        bounds = np.searchsorted(inst, np.arange(self._n_inst + 1))
         accts, insts, prices = [], [], []
-        for i in np.flatnonzero(self._count > 0).tolist():
-            sl = self._block(i)
-            qty, entry, iso = self._qty[sl], self._entry[sl], self._iso[sl]
+        for i in np.flatnonzero(np.diff(bounds)).tolist():
+            sl = slice(int(bounds[i]), int(bounds[i + 1]))
+            at, iso = slots[sl], isolated[sl]
+            qty, entry = self._qty[at], self._entry[at]
             mark, row, cs, inv = float(self._mark[i]), self._rows[i], *self._instr(i)
             fixed = iso & bool(row.isolated_at_entry)
-            m = position_margins(qty, cs, np.where(fixed, entry, mark), inv, self._lev[sl], row)
+            m = position_margins(qty, cs, np.where(fixed, entry, mark), inv, self._lev[at], row)
             upnl = unrealized_pnl(qty, cs, entry, mark, inv)
             factor = px[self.params.settle[i]]
-            acct = self._acct[sl]
+            acct = self._owner[at]
             buffer = np.where(
                 iso,
-                self._imargin[sl] - np.where(fixed, m.maintenance, 0.0),
+                self._imargin[at] - np.where(fixed, m.maintenance, 0.0),
                 (cross_eq[acct] - mm_c[acct]) / factor - upnl + m.maintenance,
             )
             schedule = row.constant_where(fixed) if fixed.any() else row
             prices.append(liquidation_price(qty, cs, entry, inv, mark, buffer, schedule))
             accts.append(acct)
-            insts.append(np.full(len(acct), i, dtype=np.int32))
+            insts.append(inst[sl].astype(np.int32))
         return Liquidations(
             np.concatenate([np.zeros(0, dtype=np.int32), *accts]),
             np.concatenate([np.zeros(0, dtype=np.int32), *insts]),
@@ -629,13 +690,13 @@ class RiskBook:
         """
         picked = np.unique(np.arange(self.accounts) if rows is None else np.asarray(rows))
         picked = picked.astype(np.intp)
-        slots, inst = self._live()
-        owner = self._acct[slots]
+        slots, inst, isolated = self._live()
+        owner = self._owner[slots]
         if rows is not None:
             keep = np.isin(owner, picked)
-            slots, inst, owner = slots[keep], inst[keep], owner[keep]
+            slots, inst, isolated, owner = slots[keep], inst[keep], isolated[keep], owner[keep]
         order = np.argsort(owner, kind="stable")
-        slots, inst, owner = slots[order], inst[order], owner[order]
+        slots, inst, isolated, owner = slots[order], inst[order], isolated[order], owner[order]
         starts = np.searchsorted(owner, picked)
         sizes = np.searchsorted(owner, picked, side="right") - starts
         down = np.full(len(picked), np.nan)
@@ -646,7 +707,9 @@ class RiskBook:
             hi = lo + max(1, int(np.searchsorted(reach, chunk, side="right")))
             n = sizes[lo:hi]
             take = np.repeat(starts[lo:hi] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-            surface = _Surface(self, picked[lo:hi], slots[take], inst[take], owner[take])
+            surface = _Surface(
+                self, picked[lo:hi], slots[take], inst[take], isolated[take], owner[take]
+            )
             down[lo:hi] = surface.first_root(down_grid(points), step)
             up[lo:hi] = surface.first_root(up_grid(points), step)
             lo = hi
@@ -685,135 +748,111 @@ class RiskBook:
         value: Float = (units * px).sum(axis=-1)
         return value
 
-    def _block(self, i: int) -> slice:
-        start = int(self._start[i])
-        return slice(start, start + int(self._count[i]))
+    def _revalue_collateral(self) -> None:
+        """Settle-asset factors and every account's collateral value at the asset prices."""
+        px = self._to_currency()
+        self._factor[:] = px[self.params.settle]
+        n = self.accounts
+        self._acc[:n, COLL] = self._collateral(self._bal[:n], px)
 
-    def _live(self) -> tuple[Int, Int]:
+    def _buckets_for(self, accounts: int) -> int:
+        return -(-max(accounts, 1) // self.BLOCK) * self._n_inst * 2
+
+    def _bucket(self, account: Any, instrument: Any, isolated: Any) -> Any:
+        """Bucket of (account, instrument, mode); works on scalars and arrays."""
+        return (account // self.BLOCK * self._n_inst + instrument) * 2 + isolated
+
+    def _slot_columns(self) -> tuple[NDArray[Any], ...]:
+        return (self._owner, self._qty, self._entry, self._lev, self._imargin, self._hint)
+
+    def _live(self) -> tuple[Int, Int, Bool]:
+        """Every open position's slot, instrument and isolated flag, bucket by bucket."""
         counts = self._count
-        inst = np.repeat(np.arange(len(counts)), counts)
+        bucket = np.repeat(np.arange(len(counts)), counts)
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        return (np.repeat(self._start, counts) + offsets).astype(np.intp), inst.astype(np.intp)
+        slots = (np.repeat(self._start, counts) + offsets).astype(np.intp)
+        return slots, (bucket // 2 % self._n_inst).astype(np.intp), bucket % 2 == 1
 
-    def _find(self, account: int, instrument: int) -> int | None:
-        sl = self._block(instrument)
-        hit = np.flatnonzero(self._acct[sl] == account)
-        return int(sl.start + hit[0]) if hit.size else None
+    def _find(self, account: int, instrument: int) -> tuple[int, bool] | None:
+        """Slot and mode of the account's position in ``instrument``, if any."""
+        for iso in (False, True):
+            b = self._bucket(account, instrument, iso)
+            lo = int(self._start[b])
+            hit = np.flatnonzero(self._owner[lo : lo + int(self._count[b])] == account)
+            if hit.size:
+                return lo + int(hit[0]), iso
+        return None
 
-    def _append(self, i: int) -> int:
-        if self._count[i] == self._cap[i]:
-            self._relocate(i, max(2 * int(self._cap[i]), _SLACK))
-        slot = int(self._start[i] + self._count[i])
-        self._count[i] += 1
-        for name in ("_ceq", "_cim", "_cmm"):
-            getattr(self, name)[slot] = 0.0
-        self._istat[slot] = 0
-        self._iso[slot] = False
+    def _apply(self, slot: int, instrument: int, isolated: bool, sign: int) -> None:
+        apply_slot(
+            slot,
+            instrument,
+            isolated,
+            sign,
+            self._market,
+            self._slot_columns(),
+            self._acc[: self.accounts],
+            self.params.margin_call_ratio,
+        )
+
+    def _finish(self, rows: Int) -> None:
+        n = self.accounts
+        finish_accounts(rows, self._acc[:n], self._status[:n], self.params.margin_call_ratio)
+
+    def _append(self, bucket: int) -> int:
+        if self._count[bucket] == self._cap[bucket]:
+            self._relocate(bucket, max(2 * int(self._cap[bucket]), _MIN_ROOM))
+        slot = int(self._start[bucket] + self._count[bucket])
+        self._count[bucket] += 1
         return slot
 
-    def _relocate(self, i: int, cap: int) -> None:
-        """Move instrument ``i``'s block to the arena's end with room for ``cap`` positions."""
+    def _drop(self, slot: int, bucket: int) -> None:
+        """Free ``slot`` of ``bucket``: the bucket's last position moves into it."""
+        last = int(self._start[bucket] + self._count[bucket] - 1)
+        for name in self._SLOTS:
+            column = getattr(self, name)
+            column[slot] = column[last]
+        self._count[bucket] -= 1
+
+    def _relocate(self, bucket: int, cap: int) -> None:
+        """Move ``bucket`` to the arena's end with room for ``cap`` positions."""
         if self._garbage > self._used // 2:
             self._compact()
         if self._used + cap > len(self._qty):
             size = max(2 * len(self._qty), self._used + cap)
-            for name in (*self._ARENA, "_istat"):
+            for name in self._SLOTS:
                 setattr(self, name, _grow(getattr(self, name), size))
-        old, n = self._block(i), int(self._count[i])
-        for name in (*self._ARENA, "_istat"):
+        start, n = int(self._start[bucket]), int(self._count[bucket])
+        for name in self._SLOTS:
             column = getattr(self, name)
-            column[self._used : self._used + n] = column[old]
-        self._garbage += int(self._cap[i])
-        self._start[i], self._cap[i] = self._used, cap
+            column[self._used : self._used + n] = column[start : start + n]
+        self._garbage += int(self._cap[bucket])
+        self._start[bucket], self._cap[bucket] = self._used, cap
         self._used += cap
 
     def _compact(self) -> None:
-        slots, _ = self._live()
-        caps = self._count + self._count // _SLACK + (self._count > 0) * _SLACK
+        """Lay the buckets out again in order, each with its usual room."""
+        slots, _, _ = self._live()
+        caps = _capacity(self._count)
         starts = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.intp)
-        dest = np.repeat(starts, self._count) + (slots - np.repeat(self._start, self._count))
-        for name in (*self._ARENA, "_istat"):
+        dest = np.repeat(starts - self._start, self._count) + slots
+        for name in self._SLOTS:
             column = getattr(self, name)
             packed = np.zeros_like(column)
             packed[dest] = column[slots]
             setattr(self, name, packed)
-        self._start, self._cap = starts, caps.astype(np.intp)
+        self._start, self._cap = starts, caps
         self._used, self._garbage = int(caps.sum()), 0
 
-    def _run_block(self, i: int, sl: slice, px: Float) -> None:
-        """Re-margin positions ``sl`` of instrument ``i`` and move their accounts' sums."""
-        cs, inv = self._instr(i)
-        row = self._rows[i]
-        refresh_block(
-            sl.start,
-            sl.stop,
-            float(self._mark[i]),
-            cs,
-            inv,
-            bool(row.isolated_at_entry),
-            float(px[self.params.settle[i]]),
-            row.floors,
-            row.rates,
-            row.amounts,
-            row.max_leverage,
-            float(row.initial_rate),
-            float(row.initial_rate_per_size),
-            float(row.maintenance_rate_per_size),
-            self.params.margin_call_ratio,
-            self._qty,
-            self._entry,
-            self._lev,
-            self._iso,
-            self._imargin,
-            self._acct,
-            self._ceq,
-            self._cim,
-            self._cmm,
-            self._istat,
-            self._acc,
-            self._bad,
-        )
-
-    def _retract(self, sl: slice) -> Int:
-        """Take positions ``sl`` out of their accounts' sums (their caches become 0); the
-        caller refreshes the accounts."""
-        retract_slots(
-            sl.start,
-            sl.stop,
-            self._iso,
-            self._acct,
-            self._ceq,
-            self._cim,
-            self._cmm,
-            self._istat,
-            self._acc,
-            self._bad,
-        )
-        return self._acct[sl].astype(np.intp)
-
-    def _refresh_slice(self, i: int, sl: slice, refresh: bool) -> None:
-        """Recompute positions ``sl`` of instrument ``i``, move their accounts' sums and, with
-        ``refresh``, the accounts' figures (the accounts in one block are distinct)."""
-        self._run_block(i, sl, self._to_currency())
-        if refresh:
-            self._refresh_accounts(self._acct[sl].astype(np.intp))
-
-    def _refresh_accounts(self, rows: ArrayLike | slice) -> None:
-        idx = np.arange(len(self._ids)) if isinstance(rows, slice) else np.asarray(rows)
-        refresh_figures(
-            idx.astype(np.intp), self._acc, self._bad, self._status, self.params.margin_call_ratio
-        )
-
     def _value_arrays(self) -> tuple[Float, Float, Float, Float, Float, I8]:
-        n = len(self._ids)
-        acc = self._acc[:n]
+        acc = self._acc[: self.accounts]
         return (
             acc[:, EQUITY],
             acc[:, IM],
             acc[:, MM],
             acc[:, RATIO],
             acc[:, AVAIL],
-            self._status[:n],
+            self._status[: self.accounts],
         )
 
 
@@ -826,13 +865,14 @@ def _ro(array: _A) -> _A:
 class _Surface:
     """Smallest margin surplus of a group of accounts as a function of a uniform move."""
 
-    def __init__(self, book: RiskBook, accounts: Int, slots: Int, inst: Int, owner: I32) -> None:
+    def __init__(
+        self, book: RiskBook, accounts: Int, slots: Int, inst: Int, iso: Bool, owner: I32
+    ) -> None:
         params = book.params
         self.n = len(accounts)
         local = np.searchsorted(accounts, owner)
         self.starts = np.searchsorted(local, np.arange(self.n + 1)).astype(np.intp)
         rows = params.schedule.take(inst)
-        iso = book._iso[slots]
         self.data = (
             book._qty[slots],
             book._entry[slots],

@@ -8,6 +8,7 @@ mixed and about one position in ten is isolated.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from crossmargin.book.riskbook import BookColumns, BookParams
 from crossmargin.model import Instrument, Market
@@ -26,6 +27,7 @@ REFERENCE_PRICES = {
     "ETH": 3_000.0,
 }
 """Round reference marks (USDT) for the synthetic market; not a market snapshot."""
+_CHUNK = 65_536
 
 
 def synthetic_market(instruments: int = 6) -> Market:
@@ -60,6 +62,9 @@ def synthetic_book(
 ) -> tuple[BookParams, BookColumns]:
     """``accounts`` accounts with about ``mean_positions`` positions each (one per symbol).
 
+    The number of positions is geometric (capped at the number of instruments); which
+    instruments an account holds follows Zipf weights, drawn without replacement.
+
     Equity (USDT) is Pareto(1.5) from 1,000; gross leverage is lognormal around 3x, spread over
     the account's positions; entries are within a few percent of the mark; 10% of positions
     are isolated with margin at 10x; 10% of accounts hold part of their equity in BTC. Only
@@ -68,12 +73,7 @@ def synthetic_book(
     rng = np.random.default_rng(seed)
     params = BookParams.from_market(market, ["BTC"])
     n_inst = len(params.symbols) if used is None else min(used, len(params.symbols))
-    zipf = 1.0 / np.arange(1, n_inst + 1) ** 1.2
-    per_account = np.minimum(rng.geometric(1.0 / mean_positions, accounts), n_inst)
-    owner = np.repeat(np.arange(accounts, dtype=np.int64), per_account)
-    picked = rng.choice(n_inst, size=len(owner), p=zipf / zipf.sum())
-    key = np.unique(owner * n_inst + picked)
-    owner, inst = key // n_inst, key % n_inst
+    owner, inst = _holdings(rng, accounts, n_inst, mean_positions)
     equity = (rng.pareto(1.5, accounts) + 1.0) * 1_000.0
     leverage = rng.lognormal(np.log(3.0), 0.6, accounts)
     weight = rng.exponential(size=len(owner))
@@ -103,3 +103,26 @@ def synthetic_book(
         leverage=np.full(len(owner), np.nan),
     )
     return params, columns
+
+
+def _holdings(
+    rng: np.random.Generator, accounts: int, instruments: int, mean_positions: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Owner and instrument of every position, sorted by owner then instrument.
+
+    Each account takes its first ``count`` instruments in the order of Zipf-weighted Gumbel
+    keys, which samples without replacement in proportion to the weights.
+    """
+    log_weight = -1.2 * np.log(np.arange(1, instruments + 1))
+    counts = np.minimum(rng.geometric(1.0 / mean_positions, accounts), instruments)
+    owners, insts = [], []
+    for lo in range(0, accounts, _CHUNK):
+        n = counts[lo : lo + _CHUNK]
+        keys = log_weight + rng.gumbel(size=(len(n), instruments))
+        ranked = np.argsort(-keys, axis=1)
+        take = np.arange(instruments) < n[:, None]
+        rows = np.broadcast_to(np.arange(lo, lo + len(n))[:, None], ranked.shape)
+        held = np.sort(rows[take] * instruments + ranked[take])
+        owners.append(held // instruments)
+        insts.append(held % instruments)
+    return np.concatenate(owners), np.concatenate(insts)

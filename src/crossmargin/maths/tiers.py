@@ -22,7 +22,15 @@ from numpy.typing import ArrayLike, NDArray
 from crossmargin.maths.pnl import notional_of, size_of
 from crossmargin.model.instruments import MarginSchedule
 
-__all__ = ["MarginArrays", "Margins", "broadcast_rows", "margins_of", "position_margins"]
+__all__ = [
+    "MarginArrays",
+    "Margins",
+    "bracket_from",
+    "bracket_margins",
+    "broadcast_rows",
+    "margins_of",
+    "position_margins",
+]
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -118,6 +126,45 @@ class MarginArrays:
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def bracket_from(notional: float, floors: Float, guess: np.uint64) -> np.uint64:
+    """The bracket of ``notional``: the last one whose floor is <= it (unused slots have floor
+    inf). The walk starts at ``guess`` (a position's previous bracket, or 0), so a position
+    that stays in its bracket costs one comparison each way. Unsigned indices keep the
+    compiled loop free of negative-index checks."""
+    one = np.uint64(1)
+    k = guess
+    last = np.uint64(floors.shape[0]) - one
+    while k < last and notional >= floors[k + one]:
+        k += one
+    while k > np.uint64(0) and notional < floors[k]:
+        k -= one
+    return k
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def bracket_margins(
+    notional: float,
+    size: float,
+    k: np.uint64,
+    leverage: float,
+    rates: Float,
+    amounts: Float,
+    max_leverage: Float,
+    initial_rate: float,
+    initial_rate_per_size: float,
+    maintenance_rate_per_size: float,
+) -> tuple[float, float, float]:
+    """(IM, MM, bracket max leverage) of a position of ``notional`` and ``size`` in bracket
+    ``k``; ``leverage`` NaN means the bracket maximum."""
+    mm = notional * (rates[k] + maintenance_rate_per_size * size) - amounts[k]
+    cap = max_leverage[k]
+    chosen = cap if np.isnan(leverage) else leverage
+    by_leverage = 1.0 / chosen
+    by_size = initial_rate + initial_rate_per_size * size
+    return notional * max(by_leverage, by_size), mm, cap
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
 def margins_of(
     qty: float,
     contract_size: float,
@@ -132,21 +179,23 @@ def margins_of(
     initial_rate_per_size: float,
     maintenance_rate_per_size: float,
 ) -> tuple[float, float, float, float, int, float]:
-    """One position: (notional, size, IM, MM, bracket, bracket max leverage), settle asset.
-
-    The bracket is the last one whose floor is <= the notional (unused slots have floor inf).
-    """
+    """One position: (notional, size, IM, MM, bracket, bracket max leverage), settle asset."""
     n = notional_of(qty, contract_size, price, inverse)
     s = size_of(qty, contract_size, price, inverse)
-    k = 0
-    while k + 1 < floors.shape[0] and n >= floors[k + 1]:
-        k += 1
-    mm = n * (rates[k] + maintenance_rate_per_size * s) - amounts[k]
-    cap = max_leverage[k]
-    chosen = cap if np.isnan(leverage) else leverage
-    by_leverage = 1.0 / chosen
-    by_size = initial_rate + initial_rate_per_size * s
-    return n, s, n * max(by_leverage, by_size), mm, k, cap
+    k = bracket_from(n, floors, np.uint64(0))
+    im, mm, cap = bracket_margins(
+        n,
+        s,
+        k,
+        leverage,
+        rates,
+        amounts,
+        max_leverage,
+        initial_rate,
+        initial_rate_per_size,
+        maintenance_rate_per_size,
+    )
+    return n, s, im, mm, int(k), cap
 
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
