@@ -27,6 +27,7 @@ from crossmargin.maths.tiers import bracket_from, bracket_margins, margins_of
 
 __all__ = [
     "FIELDS",
+    "account_figures",
     "apply_slot",
     "finish_accounts",
     "first_negative",
@@ -44,15 +45,16 @@ then the flat margin schedule (floors, rates, amounts, max leverage, three per-s
 Slots = tuple[NDArray[Any], ...]
 """Per slot: account, qty, entry, leverage, isolated margin, bracket found last."""
 
-COLL, EQ_C, IM_C, MM_C, EQ_I, IM_I, MM_I, EQUITY, IM, MM, RATIO, AVAIL, BAD = range(13)
-FIELDS = BAD + 3
-"""Account record: collateral value; cross and isolated sums of equity, IM and MM (account
-currency); the derived equity, IM, MM, margin ratio and available balance; and the counts of
-isolated positions in margin call, liquidatable and bankrupt status. The counts are held as
-float64 so one record, two cache lines, is all a tick reads and writes per account."""
+COLL, EQ_C, IM_C, MM_C, EQ_I, IM_I, MM_I, BAD = range(8)
+FIELDS = 8
+"""Account record, one cache line: collateral value; cross and isolated sums of equity, IM and
+MM (account currency); and the isolated positions in each non-healthy status, counted in one
+float64 as ``calls + 2**16 * liquidatable + 2**32 * bankrupt`` (exact while each count is
+below 2**16, and an account has at most one position per instrument). The figures derived
+from a record (equity, margin ratio, ...) are computed when asked for, the status eagerly."""
+MAX_INSTRUMENTS = 2**16 - 1
 
 U = np.uint64
-_LEVELS = 3
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
@@ -105,45 +107,49 @@ def _contribution(
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
-def _figures(
-    record: Float, margin_call_ratio: float
-) -> tuple[float, float, float, float, float, int]:
-    """Equity, IM, MM, margin ratio, available balance and status of one account record; the
-    status is the worse of the cross account's and its worst isolated position's."""
-    cross = record[COLL] + record[EQ_C]
-    equity = cross + record[EQ_I]
-    maintenance = record[MM_C] + record[MM_I]
-    code = status_of(cross, record[MM_C], margin_call_ratio)
-    for level in range(_LEVELS, 0, -1):
-        if record[BAD + level - 1] > 0:
-            code = max(code, level)
-            break
-    return (
-        equity,
-        record[IM_C] + record[IM_I],
-        maintenance,
-        margin_ratio_of(equity, maintenance),
-        max(cross - record[IM_C], 0.0),
-        code,
-    )
+def _weight(code: int) -> float:
+    """What an isolated position in status ``code`` adds to its account's ``BAD`` count."""
+    if code == 0:
+        return 0.0
+    if code == 1:
+        return 1.0
+    return 65536.0 if code == 2 else 4294967296.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _status(acc: Float, a: np.uint64, margin_call_ratio: float) -> int:
+    """Account ``a``'s status: the worse of the cross account's and its worst isolated
+    position's. (A row view per account would cost reference counting in the loops.)"""
+    bad = acc[a, U(BAD)]
+    worst = 3 if bad >= 4294967296.0 else 2 if bad >= 65536.0 else 1 if bad > 0.0 else 0
+    cross: int = status_of(acc[a, U(COLL)] + acc[a, U(EQ_C)], acc[a, U(MM_C)], margin_call_ratio)
+    return max(cross, worst)
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def account_figures(acc: Float, out: Float) -> None:
+    """Equity, IM, MM, margin ratio and available balance (cross equity above cross IM,
+    floored at 0) of every account record, into the columns of ``out``."""
+    for r in range(acc.shape[0]):
+        a = U(r)
+        cross = acc[a, U(COLL)] + acc[a, U(EQ_C)]
+        equity = cross + acc[a, U(EQ_I)]
+        maintenance = acc[a, U(MM_C)] + acc[a, U(MM_I)]
+        out[U(0), a] = equity
+        out[U(1), a] = acc[a, U(IM_C)] + acc[a, U(IM_I)]
+        out[U(2), a] = maintenance
+        out[U(3), a] = margin_ratio_of(equity, maintenance)
+        out[U(4), a] = max(cross - acc[a, U(IM_C)], 0.0)
 
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def finish_accounts(
     rows: NDArray[np.intp], acc: Float, status: NDArray[np.int8], margin_call_ratio: float
 ) -> None:
-    """Derive the figures and status of accounts ``rows`` from their sums."""
+    """Refresh the status of accounts ``rows`` from their records."""
     for r in range(rows.shape[0]):
         a = U(rows[r])
-        e, im, mm, ratio, avail, code = _figures(acc[a], margin_call_ratio)
-        acc[a, EQUITY], acc[a, IM], acc[a, MM], acc[a, RATIO], acc[a, AVAIL] = (
-            e,
-            im,
-            mm,
-            ratio,
-            avail,
-        )
-        status[a] = code
+        status[a] = _status(acc, a, margin_call_ratio)
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
@@ -240,15 +246,10 @@ def _bucket(
         acc[a, c + U(1)] += im1 - im0
         acc[a, c + U(2)] += mm1 - mm0
         if code1 != code0:
-            if code0 > 0:
-                acc[a, U(BAD + code0 - 1)] -= 1.0
-            if code1 > 0:
-                acc[a, U(BAD + code1 - 1)] += 1.0
+            acc[a, U(BAD)] += _weight(code1) - _weight(code0)
         if tick:
             before = status[a]
-            eq, im, mm, ratio, avail, code = _figures(acc[a], margin_call_ratio)
-            acc[a, U(EQUITY)], acc[a, U(IM)], acc[a, U(MM)] = eq, im, mm
-            acc[a, U(RATIO)], acc[a, U(AVAIL)] = ratio, avail
+            code = _status(acc, a, margin_call_ratio)
             status[a] = code
             if code != before:
                 changes[2 * n_changed] = a
@@ -348,7 +349,7 @@ def remargin_blocks(
     status: NDArray[np.int8],
     margin_call_ratio: float,
 ) -> None:
-    """Recompute every account's sums (but the collateral value) and figures from scratch.
+    """Recompute every account's sums (but the collateral value) and status from scratch.
 
     Bucket ``(b * instruments + i) * 2 + m`` holds instrument ``i``'s positions of accounts
     ``b * block_size`` to ``(b + 1) * block_size`` in mode ``m`` (1: isolated).
@@ -361,9 +362,7 @@ def remargin_blocks(
     for b in range((n + block_size - 1) // block_size):
         first, stop = U(b * block_size), U(min(n, (b + 1) * block_size))
         for a in range(first, stop):
-            for f in range(EQ_C, MM_I + 1):
-                acc[a, U(f)] = 0.0
-            for f in range(BAD, FIELDS):
+            for f in range(EQ_C, FIELDS):
                 acc[a, U(f)] = 0.0
         for i in range(instruments):
             bucket = (b * instruments + i) * 2
@@ -400,10 +399,7 @@ def remargin_blocks(
                 0,
             )
         for a in range(first, stop):
-            eq, im, mm, ratio, avail, code = _figures(acc[a], margin_call_ratio)
-            acc[a, U(EQUITY)], acc[a, U(IM)], acc[a, U(MM)] = eq, im, mm
-            acc[a, U(RATIO)], acc[a, U(AVAIL)] = ratio, avail
-            status[a] = code
+            status[a] = _status(acc, a, margin_call_ratio)
 
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
@@ -514,8 +510,7 @@ def apply_slot(
     acc[a, c] += sign * e
     acc[a, c + U(1)] += sign * im
     acc[a, c + U(2)] += sign * mm
-    if code > 0:
-        acc[a, U(BAD + code - 1)] += sign
+    acc[a, U(BAD)] += sign * _weight(code)
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]

@@ -2,9 +2,10 @@
 
 Positions live in one arena of columns (account, quantity, entry, leverage, isolated margin),
 cut into buckets by (block of accounts, instrument, margin mode); the instrument and the mode
-of a position are its bucket's. Each account keeps the sums of its positions' contributions
-in the account currency (equity, IM, MM; cross and isolated apart) and the figures derived
-from them. A full re-margin adds up one account block at a time (see :mod:`.kernels`); a price
+of a position are its bucket's. Each account keeps a one-cache-line record of the sums of its
+positions' contributions in the account currency (equity, IM, MM; cross and isolated apart)
+and its status; equity, margin ratio and the other figures are derived from the record when
+asked for. A full re-margin adds up one account block at a time (see :mod:`.kernels`); a price
 tick on an instrument walks only that instrument's buckets and moves the sums of exactly its
 holders by the change, so its cost follows the holders, not the book (rounding drift is a few
 ulps per tick; :meth:`RiskBook.remargin` recomputes every sum from scratch). The figures equal
@@ -16,21 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from crossmargin.book.kernels import (
-    AVAIL,
     COLL,
     EQ_C,
-    EQUITY,
     FIELDS,
-    IM,
-    MM,
+    MAX_INSTRUMENTS,
     MM_C,
-    RATIO,
+    account_figures,
     apply_slot,
     finish_accounts,
     first_negative,
@@ -60,7 +58,6 @@ I32 = NDArray[np.int32]
 I8 = NDArray[np.int8]
 Bool = NDArray[np.bool_]
 
-_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
 _SLACK = 16
 _MIN_ROOM = 4
 
@@ -237,15 +234,29 @@ class Valuation:
     status: I8
 
 
-@dataclass(frozen=True)
 class TickResult:
-    """Figures of every account after a tick (read-only views of the book's arrays, valid
-    until the book changes) and the accounts whose status changed (indices)."""
+    """What a tick did: ``changed``, the accounts whose status changed (indices, sorted);
+    ``recomputed``, the positions re-margined (the holders of the instruments ticked, or every
+    position); and ``values``, every account's figures after the tick.
 
-    values: Valuation
-    changed: Int
-    recomputed: int
-    """Positions re-margined: the holders of the instruments ticked, or every position."""
+    ``values`` is derived from the book on first access (a pass over the accounts, which the
+    tick itself does not pay), so read it before the book changes again.
+    """
+
+    __slots__ = ("_book", "_values", "changed", "recomputed")
+
+    def __init__(self, book: RiskBook, changed: Int, recomputed: int) -> None:
+        self._book = book
+        self._values: Valuation | None = None
+        self.changed = changed
+        self.recomputed = recomputed
+
+    @property
+    def values(self) -> Valuation:
+        """Every account's figures after the tick."""
+        if self._values is None:
+            self._values = self._book.values()
+        return self._values
 
 
 @dataclass(frozen=True)
@@ -325,6 +336,8 @@ class RiskBook:
         self._asset_index = {a: k for k, a in enumerate(params.assets)}
         self._rows = [params.schedule.take(np.intp(i)) for i in range(len(params.symbols))]
         self._n_inst = len(params.symbols)
+        if self._n_inst > MAX_INSTRUMENTS:
+            raise CrossMarginError("symbols", f"at most {MAX_INSTRUMENTS} instruments")
         self._mark = params.mark.copy()
         self._asset_price = params.asset_price.copy()
         self._factor = np.zeros(self._n_inst)
@@ -421,9 +434,12 @@ class RiskBook:
         return int(self._holders[self._instrument(symbol, "symbol")])
 
     def values(self) -> Valuation:
-        """Current figures of every account (read-only views)."""
-        e, im, mm, ratio, avail, codes = self._value_arrays()
-        return Valuation(_ro(e), _ro(im), _ro(mm), _ro(ratio), _ro(avail), _ro(codes))
+        """Current figures of every account, derived from the account records (new arrays)."""
+        n = self.accounts
+        out = np.empty((5, n))
+        account_figures(self._acc[:n], out)
+        equity, initial, maintenance, ratio, available = out
+        return Valuation(equity, initial, maintenance, ratio, available, self._status[:n].copy())
 
     def columns(self) -> BookColumns:
         """A compact snapshot of the book's accounts and positions."""
@@ -462,13 +478,13 @@ class RiskBook:
             self._revalue_collateral()
             self.remargin()
             changed = np.flatnonzero(before != self._status[: self.accounts])
-            return TickResult(self.values(), changed, self.positions)
+            return TickResult(self, changed, self.positions)
         ticked = np.array([i for i in marks if self._holders[i]], dtype=np.intp)
         old = self._mark[ticked].copy()
         for i, price in marks.items():
             self._mark[i] = price
         if not ticked.size:
-            return TickResult(self.values(), np.zeros(0, dtype=np.intp), 0)
+            return TickResult(self, np.zeros(0, dtype=np.intp), 0)
         holders = int(self._holders[ticked].sum())
         changes = np.empty(2 * holders, dtype=np.intp)
         n = self.accounts
@@ -489,13 +505,14 @@ class RiskBook:
         pairs = changes[: 2 * count].reshape(count, 2)
         accounts, first = np.unique(pairs[:, 0], return_index=True)
         moved = accounts[self._status[accounts] != pairs[first, 1]]
-        return TickResult(self.values(), moved, holders)
+        return TickResult(self, moved, holders)
 
-    def remargin(self) -> Valuation:
-        """Recompute every position and account from scratch at the current prices.
+    def remargin(self) -> None:
+        """Recompute every position's contribution and every account's sums and status from
+        scratch at the current prices (:meth:`values` derives the figures).
 
         Collateral values are kept current by balance and asset-price changes, so this pass
-        reads only the position columns and the account sums.
+        reads only the position columns and the account records.
         """
         n = self.accounts
         remargin_blocks(
@@ -509,7 +526,6 @@ class RiskBook:
             self._status[:n],
             self.params.margin_call_ratio,
         )
-        return self.values()
 
     def value_at(self, prices: Mapping[str, float]) -> Valuation:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
@@ -525,10 +541,7 @@ class RiskBook:
             if assets:
                 self._revalue_collateral()
             self.remargin()
-            e, im, mm, ratio, avail, codes = self._value_arrays()
-            return Valuation(
-                e.copy(), im.copy(), mm.copy(), ratio.copy(), avail.copy(), codes.copy()
-            )
+            return self.values()
         finally:
             for name, array in zip(names, saved, strict=True):
                 getattr(self, name)[...] = array
@@ -843,23 +856,6 @@ class RiskBook:
             setattr(self, name, packed)
         self._start, self._cap = starts, caps
         self._used, self._garbage = int(caps.sum()), 0
-
-    def _value_arrays(self) -> tuple[Float, Float, Float, Float, Float, I8]:
-        acc = self._acc[: self.accounts]
-        return (
-            acc[:, EQUITY],
-            acc[:, IM],
-            acc[:, MM],
-            acc[:, RATIO],
-            acc[:, AVAIL],
-            self._status[: self.accounts],
-        )
-
-
-def _ro(array: _A) -> _A:
-    view = array.view()
-    view.flags.writeable = False
-    return view
 
 
 class _Surface:
