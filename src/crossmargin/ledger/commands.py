@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from crossmargin.book.riskbook import RiskBook
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.ledger.funding import funding
 from crossmargin.ledger.journal import (
@@ -38,6 +39,7 @@ from crossmargin.ledger.liquidation import (
     model_account,
     model_market,
     touched,
+    traders,
 )
 from crossmargin.ledger.rules import load_venue
 from crossmargin.ledger.store import Store
@@ -181,6 +183,13 @@ class Ledger:
     def health(self, account: str) -> AccountHealth:
         """Account health at the current marks."""
         return evaluate(self.account(account), model_market(self.state, self.ctx))
+
+    def risk_book(self) -> RiskBook:
+        """Every trader account, in name order, as a :class:`crossmargin.book.RiskBook` at the
+        current marks: the columnar view for ticks, stress runs and crash distances."""
+        names = sorted(traders(self.state))
+        accounts = [model_account(self.state, name, self.ctx.currency) for name in names]
+        return RiskBook.from_accounts(accounts, model_market(self.state, self.ctx))
 
     # -- commands -----------------------------------------------------------------------
 

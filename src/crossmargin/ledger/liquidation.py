@@ -170,7 +170,8 @@ def _has(names: tuple[str, ...], name: str) -> bool:
     return i < len(names) and names[i] == name
 
 
-def _traders(state: State) -> set[str]:
+def traders(state: State) -> set[str]:
+    """Every trader account of the ledger: with a wallet or a position."""
     return {k[7:] for k in state.balances if k.startswith("trader:")} | set(state.positions)
 
 
@@ -230,13 +231,13 @@ class Book:
     @classmethod
     def build(cls, state: State, ctx: Context) -> Book:
         """Lay out ``state``'s positions (traders with a wallet or positions)."""
-        traders = tuple(sorted(_traders(state)))
+        names = tuple(sorted(traders(state)))
         markets = tuple(sorted({s for book in state.positions.values() for s in book}))
         table = MarginArrays.from_schedules([_schedule(ctx.instruments[s]) for s in markets])
         where = {s: i for i, s in enumerate(markets)}
-        rows = Rows.of(state, ctx, ((t, i) for i, t in enumerate(traders)), where)
-        wallet = np.array([float(state.balance(trader(t))) for t in traders], dtype=np.float64)
-        return cls(traders, markets, table, rows, wallet, table.take(rows.market))
+        rows = Rows.of(state, ctx, ((t, i) for i, t in enumerate(names)), where)
+        wallet = np.array([float(state.balance(trader(t))) for t in names], dtype=np.float64)
+        return cls(names, markets, table, rows, wallet, table.take(rows.market))
 
     def update(self, state: State, ctx: Context, changed: set[str]) -> Book:
         """The layout of ``state`` when only ``changed`` traders moved since this one's state.
