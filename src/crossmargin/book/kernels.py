@@ -185,24 +185,25 @@ def _bucket(
 ) -> int:
     """Add slots ``lo:hi`` of one instrument and mode to their accounts' sums at ``mark``.
 
-    With ``tick``, move them by the change from ``old_mark`` instead, refresh each account
-    and append those whose status changed to ``changes`` as (account, status before) pairs;
-    returns the new number of pairs there."""
+    With ``tick``, move them by the change from ``old_mark`` instead (the contribution at
+    ``old_mark`` negated plus the one at ``mark``: the same bits as their difference), refresh
+    each account and append those whose status changed to ``changes`` as (account, status
+    before) pairs; returns the new number of pairs there."""
     c = U(EQ_I) if isolated else U(EQ_C)
     for j in range(lo, hi):
-        e0 = im0 = mm0 = 0.0
-        code0 = 0
         guess = U(hint[j])
         k = guess
         q, e, lev = qty[j], entry[j], leverage[j]
         margin = isolated_margin[j] if isolated else 0.0
-        if tick:
-            e0, im0, mm0, code0, k = _contribution(
+        d_equity = d_initial = d_maintenance = 0.0
+        code0 = code1 = 0
+        for step in range(0 if tick else 1, 2):
+            equity, initial, maintenance, code, k = _contribution(
                 q,
                 e,
                 lev,
                 margin,
-                old_mark,
+                mark if step else old_mark,
                 isolated,
                 inverse,
                 at_entry,
@@ -218,33 +219,19 @@ def _bucket(
                 k,
                 margin_call_ratio,
             )
-        e1, im1, mm1, code1, k = _contribution(
-            q,
-            e,
-            lev,
-            margin,
-            mark,
-            isolated,
-            inverse,
-            at_entry,
-            contract_size,
-            factor,
-            floors,
-            rates,
-            amounts,
-            max_leverage,
-            initial_rate,
-            initial_rate_per_size,
-            maintenance_rate_per_size,
-            k,
-            margin_call_ratio,
-        )
+            if step:
+                d_equity += equity
+                d_initial += initial
+                d_maintenance += maintenance
+                code1 = code
+            else:
+                d_equity, d_initial, d_maintenance, code0 = -equity, -initial, -maintenance, code
         if k != guess:
             hint[j] = k
         a = U(owner[j])
-        acc[a, c] += e1 - e0
-        acc[a, c + U(1)] += im1 - im0
-        acc[a, c + U(2)] += mm1 - mm0
+        acc[a, c] += d_equity
+        acc[a, c + U(1)] += d_initial
+        acc[a, c + U(2)] += d_maintenance
         if code1 != code0:
             acc[a, U(BAD)] += _weight(code1) - _weight(code0)
         if tick:
@@ -267,24 +254,8 @@ def _instrument_pass(
     tick: bool,
     starts: NDArray[np.intp],
     counts: NDArray[np.intp],
-    mark: Float,
-    factor: Float,
-    contract_size: Float,
-    inverse: NDArray[np.bool_],
-    at_entry: NDArray[np.bool_],
-    floors: Float,
-    rates: Float,
-    amounts: Float,
-    max_lev: Float,
-    ir: Float,
-    irs: Float,
-    mrs: Float,
-    owner: NDArray[np.int32],
-    qty: Float,
-    entry: Float,
-    leverage: Float,
-    isolated_margin: Float,
-    hint: NDArray[np.uint8],
+    market: Market,
+    slots: Slots,
     acc: Float,
     status: NDArray[np.int8],
     margin_call_ratio: float,
@@ -293,8 +264,10 @@ def _instrument_pass(
 ) -> int:
     """Run :func:`_bucket` over one instrument's buckets ``first_bucket``, then every
     ``2 * instruments`` (the next account block) before ``stop_bucket``, in both modes; the
-    instrument's constants are taken out of the market once. At most 30 arguments: CPython
-    passes more as a tuple, which numba cannot inline."""
+    instrument's constants are taken out of the market once."""
+    mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
+    ir, irs, mrs = market[9:]
+    owner, qty, entry, leverage, isolated_margin, hint = slots
     i = U(first_bucket // 2 % instruments)
     fl, ra, am, ml = floors[i], rates[i], amounts[i], max_lev[i]
     for first in range(first_bucket, stop_bucket, 2 * instruments):
@@ -354,9 +327,6 @@ def remargin_blocks(
     Bucket ``(b * instruments + i) * 2 + m`` holds instrument ``i``'s positions of accounts
     ``b * block_size`` to ``(b + 1) * block_size`` in mode ``m`` (1: isolated).
     """
-    mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
-    ir, irs, mrs = market[9:]
-    owner, qty, entry, leverage, isolated_margin, hint = slots
     n = acc.shape[0]
     none = np.empty(0, dtype=np.intp)
     for b in range((n + block_size - 1) // block_size):
@@ -374,24 +344,8 @@ def remargin_blocks(
                 False,
                 starts,
                 counts,
-                mark,
-                factor,
-                contract_size,
-                inverse,
-                at_entry,
-                floors,
-                rates,
-                amounts,
-                max_lev,
-                ir,
-                irs,
-                mrs,
-                owner,
-                qty,
-                entry,
-                leverage,
-                isolated_margin,
-                hint,
+                market,
+                slots,
                 acc,
                 status,
                 margin_call_ratio,
@@ -425,9 +379,6 @@ def tick_instruments(
     several ticked instruments can appear more than once: its first pair has its status
     before the tick.
     """
-    mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
-    ir, irs, mrs = market[9:]
-    owner, qty, entry, leverage, isolated_margin, hint = slots
     n_changed = 0
     for t in range(ticked.shape[0]):
         i = ticked[t]
@@ -439,24 +390,8 @@ def tick_instruments(
             True,
             starts,
             counts,
-            mark,
-            factor,
-            contract_size,
-            inverse,
-            at_entry,
-            floors,
-            rates,
-            amounts,
-            max_lev,
-            ir,
-            irs,
-            mrs,
-            owner,
-            qty,
-            entry,
-            leverage,
-            isolated_margin,
-            hint,
+            market,
+            slots,
             acc,
             status,
             margin_call_ratio,

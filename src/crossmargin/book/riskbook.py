@@ -487,21 +487,8 @@ class RiskBook:
             return TickResult(self, np.zeros(0, dtype=np.intp), 0)
         holders = int(self._holders[ticked].sum())
         changes = np.empty(2 * holders, dtype=np.intp)
-        n = self.accounts
-        count = tick_instruments(
-            ticked,
-            old,
-            len(self._count) // (2 * self._n_inst),
-            self._n_inst,
-            self._start,
-            self._count,
-            self._market,
-            self._slot_columns(),
-            self._acc[:n],
-            self._status[:n],
-            self.params.margin_call_ratio,
-            changes,
-        )
+        blocks = len(self._count) // (2 * self._n_inst)
+        count = tick_instruments(ticked, old, blocks, self._n_inst, *self._state(), changes)
         pairs = changes[: 2 * count].reshape(count, 2)
         accounts, first = np.unique(pairs[:, 0], return_index=True)
         moved = accounts[self._status[accounts] != pairs[first, 1]]
@@ -514,18 +501,7 @@ class RiskBook:
         Collateral values are kept current by balance and asset-price changes, so this pass
         reads only the position columns and the account records.
         """
-        n = self.accounts
-        remargin_blocks(
-            self.BLOCK,
-            self._n_inst,
-            self._start,
-            self._count,
-            self._market,
-            self._slot_columns(),
-            self._acc[:n],
-            self._status[:n],
-            self.params.margin_call_ratio,
-        )
+        remargin_blocks(self.BLOCK, self._n_inst, *self._state())
 
     def value_at(self, prices: Mapping[str, float]) -> Valuation:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
@@ -774,6 +750,20 @@ class RiskBook:
     def _bucket(self, account: Any, instrument: Any, isolated: Any) -> Any:
         """Bucket of (account, instrument, mode); works on scalars and arrays."""
         return (account // self.BLOCK * self._n_inst + instrument) * 2 + isolated
+
+    def _state(self) -> tuple[Any, ...]:
+        """What the bucket kernels take: the bucket directory, the market, the slot columns,
+        the account records and statuses, and the margin-call ratio."""
+        n = self.accounts
+        return (
+            self._start,
+            self._count,
+            self._market,
+            self._slot_columns(),
+            self._acc[:n],
+            self._status[:n],
+            self.params.margin_call_ratio,
+        )
 
     def _slot_columns(self) -> tuple[NDArray[Any], ...]:
         return (self._owner, self._qty, self._entry, self._lev, self._imargin, self._hint)
