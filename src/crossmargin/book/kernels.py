@@ -18,7 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from llvmlite import ir as llvm
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from crossmargin.maths.pnl import notional_of, size_of, unrealized_pnl_of
@@ -55,6 +58,26 @@ from a record (equity, margin ratio, ...) are computed when asked for, the statu
 MAX_INSTRUMENTS = 2**16 - 1
 
 U = np.uint64
+
+
+@intrinsic  # type: ignore[untyped-decorator]
+def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+    """Ask the cache for the line of ``array.flat[index]`` ahead of a write to it."""
+    sig = types.void(array, index)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        data = builder.bitcast(ary.data, llvm.IntType(8).as_pointer())
+        itemsize = context.get_constant(types.uintp, aryty.dtype.bitwidth // 8)
+        ptr = builder.gep(data, [builder.mul(args[1], itemsize)])
+        i32 = llvm.IntType(32)
+        fnty = llvm.FunctionType(llvm.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
@@ -190,6 +213,9 @@ def _bucket(
     each account and append those whose status changed to ``changes`` as (account, status
     before) pairs; returns the new number of pairs there."""
     c = U(EQ_I) if isolated else U(EQ_C)
+    if tick:
+        for j in range(lo, hi):
+            prefetch(acc, U(owner[j]) * U(FIELDS))
     for j in range(lo, hi):
         guess = U(hint[j])
         k = guess
@@ -270,7 +296,18 @@ def _instrument_pass(
     owner, qty, entry, leverage, isolated_margin, hint = slots
     i = U(first_bucket // 2 % instruments)
     fl, ra, am, ml = floors[i], rates[i], amounts[i], max_lev[i]
-    for first in range(first_bucket, stop_bucket, 2 * instruments):
+    step = 2 * instruments
+    for first in range(first_bucket, stop_bucket, step):
+        if tick and first + step < stop_bucket:
+            for m in range(2):
+                ahead = U(first + step + m)
+                if counts[ahead]:
+                    slot = U(starts[ahead])
+                    prefetch(owner, slot)
+                    prefetch(qty, slot)
+                    prefetch(entry, slot)
+                    prefetch(leverage, slot)
+                    prefetch(hint, slot)
         for m in range(2):
             bucket = U(first + m)
             lo = U(starts[bucket])
