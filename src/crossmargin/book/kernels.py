@@ -181,7 +181,8 @@ def _bucket(
     hi: np.uint64,
     old_mark: float,
     mark: float,
-    tick: bool,
+    take_old: bool,
+    add_new: bool,
     isolated: bool,
     inverse: bool,
     at_entry: bool,
@@ -206,12 +207,14 @@ def _bucket(
     changes: NDArray[np.intp],
     n_changed: int,
 ) -> int:
-    """Add slots ``lo:hi`` of one instrument and mode to their accounts' sums at ``mark``.
+    """Move the sums of the accounts of slots ``lo:hi`` (one instrument and mode): with
+    ``take_old``, take out each slot's contribution at ``old_mark``; with ``add_new``, add the
+    one at ``mark`` (the two together: the same bits as their difference).
 
-    With ``tick``, move them by the change from ``old_mark`` instead (the contribution at
-    ``old_mark`` negated plus the one at ``mark``: the same bits as their difference), refresh
-    each account and append those whose status changed to ``changes`` as (account, status
-    before) pairs; returns the new number of pairs there."""
+    With both (a tick), each account's status is refreshed and those that changed are
+    appended to ``changes`` as (account, status before) pairs; returns the new number of pairs
+    there."""
+    tick = take_old and add_new
     c = U(EQ_I) if isolated else U(EQ_C)
     if tick:
         for j in range(lo, hi):
@@ -223,7 +226,7 @@ def _bucket(
         margin = isolated_margin[j] if isolated else 0.0
         d_equity = d_initial = d_maintenance = 0.0
         code0 = code1 = 0
-        for step in range(0 if tick else 1, 2):
+        for step in range(0 if take_old else 1, 2 if add_new else 1):
             equity, initial, maintenance, code, k = _contribution(
                 q,
                 e,
@@ -320,6 +323,7 @@ def _instrument_pass(
                 old_mark,
                 mark[i],
                 tick,
+                True,
                 m == 1,
                 inverse[i],
                 at_entry[i],
@@ -397,7 +401,7 @@ def remargin_blocks(
 def tick_instruments(
     ticked: NDArray[np.intp],
     old_marks: Float,
-    blocks: int,
+    block_size: int,
     instruments: int,
     starts: NDArray[np.intp],
     counts: NDArray[np.intp],
@@ -416,6 +420,7 @@ def tick_instruments(
     several ticked instruments can appear more than once: its first pair has its status
     before the tick.
     """
+    blocks = (acc.shape[0] + block_size - 1) // block_size
     n_changed = 0
     for t in range(ticked.shape[0]):
         i = ticked[t]
@@ -455,12 +460,13 @@ def apply_slot(
     mark, factor, contract_size, inverse, at_entry, floors, rates, amounts, max_lev = market[:9]
     ir, irs, mrs = market[9:]
     owner, qty, entry, leverage, isolated_margin, hint = slots
-    e, im, mm, code, k = _contribution(
-        qty[uj],
-        entry[uj],
-        leverage[uj],
-        isolated_margin[uj],
+    _bucket(
+        uj,
+        uj + U(1),
         mark[ui],
+        mark[ui],
+        sign < 0,
+        sign > 0,
         isolated,
         inverse[ui],
         at_entry[ui],
@@ -473,16 +479,18 @@ def apply_slot(
         ir[ui],
         irs[ui],
         mrs[ui],
-        U(hint[uj]),
+        owner,
+        qty,
+        entry,
+        leverage,
+        isolated_margin,
+        hint,
+        acc,
+        np.empty(0, dtype=np.int8),
         margin_call_ratio,
+        np.empty(0, dtype=np.intp),
+        0,
     )
-    hint[uj] = k
-    a = U(owner[uj])
-    c = U(EQ_I) if isolated else U(EQ_C)
-    acc[a, c] += sign * e
-    acc[a, c + U(1)] += sign * im
-    acc[a, c + U(2)] += sign * mm
-    acc[a, U(BAD)] += sign * _weight(code)
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]

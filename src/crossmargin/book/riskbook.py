@@ -353,7 +353,7 @@ class RiskBook:
             self._factor,
             params.contract_size,
             params.inverse,
-            schedule.isolated_at_entry & np.ones(self._n_inst, dtype=bool),
+            schedule.isolated_at_entry,
             *schedule.flat_rows(),
         )
         key = self._bucket(columns.account.astype(np.intp), columns.instrument, columns.isolated)
@@ -487,8 +487,7 @@ class RiskBook:
             return TickResult(self, np.zeros(0, dtype=np.intp), 0)
         holders = int(self._holders[ticked].sum())
         changes = np.empty(2 * holders, dtype=np.intp)
-        blocks = len(self._count) // (2 * self._n_inst)
-        count = tick_instruments(ticked, old, blocks, self._n_inst, *self._state(), changes)
+        count = tick_instruments(ticked, old, self.BLOCK, self._n_inst, *self._state(), changes)
         pairs = changes[: 2 * count].reshape(count, 2)
         accounts, first = np.unique(pairs[:, 0], return_index=True)
         moved = accounts[self._status[accounts] != pairs[first, 1]]
