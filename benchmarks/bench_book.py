@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from crossmargin.book.bench import run_bench
+from crossmargin.lab.bench import run_bench
 
 
 def main() -> None:

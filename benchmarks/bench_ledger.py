@@ -31,9 +31,9 @@ from crossmargin.health import evaluate
 from crossmargin.ledger import Ledger
 from crossmargin.ledger.journal import Holding, State, trader
 from crossmargin.ledger.liquidation import Book, Context, model_account, model_market
-from crossmargin.ledger.rules import load_venue
 from crossmargin.ledger.store import events, make_engine, migrate, postings
 from crossmargin.rules import load_rulebook
+from crossmargin.rules.venue import load_venue
 
 
 def _commands(ledger: Ledger, n: int) -> float:

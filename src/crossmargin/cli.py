@@ -18,12 +18,12 @@ from crossmargin.console import exit_on_bad_input
 from crossmargin.io.document import Portfolio, load_portfolio
 from crossmargin.io.report import account_report, evaluate_portfolio, portfolio_report
 from crossmargin.ledger.commands_cli import replay
-from crossmargin.ledger.rules import bundled_venues, load_venue
 from crossmargin.model import CrossMarginError, MarginMode, Order
 from crossmargin.orders import what_if
 from crossmargin.pm.commands import scenarios
 from crossmargin.pm.rules import bundled_pm_rulebooks, load_pm_rulebook
 from crossmargin.rules import bundled_rulebooks
+from crossmargin.rules.venue import bundled_venues, load_venue
 
 app = typer.Typer(
     add_completion=False,

@@ -9,7 +9,7 @@ from _book_cases import market
 from crossmargin import Account, CrossMarginError, Position
 from crossmargin.book.portfolio import exposure_matrix, uniform_risk_array, worst_losses
 from crossmargin.book.riskbook import RiskBook
-from crossmargin.book.synthetic import synthetic_book, synthetic_market
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
 
 
 def test_worst_losses_equal_dense_brute_force() -> None:

@@ -28,10 +28,10 @@ from sqlalchemy import create_engine, text
 from crossmargin.ledger import Ledger, State
 from crossmargin.ledger.journal import INSURANCE, EventKind, Holding, apply, isolated, trader
 from crossmargin.ledger.liquidation import Book, Context
-from crossmargin.ledger.rules import load_venue
 from crossmargin.maths.status import Status
 from crossmargin.model import CrossMarginError
 from crossmargin.rules import load_rulebook
+from crossmargin.rules.venue import load_venue
 
 from .conftest import PG_ENV, postgres_url
 

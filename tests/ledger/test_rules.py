@@ -13,13 +13,12 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from tests.lab.test_replay import app
 from typer.testing import CliRunner
 
 from crossmargin.ledger import Ledger, bundled_venues, load_venue
 from crossmargin.model import CrossMarginError
 from crossmargin.rules import load_rulebook
-
-from .test_replay_cli import app
 
 
 def bundled_text(name: str) -> str:

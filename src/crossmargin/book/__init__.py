@@ -1,11 +1,9 @@
 """The exchange-scale risk book: many accounts as columns, re-margined per tick.
 
 ``RiskBook`` keeps every account's equity, margins and status current under price ticks and
-position edits; ``portfolio`` aggregates scenario risk arrays through a sparse exposure matrix;
-``distributed`` runs sharded stress tests on Dask; ``synthetic`` makes seeded test books.
+position edits; ``portfolio`` aggregates scenario risk arrays through a sparse exposure matrix.
 """
 
-from crossmargin.book.distributed import Scenario, StressResult, run_stress
 from crossmargin.book.portfolio import (
     PortfolioLoss,
     exposure_matrix,
@@ -21,7 +19,6 @@ from crossmargin.book.riskbook import (
     TickResult,
     Valuation,
 )
-from crossmargin.book.synthetic import synthetic_book, synthetic_market
 
 __all__ = [
     "BookColumns",
@@ -30,14 +27,9 @@ __all__ = [
     "Liquidations",
     "PortfolioLoss",
     "RiskBook",
-    "Scenario",
-    "StressResult",
     "TickResult",
     "Valuation",
     "exposure_matrix",
-    "run_stress",
-    "synthetic_book",
-    "synthetic_market",
     "uniform_risk_array",
     "worst_losses",
 ]

@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crossmargin.book.bench import run_bench
-from crossmargin.book.distributed import HISTORICAL, Scenario, StressResult, run_stress
 from crossmargin.book.riskbook import BookColumns
-from crossmargin.book.synthetic import synthetic_book, synthetic_market
 from crossmargin.console import exit_on_bad_input
 from crossmargin.io.document import load_portfolio
+from crossmargin.lab.bench import run_bench
+from crossmargin.lab.distributed import HISTORICAL, Scenario, StressResult, run_stress
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
 from crossmargin.model import Account, CrossMarginError
 
 __all__ = ["bench", "default_scenarios", "stress"]

@@ -6,7 +6,7 @@ with 8 decimal places; risk figures come from :mod:`crossmargin.health` at one f
 
 from crossmargin.ledger.commands import Ledger, Receipt
 from crossmargin.ledger.journal import Event, EventKind, Posting, State
-from crossmargin.ledger.rules import VenueRules, bundled_venues, load_venue
+from crossmargin.rules.venue import VenueRules, bundled_venues, load_venue
 
 __all__ = [
     "Event",

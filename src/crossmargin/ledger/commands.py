@@ -41,11 +41,11 @@ from crossmargin.ledger.liquidation import (
     touched,
     traders,
 )
-from crossmargin.ledger.rules import load_venue
 from crossmargin.ledger.store import Store
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Order
 from crossmargin.orders import max_withdrawable, what_if
 from crossmargin.rules import load_rulebook
+from crossmargin.rules.venue import load_venue
 
 __all__ = ["Ledger", "Receipt", "to_decimal"]
 
@@ -105,7 +105,7 @@ class Ledger:
     """A durable ledger over ``url`` (SQLite by default; ``postgresql+psycopg://`` works too).
 
     ``venue`` is a bundled liquidation rulebook (``binance``, ``hyperliquid``, ``dydx``) or the
-    path of one (:func:`crossmargin.ledger.rules.load_venue`). ``instruments`` are the
+    path of one (:func:`crossmargin.rules.venue.load_venue`). ``instruments`` are the
     tradable linear contracts settled in ``currency``; by default the instruments and currency
     of the venue's margin rulebook (``binance-usdm``, ``hyperliquid``, ``dydx-v4``), and with
     ``instruments`` given the currency defaults to that rulebook's too. A snapshot is written every

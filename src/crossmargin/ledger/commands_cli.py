@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from crossmargin.console import exit_on_bad_input
+from crossmargin.lab.replay import exact, load_candles, run_history
 from crossmargin.ledger.commands import Ledger
-from crossmargin.ledger.replay import exact, load_candles, run_history
 from crossmargin.model import CrossMarginError
 
 __all__ = ["replay"]

@@ -1,6 +1,6 @@
 """Liquidation engine: the float boundary and one liquidation pass under a venue's rules.
 
-The rules come from a liquidation rulebook (:mod:`crossmargin.ledger.rules`). An account is
+The rules come from a liquidation rulebook (:mod:`crossmargin.rules.venue`). An account is
 liquidatable below ``trigger`` x maintenance margin (or with a negative wallet). A pass screens
 every account at once with the margin kernels of :mod:`crossmargin.maths` over a
 :class:`Book` of arrays, then walks each liquidatable account with
@@ -43,7 +43,6 @@ from crossmargin.ledger.journal import (
     money,
     trader,
 )
-from crossmargin.ledger.rules import VenueRules
 from crossmargin.maths.pnl import unrealized_pnl
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import (
@@ -55,6 +54,7 @@ from crossmargin.model import (
     Market,
     Position,
 )
+from crossmargin.rules.venue import VenueRules
 
 __all__ = [
     "Book",

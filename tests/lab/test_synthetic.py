@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from crossmargin.book.riskbook import RiskBook
-from crossmargin.book.synthetic import synthetic_book, synthetic_market
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
 
 
 def test_seeded_and_shaped() -> None:

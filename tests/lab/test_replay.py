@@ -10,10 +10,10 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
+from crossmargin.lab.replay import load_candles, run_history
 from crossmargin.ledger import Ledger
 from crossmargin.ledger.commands_cli import replay
 from crossmargin.ledger.journal import EventKind
-from crossmargin.ledger.replay import load_candles, run_history
 
 app = typer.Typer()
 app.command()(replay)

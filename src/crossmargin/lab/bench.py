@@ -21,8 +21,8 @@ import numpy as np
 
 from crossmargin.book.portfolio import exposure_matrix, uniform_risk_array, worst_losses
 from crossmargin.book.riskbook import BookColumns, RiskBook
-from crossmargin.book.synthetic import synthetic_book, synthetic_market
 from crossmargin.health import evaluate
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
 
 __all__ = ["PROBE_HOLDERS", "run_bench"]
 

@@ -7,9 +7,9 @@ import pytest
 from _book_cases import market
 
 from crossmargin import Account, CrossMarginError, MarginMode, Position, evaluate
-from crossmargin.book.distributed import Scenario, StressResult, run_stress, stress_columns
 from crossmargin.book.riskbook import BookParams
-from crossmargin.book.synthetic import synthetic_book, synthetic_market
+from crossmargin.lab.distributed import Scenario, StressResult, run_stress, stress_columns
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
 
 
 def test_cluster_equals_single_process() -> None:

@@ -1,0 +1,7 @@
+"""Simulation apart from the engine: seeded synthetic books, sharded stress runs on Dask,
+historical replays through the ledger and the benchmark harness."""
+
+from crossmargin.lab.distributed import Scenario, StressResult, run_stress
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
+
+__all__ = ["Scenario", "StressResult", "run_stress", "synthetic_book", "synthetic_market"]
