@@ -4,12 +4,12 @@
    (a) the raw INSERT of the same event and posting rows with one commit per command (same
    durability, no engine) and (b) the same rows in one ``executemany`` transaction.
    SQLite (WAL, synchronous=FULL) always; PostgreSQL when CROSSMARGIN_TEST_POSTGRES_URL is set.
-2. Liquidation passes/s over a book of ``--book`` accounts (default 100,000) holding BTC perps:
-   the vectorised screen of a whole pass, against one ``crossmargin.health.evaluate`` per
-   account (measured on a sample and scaled to the book).
-3. Keeping that book's layout after one account's fill, by an account already in the book
-   (rows rewritten in place) or a new one (rows appended): the incremental ``Book.update``
-   against a full ``Book.build``.
+2. Liquidation screens/s over ``--book`` accounts (default 100,000) holding BTC perps: a new
+   BTC mark ticks the ledger's risk book (every holder re-margined) and the accounts under the
+   trigger are listed, against one ``crossmargin.health.evaluate`` per account (measured on a
+   sample and scaled to the book).
+3. Keeping that risk book in step after one account's fill, by an account already in the book
+   or a new one: ``Screen.sync`` against building the screen afresh.
 
 Usage: ``python benchmarks/bench_ledger.py [--commands N] [--book N]``.
 """
@@ -29,8 +29,9 @@ from sqlalchemy import create_engine, insert, select, text
 
 from crossmargin.health import evaluate
 from crossmargin.ledger import Ledger
+from crossmargin.ledger.context import Context
 from crossmargin.ledger.journal import Holding, State, trader
-from crossmargin.ledger.liquidation import Book, Context, model_account, model_market
+from crossmargin.ledger.liquidation import Screen, model_account, model_market
 from crossmargin.ledger.store import events, make_engine, migrate, postings
 from crossmargin.rules import load_rulebook
 from crossmargin.rules.venue import load_venue
@@ -129,13 +130,20 @@ def bench_passes(size: int) -> None:
         book_state.positions[name] = {"BTCUSDT": Holding(qty, Decimal(60_000))}
     ctx = Context(dict(load_rulebook("binance-usdm").instruments), "USDT", load_venue("binance"))
     t0 = time.perf_counter()
-    book = Book.build(book_state, ctx)
+    screen = Screen(book_state, ctx)
     build = time.perf_counter() - t0
-    marks = book.marks(book_state)
-    reps = 5
+    marks = iter([Decimal(59_400), Decimal(60_000)] * 50)
+
+    def one_pass() -> None:
+        book_state.prices["BTCUSDT"] = next(marks)
+        screen.sync(book_state, ())
+        screen.liquidatable()
+
+    one_pass()
+    reps = 20
     t0 = time.perf_counter()
     for _ in range(reps):
-        book.screen(marks * 0.99)
+        one_pass()
     per_pass = (time.perf_counter() - t0) / reps
     timings = {}
     for kind in ("existing", "new"):
@@ -145,7 +153,7 @@ def bench_passes(size: int) -> None:
             name = f"t{rng.randrange(size):06d}" if kind == "existing" else f"t{k:06d}b"
             book_state.balances[trader(name)] = Decimal(1_000)
             book_state.positions[name] = {"BTCUSDT": Holding(Decimal("0.05"), Decimal(60_500))}
-            book = book.update(book_state, ctx, {name})
+            screen.sync(book_state, {name})
         timings[kind] = (time.perf_counter() - t0) / reps_update
     market = model_market(book_state, ctx)
     sample = [f"t{i:06d}" for i in range(0, size, max(size // 200, 1))][:200]
@@ -155,14 +163,14 @@ def bench_passes(size: int) -> None:
     per_account = (time.perf_counter() - t0) / len(sample)
     baseline = per_account * size
     print(
-        f"liquidation pass over {size:,} accounts: {1 / per_pass:,.1f} passes/s "
-        f"(screen {per_pass * 1e3:.1f} ms); "
+        f"liquidation screen over {size:,} accounts: {1 / per_pass:,.1f} passes/s "
+        f"(tick and list {per_pass * 1e3:.2f} ms); "
         f"evaluate() per account {1 / baseline:.4f} passes/s; ratio {baseline / per_pass:,.0f}x"
     )
     for kind, update in timings.items():
         print(
-            f"book layout after a fill by one {kind} account: incremental update "
-            f"{update * 1e3:.1f} ms, full rebuild {build:.2f} s; ratio {build / update:,.0f}x"
+            f"risk book after a fill by one {kind} account: sync "
+            f"{update * 1e3:.2f} ms, fresh screen {build:.2f} s; ratio {build / update:,.0f}x"
         )
 
 

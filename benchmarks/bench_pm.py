@@ -25,11 +25,11 @@ import numpy as np
 from crossmargin.maths.black76 import price
 from crossmargin.maths.scenarios import InstrumentArrays, risk_array
 from crossmargin.model import Account, Instrument, Kind, Market, Position
-from crossmargin.pm.book import OptionData
 from crossmargin.pm.deribit import deribit_margin
+from crossmargin.pm.instruments import OptionData
 from crossmargin.pm.population import deribit_population
 from crossmargin.pm.risk import account_risk, vol_shock
-from crossmargin.pm.rules import load_pm_rulebook
+from crossmargin.rules import load_pm_rulebook
 
 
 def best(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -84,11 +84,11 @@ def main(quick: bool) -> None:
     speedup = vec_rate / loop_rate
     print(f"black76.price vectorised    {vec_rate / 1e6:8.3f} M options/s  x{speedup:,.0f}")
 
-    book = load_pm_rulebook("deribit-pm")
-    grid = book.grid.arrays
+    rulebook = load_pm_rulebook("deribit-pm")
+    grid = rulebook.grid.arrays
     n_inst = 2_000 if quick else 10_000
     inst = chain(rng, n_inst)
-    shock = vol_shock(book, ("BTC",) * n_inst)
+    shock = vol_shock(rulebook, ("BTC",) * n_inst)
     risk_rate = n_inst * grid.size / best(lambda: risk_array(inst, grid, shock))
     print(
         f"risk_array {n_inst} x {grid.size}      {risk_rate / 1e6:8.3f} M repricings/s  "
@@ -101,10 +101,10 @@ def main(quick: bool) -> None:
 
     def per_account() -> None:
         for account in sample:
-            deribit_margin(account_risk(account, market, book, data), book)
+            deribit_margin(account_risk(account, market, rulebook, data), rulebook)
 
     one_rate = len(sample) / best(per_account, 1)
-    pop_rate = n_acc / best(lambda: deribit_population(accounts, market, book, data))
+    pop_rate = n_acc / best(lambda: deribit_population(accounts, market, rulebook, data))
     print(f"per-account path            {one_rate:10,.0f} accounts/s  (baseline)")
     print(f"deribit_population          {pop_rate:10,.0f} accounts/s  x{pop_rate / one_rate:,.0f}")
 

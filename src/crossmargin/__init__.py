@@ -7,8 +7,8 @@
 91139.24
 """
 
+from crossmargin.app import load_portfolio, parse_portfolio
 from crossmargin.health import AccountHealth, PositionHealth, evaluate
-from crossmargin.io import load_portfolio, parse_portfolio
 from crossmargin.maths.status import Status
 from crossmargin.model import (
     Account,

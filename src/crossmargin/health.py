@@ -1,7 +1,8 @@
 """Account health for one account: equity, margins, ratios, status, liquidation prices.
 
-All amounts are in the market's account ``currency`` unless a name says otherwise. The
-arithmetic is the vectorised kernels of :mod:`crossmargin.maths`, called with one account.
+All amounts are in the market's account ``currency`` unless a name says otherwise.
+:func:`evaluate` is the one-account call of the account-risk kernel
+(:mod:`crossmargin.maths.risk`), the same compiled code ``RiskBook`` runs for many accounts.
 """
 
 from __future__ import annotations
@@ -11,11 +12,34 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from crossmargin.maths.collateral import collateral_units
-from crossmargin.maths.liquidation import crash_distance, liquidation_price
-from crossmargin.maths.pnl import unrealized_pnl
-from crossmargin.maths.status import Status, margin_ratio, status
-from crossmargin.maths.tiers import MarginArrays, position_margins
+from crossmargin.maths.collateral import collateral_table, collateral_units
+from crossmargin.maths.liquidation import down_grid, up_grid
+from crossmargin.maths.risk import (
+    BRACKET,
+    CAP,
+    CODE,
+    COLLATERAL,
+    CROSS_IM,
+    CROSS_MM,
+    EQUITY,
+    FIELDS,
+    IM,
+    MM,
+    NOTIONAL,
+    PNL,
+    POSITION,
+    ROW_FIELDS,
+    Holdings,
+    crash_moves,
+    effective_leverage_of,
+    holdings_risk,
+    instrument_terms,
+    liquidation_prices,
+    record_figures,
+    record_statuses,
+)
+from crossmargin.maths.status import Status, status_of
+from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, Instrument, Market, Position
 
 __all__ = ["AccountHealth", "PositionHealth", "evaluate"]
@@ -84,29 +108,21 @@ class AccountHealth:
     positions: tuple[PositionHealth, ...]
 
 
+CRASH_POINTS = 512
+"""Moves per side of the crash-distance grid (0 to -99% and 0 to +900%, log-spaced)."""
+CRASH_STEP = 16
+"""Every ``CRASH_STEP``-th grid point is scanned first (see :func:`crash_moves`)."""
+
+
 @dataclass(frozen=True)
 class _Frame:
-    """One account laid out as arrays: assets (A) and derivative positions (P)."""
+    """One account laid out for the kernel: its derivative positions as :class:`Holdings`
+    (one instrument row per position), its balances' amounts and prices."""
 
-    assets: tuple[str, ...]
-    amounts: Float
-    asset_px: Float
-    asset_stable: NDArray[np.bool_]
-    up_to: Float
-    ratios: Float
-    currency_px: float
-    currency_stable: bool
     positions: tuple[tuple[Position, Instrument], ...]
-    qty: Float
-    contract_size: Float
-    entry: Float
-    inverse: NDArray[np.bool_]
-    mark: Float
-    leverage: Float
-    isolated: NDArray[np.bool_]
-    isolated_margin: Float
-    settle_index: NDArray[np.intp]
-    schedule: MarginArrays
+    holdings: Holdings
+    amounts: Float
+    factor: Float
 
 
 def _frame(account: Account, market: Market) -> _Frame:
@@ -135,7 +151,6 @@ def _frame(account: Account, market: Market) -> _Frame:
             amounts[instrument.underlying] = amounts.get(instrument.underlying, 0.0) + held
             spot_px[instrument.underlying] = mark * market.to_currency(instrument.quote)
     assets = tuple(amounts)
-    currency_px = market.asset_price(market.currency)
     px = []
     for asset in assets:
         if asset in market.prices or asset == market.currency or asset not in spot_px:
@@ -143,131 +158,66 @@ def _frame(account: Account, market: Market) -> _Frame:
         else:
             px.append(spot_px[asset])
     rules = [market.collateral_rule(a) for a in assets]
-    t = max((len(r.ratios) for r in rules), default=1)
-    up_to = np.full((len(assets), t), np.inf)
-    ratios = np.zeros((len(assets), t))
-    for a, rule in enumerate(rules):
-        up_to[a, : len(rule.up_to)] = rule.up_to
-        ratios[a, : len(rule.ratios)] = rule.ratios
+    up_to, ratios = collateral_table(rules)
     index = {a: k for k, a in enumerate(assets)}
-    schedules = [ins.margin for _, ins in derivatives if ins.margin is not None]
-
-    return _Frame(
-        assets=assets,
-        amounts=np.array([amounts[a] for a in assets], dtype=np.float64),
-        asset_px=np.array(px, dtype=np.float64),
-        asset_stable=np.array([r.stable for r in rules], dtype=bool),
-        up_to=up_to,
-        ratios=ratios,
-        currency_px=currency_px,
-        currency_stable=market.collateral_rule(market.currency).stable,
-        positions=tuple(derivatives),
-        qty=np.array([p.qty for p, _ in derivatives], dtype=np.float64),
-        contract_size=np.array([i.contract_size for _, i in derivatives], dtype=np.float64),
-        entry=np.array([p.entry_price for p, _ in derivatives], dtype=np.float64),
-        inverse=np.array([i.inverse for _, i in derivatives], dtype=bool),
-        mark=np.array([market.mark(p.symbol) for p, _ in derivatives], dtype=np.float64),
-        leverage=np.array(
-            [np.nan if p.leverage is None else p.leverage for p, _ in derivatives], dtype=np.float64
-        ),
-        isolated=np.array([p.is_isolated for p, _ in derivatives], dtype=bool),
-        isolated_margin=np.array(
-            [p.isolated_margin or 0.0 for p, _ in derivatives], dtype=np.float64
-        ),
-        settle_index=np.array([index[i.settle] for _, i in derivatives], dtype=np.intp),
-        schedule=MarginArrays.from_schedules(schedules),
+    schedule = MarginArrays.from_schedules(
+        [ins.margin for _, ins in derivatives if ins.margin is not None]
     )
-
-
-@dataclass(frozen=True)
-class _Valuation:
-    """Arrays of one valuation; leading axes (if any) are scenarios."""
-
-    collateral: Float
-    wallet: Float
-    factor: Float
-    upnl: Float
-    initial: Float
-    maintenance: Float
-    notional: Float
-    bracket: NDArray[np.intp]
-    max_leverage: Float
-    cross_equity: Float
-    cross_initial: Float
-    cross_maintenance: Float
-    isolated_equity: Float
-
-
-def _value(frame: _Frame, move: Float | float = 0.0) -> _Valuation:
-    """Value the account with non-cash prices times ``1 + move`` (``move`` may be an array)."""
-    m = np.asarray(move, dtype=np.float64)[..., None]
-    asset_px = frame.asset_px * np.where(frame.asset_stable, 1.0, 1.0 + m)
-    ccy_scale = 1.0 if frame.currency_stable else 1.0 + m
-    asset_px = asset_px / ccy_scale
-    marks = frame.mark * (1.0 + m)
-    basis = np.where(frame.isolated & frame.schedule.isolated_at_entry, frame.entry, marks)
-    units = collateral_units(frame.amounts, frame.up_to, frame.ratios)
-    collateral = (units * asset_px).sum(axis=-1)
-    wallet = (frame.amounts * asset_px).sum(axis=-1)
-    factor = asset_px[..., frame.settle_index]
-    margins = position_margins(
-        frame.qty, frame.contract_size, basis, frame.inverse, frame.leverage, frame.schedule
+    settle = np.array([index[i.settle] for _, i in derivatives], dtype=np.intp)
+    terms = instrument_terms(
+        np.array([i.contract_size for _, i in derivatives], dtype=np.float64),
+        np.array([i.inverse for _, i in derivatives], dtype=bool),
+        settle,
+        schedule,
     )
-    upnl = unrealized_pnl(frame.qty, frame.contract_size, frame.entry, marks, frame.inverse)
-    cross = ~frame.isolated
-    return _Valuation(
-        collateral=collateral,
-        wallet=wallet,
-        factor=factor,
-        upnl=upnl,
-        initial=margins.initial,
-        maintenance=margins.maintenance,
-        notional=margins.notional,
-        bracket=margins.bracket,
-        max_leverage=margins.bracket_max_leverage,
-        cross_equity=collateral + (factor * upnl * cross).sum(axis=-1),
-        cross_initial=(factor * margins.initial * cross).sum(axis=-1),
-        cross_maintenance=(factor * margins.maintenance * cross).sum(axis=-1),
-        isolated_equity=frame.isolated_margin + upnl,
+    positions = np.zeros(len(derivatives), dtype=POSITION)
+    positions["qty"] = [p.qty for p, _ in derivatives]
+    positions["entry"] = [p.entry_price for p, _ in derivatives]
+    positions["leverage"] = [np.nan if p.leverage is None else p.leverage for p, _ in derivatives]
+    positions["margin"] = [p.isolated_margin or 0.0 for p, _ in derivatives]
+    positions["instrument"] = np.arange(len(derivatives))
+    positions["isolated"] = [p.is_isolated for p, _ in derivatives]
+    amount = np.array([amounts[a] for a in assets], dtype=np.float64)
+    price = np.array(px, dtype=np.float64)
+    holdings = Holdings(
+        np.array([0, len(derivatives)], dtype=np.intp),
+        positions,
+        terms,
+        np.ascontiguousarray(schedule.brackets),
+        np.array([market.mark(p.symbol) for p, _ in derivatives], dtype=np.float64),
+        collateral_units(amount, up_to, ratios)[None, :],
+        price,
+        np.array([r.stable for r in rules], dtype=bool),
+        market.collateral_rule(market.currency).stable,
+        market.margin_call_ratio,
     )
-
-
-def _surplus(frame: _Frame, moves: Float) -> Float:
-    """Smallest margin surplus (equity - MM) over the cross account and isolated positions."""
-    v = _value(frame, moves)
-    cross = v.cross_equity - v.cross_maintenance
-    iso = np.where(frame.isolated, v.isolated_equity - v.maintenance, np.inf)
-    worst: Float = np.minimum(cross, iso.min(axis=-1, initial=np.inf))
-    return worst
+    return _Frame(tuple(derivatives), holdings, amount, price[settle])
 
 
 def evaluate(account: Account, market: Market) -> AccountHealth:
     """Health of ``account`` at ``market`` prices. Raises CrossMarginError on bad input."""
     frame = _frame(account, market)
-    v = _value(frame)
-    _check_leverage(account, frame, v)
-    iso = frame.isolated
-    fixed = iso & frame.schedule.isolated_at_entry
-    buffer = np.where(
-        iso,
-        frame.isolated_margin - np.where(fixed, v.maintenance, 0.0),
-        (v.cross_equity - v.cross_maintenance) / v.factor - v.upnl + v.maintenance,
-    )
-    liq = liquidation_price(
-        frame.qty,
-        frame.contract_size,
-        frame.entry,
-        frame.inverse,
-        frame.mark,
-        buffer,
-        frame.schedule.constant_where(fixed),
-    )
-    ratio = market.margin_call_ratio
-    cross_status = Status(int(status(v.cross_equity, v.cross_maintenance, ratio)))
-    iso_status = status(v.isolated_equity, v.maintenance, ratio)
-    iso_equity_ccy = v.factor * v.isolated_equity
+    h = frame.holdings
+    record = np.empty((1, FIELDS))
+    rows = np.empty((len(frame.positions), ROW_FIELDS))
+    holdings_risk(h, record, rows)
+    _check_leverage(account, frame, rows)
+    liquidation = np.empty(len(frame.positions))
+    liquidation_prices(h, record, liquidation)
+    crash = np.empty((1, 2))
+    grids = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
+    crash_moves(h, np.zeros(1, dtype=np.intp), *grids, CRASH_STEP, crash)
+    figures = np.empty((6, 1))
+    record_figures(record, figures)
+    equity, initial, maintenance, ratio, available, cross_equity = (float(x) for x in figures[:, 0])
+    worst = np.empty(1, dtype=np.int8)
+    record_statuses(record, market.margin_call_ratio, worst)
+    r = record[0]
+    cross_status = Status(status_of(cross_equity, r[CROSS_MM], market.margin_call_ratio))
     positions = []
     for i, (position, instrument) in enumerate(frame.positions):
+        row = rows[i]
+        iso = position.is_isolated
         positions.append(
             PositionHealth(
                 symbol=position.symbol,
@@ -275,43 +225,39 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
                 margin_mode=str(position.margin_mode),
                 qty=position.qty,
                 entry_price=position.entry_price,
-                mark_price=float(frame.mark[i]),
+                mark_price=float(h.marks[i]),
                 settle=instrument.settle,
-                notional=float(v.factor[i] * v.notional[i]),
-                unrealized_pnl=float(v.factor[i] * v.upnl[i]),
-                initial_margin=float(v.factor[i] * v.initial[i]),
-                maintenance_margin=float(v.factor[i] * v.maintenance[i]),
-                bracket=int(v.bracket[i]),
-                max_leverage=float(v.max_leverage[i]),
-                liquidation_price=None if np.isnan(liq[i]) else float(liq[i]),
-                equity=float(iso_equity_ccy[i] if iso[i] else v.cross_equity),
-                status=Status(int(iso_status[i])) if iso[i] else cross_status,
+                notional=float(row[NOTIONAL]),
+                unrealized_pnl=float(row[PNL]),
+                initial_margin=float(row[IM]),
+                maintenance_margin=float(row[MM]),
+                bracket=int(row[BRACKET]),
+                max_leverage=float(row[CAP]),
+                liquidation_price=None if np.isnan(liquidation[i]) else float(liquidation[i]),
+                equity=float(row[EQUITY]) if iso else cross_equity,
+                status=Status(int(row[CODE])) if iso else cross_status,
             )
         )
-    positions.extend(_spot_rows(account, market, float(v.cross_equity), cross_status))
-    equity = float(v.cross_equity + iso_equity_ccy[iso].sum())
-    initial = float((v.factor * v.initial).sum())
-    maintenance = float((v.factor * v.maintenance).sum())
-    gross = float((v.factor * v.notional).sum())
-    down, up = crash_distance(lambda moves: _surplus(frame, moves))
+    positions.extend(_spot_rows(account, market, cross_equity, cross_status))
+    cross = ~h.positions["isolated"]
+    down, up = (None if np.isnan(x) else float(x) for x in crash[0])
     distances = [d for d in (down, up) if d is not None]
-    worst = max([cross_status, *(Status(int(s)) for s in iso_status[iso])])
     return AccountHealth(
         id=account.id,
         currency=market.currency,
-        wallet_balance=float(v.wallet),
-        collateral_value=float(v.collateral),
-        unrealized_pnl=float((v.factor * v.upnl)[~iso].sum()),
+        wallet_balance=float(frame.amounts @ h.price),
+        collateral_value=float(r[COLLATERAL]),
+        unrealized_pnl=float(rows[cross, PNL].sum()),
         equity=equity,
         initial_margin=initial,
         maintenance_margin=maintenance,
-        margin_ratio=float(margin_ratio(equity, maintenance)),
-        available_balance=max(float(v.cross_equity - v.cross_initial), 0.0),
-        effective_leverage=gross / equity if equity > 0 else float("inf") if gross else 0.0,
-        cross_equity=float(v.cross_equity),
-        cross_initial_margin=float(v.cross_initial),
-        cross_maintenance_margin=float(v.cross_maintenance),
-        status=worst,
+        margin_ratio=ratio,
+        available_balance=available,
+        effective_leverage=float(effective_leverage_of(float(rows[:, NOTIONAL].sum()), equity)),
+        cross_equity=cross_equity,
+        cross_initial_margin=float(r[CROSS_IM]),
+        cross_maintenance_margin=float(r[CROSS_MM]),
+        status=Status(int(worst[0])),
         crash_distance=min(distances) if distances else None,
         crash_move_down=None if down is None else -down if down else 0.0,
         crash_move_up=up,
@@ -319,17 +265,19 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     )
 
 
-def _check_leverage(account: Account, frame: _Frame, v: _Valuation) -> None:
+def _check_leverage(account: Account, frame: _Frame, rows: Float) -> None:
     """A chosen leverage above the bracket's cap is bad input (venues refuse it)."""
-    over = np.flatnonzero(frame.leverage > v.max_leverage * (1 + 1e-12))
+    leverage = frame.holdings.positions["leverage"]
+    over = np.flatnonzero(leverage > rows[:, CAP] * (1 + 1e-12))
     if over.size:
         i = int(over[0])
         position = frame.positions[i][0]
         index = account.positions.index(position)
+        notional = rows[i, NOTIONAL] / frame.factor[i]
         raise CrossMarginError(
             f"positions[{index}].leverage",
-            f"{position.leverage:g}x is above the {v.max_leverage[i]:g}x maximum of bracket "
-            f"{int(v.bracket[i]) + 1} at notional {v.notional[i]:,.2f}",
+            f"{position.leverage:g}x is above the {rows[i, CAP]:g}x maximum of bracket "
+            f"{int(rows[i, BRACKET]) + 1} at notional {notional:,.2f}",
         )
 
 

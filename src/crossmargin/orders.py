@@ -8,7 +8,8 @@ import numpy as np
 
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.maths.collateral import collateral_units, units_for_collateral
-from crossmargin.maths.pnl import notional, unrealized_pnl
+from crossmargin.maths.entry import average_entry_of, realized_pnl_of, released_margin_of
+from crossmargin.maths.fees import trade_fee_of
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Market, Order
 from crossmargin.model.positions import Position
@@ -58,10 +59,7 @@ def _combine(
     total = old.qty + order.qty
     leverage = order.leverage if order.leverage is not None else old.leverage
     if np.sign(order.qty) == np.sign(old.qty):
-        if inv:
-            entry = total / (old.qty / old.entry_price + order.qty / price)
-        else:
-            entry = (old.qty * old.entry_price + order.qty * price) / total
+        entry = average_entry_of(old.qty, old.entry_price, order.qty, price, inv)
         extra = 0.0
         if old.is_isolated:
             given = order.isolated_margin
@@ -72,12 +70,11 @@ def _combine(
             )
         margin = None if old.isolated_margin is None else old.isolated_margin + extra
         grown = replace(
-            old, qty=total, entry_price=float(entry), leverage=leverage, isolated_margin=margin
+            old, qty=total, entry_price=entry, leverage=leverage, isolated_margin=margin
         )
         return grown, 0.0, -extra
-    closed = np.sign(old.qty) * min(abs(old.qty), abs(order.qty))
-    realized = float(unrealized_pnl(closed, cs, old.entry_price, price, inv))
-    released = (old.isolated_margin or 0.0) * abs(closed / old.qty)
+    realized = realized_pnl_of(old.qty, cs, old.entry_price, order.qty, price, inv)
+    released = released_margin_of(old.isolated_margin or 0.0, old.qty, order.qty)
     if abs(order.qty) < abs(old.qty):
         left = (old.isolated_margin or 0.0) - released
         kept = replace(old, qty=total, isolated_margin=left if old.is_isolated else None)
@@ -101,9 +98,8 @@ def apply_fill(account: Account, market: Market, order: Order) -> Account:
     except CrossMarginError as error:
         raise error.at("order") if error.path == "symbol" else error from None
     units = abs(order.qty) * instrument.contract_size
-    fee = (
-        float(notional(order.qty, instrument.contract_size, price, instrument.inverse))
-        * order.fee_rate
+    fee = trade_fee_of(
+        order.qty, instrument.contract_size, price, instrument.inverse, order.fee_rate
     )
     balances = dict(account.balances)
     positions = [p for p in account.positions if p.symbol != order.symbol]
@@ -175,7 +171,7 @@ def max_withdrawable(account: Account, market: Market) -> dict[str, float]:
     free = max(health.cross_equity - health.cross_initial_margin, 0.0)
     result: dict[str, float] = {}
     for asset, amount in account.balances.items():
-        if amount <= 0:
+        if amount <= 0 or free <= 0:
             result[asset] = 0.0
             continue
         rule = market.collateral_rule(asset)

@@ -1,92 +1,149 @@
-"""The vectorised crash-distance search against the scalar reference search.
+"""The one crash-distance search (``crossmargin.maths.risk.crash_moves``) against outside answers.
 
-``crossmargin.maths.liquidation.crash_distance`` (full grid, then Brent) is the reference; the
-book's search (coarse grid, concavity check, full grid where needed, Illinois refinement) must
-find the same first crossing on each side for concave and flat-then-falling surpluses, and
-with the full scan also for a surplus that dips below zero between coarse grid points.
+A single linear position under one maintenance rate has a closed-form crash distance; richer
+accounts are checked against a plain dense search written here, which moves the market's
+prices itself and asks ``evaluate`` for the surplus at every point of a fine grid, then bisects.
+``evaluate`` and ``RiskBook`` run the same search and must agree with both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 
 import numpy as np
 import pytest
 
-from crossmargin.book.riskbook import _Surface
-from crossmargin.maths.liquidation import crash_distance, down_grid, up_grid
+from crossmargin import (
+    Account,
+    CollateralRule,
+    Instrument,
+    Kind,
+    MarginMode,
+    MarginSchedule,
+    Market,
+    Position,
+    evaluate,
+)
+from crossmargin.book.riskbook import RiskBook
+from crossmargin.maths.liquidation import down_grid, up_grid
 
-Surplus = Callable[[np.ndarray], np.ndarray]
-UP = up_grid(512)
-
-
-def concave(m: np.ndarray) -> np.ndarray:
-    """Equity 1 + m against a maintenance that grows with |m|: roots near -0.8 and +0.9."""
-    return 0.2 + 0.5 * m - 0.2 * m**2
-
-
-def dip(m: np.ndarray) -> np.ndarray:
-    """Positive and falling, but with a narrow dip below 0 around the 6th up-grid point."""
-    bump = 10.0 * np.maximum(0.0, 1.0 - np.abs(m - UP[5]) / 0.003)
-    return 1.0 - 0.5 * m - bump
-
-
-def plateau(m: np.ndarray) -> np.ndarray:
-    """Zero until a move of +0.3 (an isolated wallet after the cross one is empty), then < 0."""
-    return np.minimum(0.0, 0.3 - m)
+FLAT = MarginSchedule.brackets([0.0], [0.01], [50.0])
+"""One bracket, 1% maintenance: MM = 0.01 x notional at every size."""
 
 
-class _Stub:
-    """One account whose surplus is ``f`` (the interface ``first_root`` uses). The compiled
-    refinement needs a real book's columns, so the stub refines by plain bisection; the book
-    tests check the compiled one against ``evaluate``."""
+def _market(
+    prices: dict[str, float], collateral: dict[str, CollateralRule] | None = None
+) -> Market:
+    instruments = {
+        "BTCUSDT": Instrument("BTCUSDT", Kind.PERPETUAL, "BTC", "USDT", "USDT", FLAT),
+        "ETHUSDT": Instrument("ETHUSDT", Kind.PERPETUAL, "ETH", "USDT", "USDT", FLAT),
+        "BTCUSD": Instrument(
+            "BTCUSD", Kind.PERPETUAL, "BTC", "USD", "BTC", FLAT, 100.0, inverse=True
+        ),
+    }
+    rules = {"USDT": CollateralRule.flat("USDT", 1.0, stable=True), **(collateral or {})}
+    return Market(instruments, prices, "USDT", rules)
 
-    n = 1
 
-    def __init__(self, f: Surplus) -> None:
-        self.f = f
+def _surplus(account: Account, market: Market, move: float) -> float:
+    """Smallest margin surplus with every non-stable price moved by ``1 + move``, from
+    ``evaluate`` on a market whose prices were moved here."""
+    moved = {k: v * (1 + move) for k, v in market.prices.items() if k != "USDT"}
+    h = evaluate(account, market.with_prices(moved))
+    values = [h.cross_equity - h.cross_maintenance_margin]
+    values += [p.equity - p.maintenance_margin for p in h.positions if p.margin_mode == "isolated"]
+    return min(values)
 
-    def surplus(self, moves: np.ndarray) -> np.ndarray:
-        return self.f(np.asarray(moves, dtype=np.float64))
 
-    def _illinois(
-        self, todo: np.ndarray, a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray
-    ) -> np.ndarray:
-        for _ in range(200):
-            c = 0.5 * (a + b)
-            below = self.f(c) < 0
-            a, b = np.where(below, a, c), np.where(below, c, b)
-        return 0.5 * (a + b)
+def _dense(account: Account, market: Market, grid: np.ndarray) -> float | None:
+    """First fine-grid move with a negative surplus, bisected to 1e-13; None if none."""
+    previous = 0.0
+    for move in grid:
+        if _surplus(account, market, float(move)) < 0:
+            lo, hi = previous, float(move)
+            while abs(hi - lo) > 1e-13:
+                mid = 0.5 * (lo + hi)
+                lo, hi = (lo, mid) if _surplus(account, market, mid) < 0 else (mid, hi)
+            return abs(hi)
+        previous = float(move)
+    return None
+
+
+def _both(account: Account, market: Market) -> list[tuple[float | None, float | None]]:
+    """(down, up) magnitudes from ``evaluate`` and from a one-account ``RiskBook``."""
+    health = evaluate(account, market)
+    crash = RiskBook.from_accounts([account], market).crash_distances()
+    book = tuple(None if math.isnan(x) else abs(float(x)) for x in (crash.down[0], crash.up[0]))
+    down = None if health.crash_move_down is None else abs(health.crash_move_down)
+    return [(down, health.crash_move_up), (book[0], book[1])]
+
+
+def test_single_long_matches_the_closed_form() -> None:
+    """Long q BTC at entry e with wallet W, MM = r q p: equity W + q (p - e) = r q p at
+    p* = (q e - W) / (q (1 - r)); the crash distance down is 1 - p* / p (a uniform move of
+    the mark). The short side never liquidates a long within +900%."""
+    q, e, p, wallet, r = 2.0, 60_000.0, 62_000.0, 10_000.0, 0.01
+    account = Account("a", {"USDT": wallet}, [Position("BTCUSDT", q, e)])
+    market = _market({"BTCUSDT": p})
+    expected = 1.0 - (q * e - wallet) / (q * (1.0 - r)) / p
+    for down, up in _both(account, market):
+        assert down == pytest.approx(expected, abs=1e-12)
+        assert up is None
+
+
+def test_single_short_matches_the_closed_form() -> None:
+    """Short q BTC: W + q (e - p) = r q p at p* = (W + q e) / (q (1 + r)); distance up
+    p* / p - 1."""
+    q, e, p, wallet, r = 3.0, 60_000.0, 59_000.0, 20_000.0, 0.01
+    account = Account("a", {"USDT": wallet}, [Position("BTCUSDT", -q, e)])
+    market = _market({"BTCUSDT": p})
+    expected = (wallet + q * e) / (q * (1.0 + r)) / p - 1.0
+    for down, up in _both(account, market):
+        assert down is None
+        assert up == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize(
-    ("f", "step"), [(concave, 16), (plateau, 16), (concave, 1), (dip, 1), (plateau, 1)]
+    "account",
+    [
+        Account(
+            "hedged",
+            {"USDT": 3_000.0},
+            [Position("BTCUSDT", 1.0, 60_000.0), Position("ETHUSDT", -10.0, 3_100.0)],
+        ),
+        Account(
+            "isolated",
+            {"USDT": 50_000.0},
+            [
+                Position("BTCUSDT", 1.0, 60_000.0, MarginMode.ISOLATED, 2_500.0),
+                Position("ETHUSDT", -5.0, 3_000.0),
+            ],
+        ),
+        Account("coin", {"BTC": 0.2}, [Position("BTCUSD", -30_000.0, 61_000.0)]),
+        Account("collateral", {"BTC": 1.0, "USDT": -40_000.0}, [Position("ETHUSDT", 8.0, 3_000.0)]),
+    ],
+    ids=lambda a: a.id,
 )
-def test_first_root_matches_reference(f: Surplus, step: int) -> None:
-    """Both sides agree with the reference to 1e-12 (a dip between coarse points needs the
-    full scan, ``step=1``)."""
-    down, up = crash_distance(f)
-    stub = _Stub(f)
-    for grid, expected in ((down_grid(512), down), (UP, up)):
-        got = float(_Surface.first_root(stub, grid, step)[0])  # type: ignore[arg-type]
-        if expected is None:
-            assert np.isnan(got)
-        else:
-            assert got == pytest.approx(expected, abs=1e-12)
+def test_accounts_match_a_dense_search(account: Account) -> None:
+    """Hedged cross, isolated beside cross, a coin-margined short (convex in the move, so
+    the coarse scan falls back to the fine grid) and haircut BTC collateral: the first
+    crossing on each side equals a dense search of every grid point to 1e-9."""
+    market = _market(
+        {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0, "BTCUSD": 60_000.0, "BTC": 60_000.0},
+        {"BTC": CollateralRule("BTC", (10.0, math.inf), (0.95, 0.8))},
+    )
+    expected = (_dense(account, market, down_grid(512)), _dense(account, market, up_grid(512)))
+    for got in _both(account, market):
+        for e, g in zip(expected, got, strict=True):
+            if e is None:
+                assert g is None
+            else:
+                assert g == pytest.approx(e, abs=1e-9)
 
 
-def test_non_concave_coarse_values_take_the_full_grid() -> None:
-    """Coarse values that fall then rise are not concave: that account gets the full grid,
-    which finds a narrow dip between coarse points that the coarse scan alone would miss."""
-
-    def tri(m: np.ndarray, centre: float, half: float) -> np.ndarray:
-        return np.maximum(0.0, 1.0 - np.abs(m - centre) / half)
-
-    def valley(m: np.ndarray) -> np.ndarray:
-        broad = 0.8 * tri(m, UP[16], UP[40] - UP[16])
-        return 1.0 - broad - 10.0 * tri(m, UP[20], 0.002) - 0.2 * m
-
-    _, up = crash_distance(valley)
-    assert up is not None and UP[19] < up < UP[20]
-    got = float(_Surface.first_root(_Stub(valley), UP, 16)[0])  # type: ignore[arg-type]
-    assert got == pytest.approx(up, abs=1e-12)
+def test_already_liquidatable_is_zero() -> None:
+    """An account below maintenance now has crash distance 0 on both paths."""
+    account = Account("a", {"USDT": 100.0}, [Position("BTCUSDT", 1.0, 70_000.0)])
+    market = _market({"BTCUSDT": 60_000.0})
+    for down, up in _both(account, market):
+        assert down == 0.0 and up == 0.0

@@ -206,8 +206,8 @@ def test_growth_relocates_blocks() -> None:
             book.set_position(f"a{k}", Position(s, qty or 1.0, PRICES[s] * 1.01))
     fresh = RiskBook(book.current_params(), book.columns())
     for got, expected in zip(
-        (book.values().equity, book.values().maintenance_margin, book.values().status),
-        (fresh.values().equity, fresh.values().maintenance_margin, fresh.values().status),
+        (book.values().equity, book.values().maintenance_margin, book.values().status_code),
+        (fresh.values().equity, fresh.values().maintenance_margin, fresh.values().status_code),
         strict=True,
     ):
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from crossmargin import Status
 from crossmargin.book.riskbook import RiskBook
 from crossmargin.lab.synthetic import synthetic_book, synthetic_market
 
@@ -23,4 +24,4 @@ def test_seeded_and_shaped() -> None:
     assert np.median(equity) < equity.mean()
     book = RiskBook(params, a)
     assert book.positions == len(a.qty)
-    assert set(np.unique(book.values().status).tolist()) <= {0, 1, 2, 3}
+    assert set(book.values().status.tolist()) <= set(Status)

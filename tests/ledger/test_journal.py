@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal as D
 
-import numpy as np
 import pytest
 
 from crossmargin.ledger import Ledger
-from crossmargin.ledger.adl import adl_rank
 from crossmargin.ledger.journal import EventKind
 from crossmargin.rules import load_rulebook
 
@@ -160,21 +158,6 @@ def test_hyperliquid_backstop_hands_equity_to_the_fund(database: Database) -> No
         assert kinds(events) == ["price", "liquidation_fill", "insurance_transfer"]
         assert hl.state.balance("insurance") == D(519)
         assert hl.state.balance("trader:a") == 0
-
-
-def test_adl_rank_follows_the_published_formula() -> None:
-    """venues.md 2.7: rank = PnL% x EffLev if profitable, else PnL% / EffLev.
-
-    Entry value 1,000, notional 1,100, equity 220: EffLev 5. UPnL +100: 0.1 x 5 = 0.5;
-    UPnL -100: -0.1 / 5 = -0.02.
-    """
-    rank = adl_rank(
-        np.array([100.0, -100.0]),
-        np.array([1_000.0, 1_000.0]),
-        np.array([1_100.0, 1_100.0]),
-        np.array([220.0, 220.0]),
-    )
-    np.testing.assert_allclose(rank, [0.5, -0.02])
 
 
 def test_adl_queue_takes_the_highest_rank_first(ledger: Ledger) -> None:

@@ -25,9 +25,11 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 from sqlalchemy import create_engine, text
 
+from crossmargin.book.riskbook import RiskBook
 from crossmargin.ledger import Ledger, State
+from crossmargin.ledger.context import Context
 from crossmargin.ledger.journal import INSURANCE, EventKind, Holding, apply, isolated, trader
-from crossmargin.ledger.liquidation import Book, Context
+from crossmargin.ledger.liquidation import Screen
 from crossmargin.maths.status import Status
 from crossmargin.model import CrossMarginError
 from crossmargin.rules import load_rulebook
@@ -138,37 +140,45 @@ def check_pass(ledger: Ledger, before: State, seq: int) -> None:
         assert all(p.status < Status.LIQUIDATABLE for p in health.positions)
 
 
-def layout_rows(book: Book) -> list[tuple[object, ...]]:
-    r = book.rows
-    return sorted(
-        (book.traders[o], book.markets[m], q, e, cs, None if np.isnan(lev) else lev, iso, im)
-        for o, m, q, e, cs, lev, iso, im in zip(
-            r.owner.tolist(),
-            r.market.tolist(),
-            r.qty.tolist(),
-            r.entry.tolist(),
-            r.contract_size.tolist(),
-            r.leverage.tolist(),
-            r.isolated.tolist(),
-            r.isolated_margin.tolist(),
-            strict=True,
+def book_rows(book: RiskBook) -> list[tuple[object, ...]]:
+    """Every account's balances and positions in the book, by name."""
+    c = book.columns()
+    symbols, ids = book.params.symbols, c.account_ids
+    rows: list[tuple[object, ...]] = [
+        (ids[a], "balances", *c.balances[a].tolist()) for a in range(len(ids))
+    ]
+    for k in range(len(c.qty)):
+        lev = float(c.leverage[k])
+        rows.append(
+            (
+                ids[int(c.account[k])],
+                symbols[int(c.instrument[k])],
+                float(c.qty[k]),
+                float(c.entry[k]),
+                None if np.isnan(lev) else lev,
+                bool(c.isolated[k]),
+                float(c.isolated_margin[k]),
+            )
         )
-    )
+    return sorted(rows, key=repr)
+
+
+def same_screen(live: Screen, fresh: Screen) -> None:
+    """Same accounts, balances and positions, and the same figures (up to the rounding of
+    incremental sums)."""
+    assert sorted(live.book.account_ids) == sorted(fresh.book.account_ids)
+    assert book_rows(live.book) == book_rows(fresh.book)
+    order = [live.book.index_of(a) for a in fresh.book.account_ids]
+    a, b = live.book.values(), fresh.book.values()
+    for got, expected in ((a.equity, b.equity), (a.maintenance_margin, b.maintenance_margin)):
+        np.testing.assert_allclose(got[order], expected, rtol=1e-12, atol=1e-6)
+    assert a.status_code[order].tolist() == b.status_code.tolist()
+    assert live.liquidatable() == fresh.liquidatable()
 
 
 def check_layout(ledger: Ledger) -> None:
-    """The incrementally kept layout against one built from the state alone."""
-    live, fresh = ledger.layout(), Book.build(ledger.state, ledger.ctx)
-    assert live.traders == fresh.traders
-    assert live.wallet.tolist() == fresh.wallet.tolist()
-    assert layout_rows(live) == layout_rows(fresh)
-    if live.traders and "BTCUSDT" in ledger.state.prices:
-        for a, b in zip(
-            live.screen(live.marks(ledger.state))[2:],
-            fresh.screen(fresh.marks(ledger.state))[2:],
-            strict=True,
-        ):
-            assert a.tolist() == b.tolist()
+    """The incrementally kept screen against one built from the state alone."""
+    same_screen(ledger.screen(), Screen(ledger.state, ledger.ctx))
 
 
 def check_stream(ledger: Ledger, steps: list[tuple[str, str, Any]]) -> None:
@@ -258,23 +268,15 @@ def make_state(traders: dict[str, tuple[D, Any]]) -> State:
 
 @settings(max_examples=80, deadline=None)
 @given(traders_st, traders_st)
-def test_layout_update_matches_a_rebuild(
+def test_screen_sync_matches_a_rebuild(
     first: dict[str, tuple[D, Any]], changes: dict[str, tuple[D, Any]]
 ) -> None:
-    """Traders added (anywhere in the sorted order), re-laid, or closed out: the updated layout
-    equals a fresh one and screens to the same per-trader figures."""
+    """Traders added, re-laid, or closed out: the screen brought in step holds what a fresh
+    one holds and gives the same per-trader figures and liquidation list."""
     ctx = Context(dict(BINANCE_BRACKETS), "USDT", load_venue("binance"))
     base = {"0": (D(1_000), (D(1), "cross", None)), "z": (D(1_000), (D(-1), "cross", None))}
     before = make_state({**base, **first})
     after = make_state({**base, **first, **changes})
-    book = Book.build(before, ctx)
-    assert book.markets == ("BTCUSDT", "ETHUSDT")
-    live, fresh = book.update(after, ctx, set(changes)), Book.build(after, ctx)
-    assert live.traders == fresh.traders
-    assert live.wallet.tolist() == fresh.wallet.tolist()
-    assert layout_rows(live) == layout_rows(fresh)
-    if fresh.traders:
-        for a, b in zip(
-            live.screen(live.marks(after))[2:], fresh.screen(fresh.marks(after))[2:], strict=True
-        ):
-            assert a.tolist() == b.tolist()
+    screen = Screen(before, ctx)
+    screen.sync(after, set(changes))
+    same_screen(screen, Screen(after, ctx))

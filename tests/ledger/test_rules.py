@@ -13,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from tests.lab.test_replay import app
 from typer.testing import CliRunner
 
+from crossmargin.cli import app
 from crossmargin.ledger import Ledger, bundled_venues, load_venue
 from crossmargin.model import CrossMarginError
 from crossmargin.rules import load_rulebook

@@ -1,4 +1,4 @@
-"""Deribit PM (venues.md 5.4) on a hand-computed book: a short BTC perpetual and a short
+"""Deribit PM (venues.md 5.4) on a hand-computed portfolio: a short BTC perpetual and a short
 strangle, all coin-settled. The expected numbers are recomputed here scenario by scenario with
 the scalar reference formulas: the 9 x 3 standard table (+-16%, vol up/same/down with
 volUp = max(vol (1 + 0.5 (30/dte)^p), 0.5)), the 8-point extended table (vol up, x factor),
@@ -8,6 +8,7 @@ MM = 0.8 x IM."""
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import numpy as np
@@ -15,9 +16,10 @@ import pytest
 from _pm_reference import black, deribit_vol, ncdf
 
 from crossmargin.model import Account, Instrument, Kind, MarginSchedule, Market, Position
-from crossmargin.pm import OptionData, load_pm_rulebook, portfolio_margin_report
+from crossmargin.pm import OptionData, portfolio_margin_report
 from crossmargin.pm.deribit import delta_shock, offset_pnl, roll_shock
 from crossmargin.pm.standard_options import option_margin_rates
+from crossmargin.rules import load_pm_rulebook
 
 F0, T = 60_000.0, 30 / 365
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
@@ -25,7 +27,7 @@ LEGS = [(70_000.0, True, 0.60), (50_000.0, False, 0.65)]  # strike, call, vol; s
 PERP_USD = -30_000.0  # 3,000 contracts of 10 USD
 
 
-def book() -> tuple[Account, Market, OptionData]:
+def portfolio() -> tuple[Account, Market, OptionData]:
     perp = Instrument(
         "BTC-PERPETUAL",
         Kind.PERPETUAL,
@@ -88,26 +90,26 @@ def expected() -> dict[str, float]:
 
 def test_hand_computed_short_perp_and_short_strangle() -> None:
     """Worst case, roll shock, delta shock, IM and MM = 0.8 IM in BTC and in USD."""
-    account, market, data = book()
+    account, market, data = portfolio()
     report = portfolio_margin_report(account, market, load_pm_rulebook("deribit-pm"), data)
-    unit = report["units"][0]
+    unit = report.units[0]
     want = expected()
-    assert unit["currency"] == "BTC"
-    assert unit["worst_case"] == pytest.approx(want["worst"], rel=1e-9)
-    assert unit["add_ons"]["roll_shock"] == pytest.approx(want["roll"], rel=1e-9)
-    assert unit["add_ons"]["delta_shock"] == pytest.approx(want["delta"], rel=1e-9)
-    assert unit["initial_margin"] == pytest.approx(want["im"], rel=1e-9)
-    assert unit["maintenance_margin"] == pytest.approx(0.8 * unit["initial_margin"], rel=1e-12)
-    assert report["initial_margin"] == pytest.approx(want["im"] * F0, rel=1e-9)
-    assert report["maintenance_margin"] == pytest.approx(want["mm"] * F0, rel=1e-9)
-    assert len(unit["risk_array"]) == 35
+    assert unit.currency == "BTC"
+    assert unit.worst_case == pytest.approx(want["worst"], rel=1e-9)
+    assert unit.add_ons["roll_shock"] == pytest.approx(want["roll"], rel=1e-9)
+    assert unit.add_ons["delta_shock"] == pytest.approx(want["delta"], rel=1e-9)
+    assert unit.initial_margin == pytest.approx(want["im"], rel=1e-9)
+    assert unit.maintenance_margin == pytest.approx(0.8 * unit.initial_margin, rel=1e-12)
+    assert report.initial_margin == pytest.approx(want["im"] * F0, rel=1e-9)
+    assert report.maintenance_margin == pytest.approx(want["mm"] * F0, rel=1e-9)
+    assert len(unit.risk_array) == 35
     keys = {"underlying", "scenario", "kind", "price_move", "vol_move"}
-    assert set(report["worst_scenario"]) == keys
+    assert {f.name for f in fields(report.worst_scenario)} == keys
 
 
 def test_standard_margin_side_by_side() -> None:
     """Standard IM = the perpetual's size-scaled IM + each short option's venues.md 5.3 IM."""
-    account, market, data = book()
+    account, market, data = portfolio()
     report = portfolio_margin_report(account, market, load_pm_rulebook("deribit-pm"), data)
     perp_im = 30_000.0 * 0.02  # 2% of 0.5 BTC notional, in USD
     options_im = 0.0
@@ -118,9 +120,9 @@ def test_standard_margin_side_by_side() -> None:
         if not call:
             im = max(im, max(0.075, 0.075 * mark) + mark)
         options_im += im * F0
-    assert report["standard_initial_margin"] == pytest.approx(perp_im + options_im, rel=1e-9)
-    assert report["saving"] == pytest.approx(
-        report["standard_initial_margin"] - report["initial_margin"], rel=1e-12
+    assert report.standard_initial_margin == pytest.approx(perp_im + options_im, rel=1e-9)
+    assert report.saving == pytest.approx(
+        report.standard_initial_margin - report.initial_margin, rel=1e-12
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,10 +16,11 @@ from crossmargin.model import (
     Market,
     Position,
 )
-from crossmargin.pm import OptionData, bundled_pm_rulebooks, load_pm_rulebook
-from crossmargin.pm.book import parse_option_data
-from crossmargin.pm.grid import grid_from_table
-from crossmargin.pm.report import portfolio_margin_report
+from crossmargin.pm import OptionData
+from crossmargin.pm.instruments import parse_option_data
+from crossmargin.pm.report import PortfolioMarginReport, portfolio_margin_report
+from crossmargin.rules import bundled_pm_rulebooks, load_pm_rulebook
+from crossmargin.rules.grid import grid_from_table
 
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
 
@@ -39,7 +41,7 @@ def option(**kw: object) -> Instrument:
     return Instrument(**fields)  # type: ignore[arg-type]
 
 
-def margin(inst: Instrument, vols: dict[str, float]) -> dict:  # type: ignore[type-arg]
+def margin(inst: Instrument, vols: dict[str, float]) -> PortfolioMarginReport:
     market = Market({inst.symbol: inst}, {"BTC": 60_000.0}, "USD")
     account = Account("a", {"BTC": 1.0}, [Position(inst.symbol, -1.0, 0.01)])
     return portfolio_margin_report(
@@ -112,13 +114,33 @@ def test_empty_or_bad_grid(table: dict[str, object], path: str) -> None:
     assert err.value.path == path
 
 
+@pytest.mark.parametrize(
+    ("spread", "path"),
+    [
+        ('legs = ["BTC", "BTC"]', "inter_spreads[0].legs"),
+        ('legs = ["BTC", "ETH"]\nratios = [1.0]', "inter_spreads[0].ratios"),
+        ('legs = ["BTC", "ETH"]\nratios = [0.0, 1.0]', "inter_spreads[0].ratios[0]"),
+        ('legs = ["BTC", "ETH"]\nrate = 1.5', "inter_spreads[0].rate"),
+        ('legs = ["BTC", "ETH"]\nrate = 0.3\ncap = -1.0', "inter_spreads[0].cap"),
+    ],
+)
+def test_bad_inter_spread(spread: str, path: str, tmp_path: Path) -> None:
+    """A bad ``[[inter_spreads]]`` entry in a PM rulebook names its field."""
+    text = (Path(__file__).parents[2] / "src/crossmargin/rules/pm/okx-pm.toml").read_text()
+    file = tmp_path / "okx-bad.toml"
+    file.write_text(f"{text}\n[[inter_spreads]]\n{spread}\n")
+    with pytest.raises(CrossMarginError) as err:
+        load_pm_rulebook(file)
+    assert err.value.path == path
+
+
 def test_bundled_rulebooks_have_sources_and_dates() -> None:
     names = bundled_pm_rulebooks()
     assert names == ["cme-span", "deribit-pm", "okx-pm"]
     for name in names:
-        book = load_pm_rulebook(name)
-        assert book.model == name and book.source and book.as_of == "2026-11-24"
-        assert book.standard_options["im_base"] == 0.15
+        rulebook = load_pm_rulebook(name)
+        assert rulebook.model == name and rulebook.source and rulebook.as_of == "2026-11-24"
+        assert rulebook.standard_options["im_base"] == 0.15
 
 
 def test_unknown_rulebook() -> None:

@@ -1,5 +1,5 @@
 """OKX portfolio margin (venues.md 3.3): vectors O1 (MR7 scaling) and O2 (MR9 bands), the MMR
-assembly, and MR1/MR4/MR6/MR7/MR9 on small books computed by hand."""
+assembly, and MR1/MR4/MR6/MR7/MR9 on small portfolios computed by hand."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from crossmargin.model import (
     Market,
     Position,
 )
-from crossmargin.pm import OptionData, load_pm_rulebook, portfolio_margin_report
+from crossmargin.pm import OptionData, PortfolioMarginReport, portfolio_margin_report
 from crossmargin.pm.okx import banded, unit_mmr
 from crossmargin.pm.standard_options import option_margin_rates
+from crossmargin.rules import load_pm_rulebook
 
 F = 60_000.0
 
@@ -56,7 +57,7 @@ def perp(symbol: str, settle: str) -> Instrument:
     )
 
 
-def report(positions: list[Position]) -> dict:  # type: ignore[type-arg]
+def report(positions: list[Position]) -> PortfolioMarginReport:
     insts = [perp("BTC-USDT-SWAP", "USDT"), perp("BTC-USDC-SWAP", "USDC")]
     prices = {"BTC-USDT-SWAP": F, "BTC-USDC-SWAP": F, "USDT": 1.0, "USDC": 1.0}
     market = Market({i.symbol: i for i in insts}, prices, "USD")
@@ -68,22 +69,22 @@ def report(positions: list[Position]) -> dict:  # type: ignore[type-arg]
 def test_naked_perp_mr1_binds() -> None:
     """Long 1 BTC: MR1 = 12% x F, MR6 = 24% x 0.35 x F, MR4 = 5% x F / 365, MR7 = 0.2% x F."""
     r = report([Position("BTC-USDT-SWAP", 100.0, F)])
-    mr = r["units"][0]["add_ons"]
+    mr = r.units[0].add_ons
     assert mr["MR1"] == pytest.approx(0.12 * F)
     assert mr["MR6"] == pytest.approx(0.24 * 0.35 * F)
     assert mr["MR4"] == pytest.approx(0.05 * F / 365)
     assert mr["MR7"] == pytest.approx(0.002 * F)
-    assert r["maintenance_margin"] == pytest.approx(0.12 * F + 0.05 * F / 365)
-    assert r["initial_margin"] == pytest.approx(1.3 * r["maintenance_margin"])
+    assert r.maintenance_margin == pytest.approx(0.12 * F + 0.05 * F / 365)
+    assert r.initial_margin == pytest.approx(1.3 * r.maintenance_margin)
 
 
 def test_cross_stablecoin_hedge_pays_mr9() -> None:
     """Long USDT perp vs short USDC perp: no price risk; MR9 = 0.75% of the 60k hedge."""
     r = report([Position("BTC-USDT-SWAP", 100.0, F), Position("BTC-USDC-SWAP", -100.0, F)])
-    mr = r["units"][0]["add_ons"]
+    mr = r.units[0].add_ons
     assert mr["MR1"] == pytest.approx(0.0, abs=1e-9)
     assert mr["MR9"] == pytest.approx(0.0075 * F)
-    assert r["maintenance_margin"] == pytest.approx(0.0075 * F)
+    assert r.maintenance_margin == pytest.approx(0.0075 * F)
 
 
 def test_optional_capped_correlation_credit(tmp_path: Path) -> None:
@@ -110,15 +111,13 @@ def test_optional_capped_correlation_credit(tmp_path: Path) -> None:
     extra = '[[inter_spreads]]\nlegs = ["BTC", "ETH"]\nratios = [1.0, 20.0]\nrate = 0.3\n'
     path.write_text(text + extra)
     credited = portfolio_margin_report(account, market, load_pm_rulebook(path), data)
-    btc, eth_im = (u["initial_margin"] for u in plain["units"])
-    assert credited["initial_margin"] == pytest.approx(
-        plain["initial_margin"] - 0.3 * (btc + eth_im)
-    )
-    assert "correlation_credit" not in plain["add_ons"]
+    btc, eth_im = (u.initial_margin for u in plain.units)
+    assert credited.initial_margin == pytest.approx(plain.initial_margin - 0.3 * (btc + eth_im))
+    assert "correlation_credit" not in plain.add_ons
     path.write_text(text + extra + "cap = 1000.0\n")
     capped = portfolio_margin_report(account, market, load_pm_rulebook(path), data)
-    assert capped["initial_margin"] == pytest.approx(plain["initial_margin"] - 1000.0)
-    assert capped["add_ons"]["correlation_credit"] == pytest.approx(-1000.0)
+    assert capped.initial_margin == pytest.approx(plain.initial_margin - 1000.0)
+    assert capped.add_ons["correlation_credit"] == pytest.approx(-1000.0)
 
 
 def test_unpublished_components_plug_in() -> None:
@@ -127,12 +126,12 @@ def test_unpublished_components_plug_in() -> None:
     market = Market({i.symbol: i for i in insts}, {"BTC-USDT-SWAP": F, "USDT": 1.0}, "USD")
     account = Account("p", {"USD": 1e5}, [Position("BTC-USDT-SWAP", 100.0, F)])
     data = OptionData(datetime(2026, 1, 1, tzinfo=UTC))
-    book = load_pm_rulebook("okx-pm")
-    base = portfolio_margin_report(account, market, book, data)
-    plugged = portfolio_margin_report(account, market, book, data, {"MR3": lambda r, u: 123.0})
-    assert plugged["maintenance_margin"] == pytest.approx(base["maintenance_margin"] + 123.0)
+    rulebook = load_pm_rulebook("okx-pm")
+    base = portfolio_margin_report(account, market, rulebook, data)
+    plugged = portfolio_margin_report(account, market, rulebook, data, {"MR3": lambda r, u: 123.0})
+    assert plugged.maintenance_margin == pytest.approx(base.maintenance_margin + 123.0)
     with pytest.raises(CrossMarginError) as err:
-        portfolio_margin_report(account, market, book, data, {"MR8": lambda r, u: 1.0})
+        portfolio_margin_report(account, market, rulebook, data, {"MR8": lambda r, u: 1.0})
     assert err.value.path == "plugins"
 
 

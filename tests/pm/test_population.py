@@ -1,5 +1,5 @@
 """The population path (one risk array, sparse aggregation over all accounts) gives the same
-Deribit PM numbers as the account-by-account path, on random BTC/ETH option books."""
+Deribit PM numbers as the account-by-account path, on random BTC/ETH option portfolios."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from crossmargin.model import (
     Market,
     Position,
 )
-from crossmargin.pm import OptionData, load_pm_rulebook
+from crossmargin.pm import OptionData
 from crossmargin.pm.deribit import deribit_margin
 from crossmargin.pm.population import deribit_population
 from crossmargin.pm.risk import account_risk
+from crossmargin.rules import load_pm_rulebook
 
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
 PRICES = {"BTC": 60_000.0, "ETH": 3_000.0}
@@ -65,7 +66,7 @@ def market() -> tuple[Market, OptionData]:
 
 def test_population_matches_account_by_account() -> None:
     mkt, data = market()
-    book = load_pm_rulebook("deribit-pm")
+    rulebook = load_pm_rulebook("deribit-pm")
     rng = np.random.default_rng(5)
     symbols = sorted(mkt.instruments)
     accounts = []
@@ -73,9 +74,9 @@ def test_population_matches_account_by_account() -> None:
         picks = rng.choice(len(symbols), rng.integers(1, 8), replace=False)
         positions = [Position(symbols[i], float(rng.normal(0, 3)) or 1.0, 1.0) for i in picks]
         accounts.append(Account(str(a), {"BTC": 1.0}, positions))
-    pop = deribit_population(accounts, mkt, book, data)
+    pop = deribit_population(accounts, mkt, rulebook, data)
     for a, account in enumerate(accounts):
-        for unit in deribit_margin(account_risk(account, mkt, book, data), book):
+        for unit in deribit_margin(account_risk(account, mkt, rulebook, data), rulebook):
             row = pop.of(a, unit.underlying)
             assert pop.margins.worst_case[row] == pytest.approx(unit.worst_case, rel=1e-10)
             assert pop.margins.initial[row] == pytest.approx(unit.initial, rel=1e-10)

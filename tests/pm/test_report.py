@@ -1,4 +1,4 @@
-"""Reports, Greeks aggregation, SPAN on an account, surfaces and the ``scenarios`` command.
+"""Reports, Greeks aggregation, SPAN on an account and surfaces.
 
 Independent checks: Greeks against finite differences of the engine's own revaluation (a
 second method), SPAN's short option minimum and net option value against hand arithmetic,
@@ -11,20 +11,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import typer
 from _pm_reference import black
-from typer.testing import CliRunner
 
 from crossmargin.model import Account, Instrument, Kind, MarginSchedule, Market, Position
-from crossmargin.pm import OptionData, VolSurface, load_pm_rulebook, portfolio_margin_report
-from crossmargin.pm.commands import scenarios
+from crossmargin.pm import OptionData, VolSurface, portfolio_margin_report
 from crossmargin.pm.risk import account_risk
+from crossmargin.rules import load_pm_rulebook
 
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
 F = 3_000.0
 
 
-def eth_book(qty_call: float, strike: float = 3_300.0) -> tuple[Account, Market]:
+def eth_account(qty_call: float, strike: float = 3_300.0) -> tuple[Account, Market]:
     fut = Instrument(
         "ETH-27MAR27",
         Kind.FUTURE,
@@ -68,10 +66,10 @@ VOLS = {"ETH-C": 0.7, "ETH-P": 0.8}
 
 def test_greeks_match_engine_finite_differences() -> None:
     """Net coin delta and USD vega per underlying equal bumps of the engine's revaluation."""
-    account, market = eth_book(-4.0)
+    account, market = eth_account(-4.0)
     data = OptionData(NOW, vols=VOLS)
     report = portfolio_margin_report(account, market, load_pm_rulebook("okx-pm"), data)
-    g = report["greeks"]["ETH"]["total"]
+    g = report.greeks["ETH"]["total"]
     h = 1e-4
     up = market.with_prices({"ETH": F * (1 + h), "ETH-27MAR27": F * (1 + h)})
     dn = market.with_prices({"ETH": F * (1 - h), "ETH-27MAR27": F * (1 - h)})
@@ -92,8 +90,8 @@ def test_greeks_match_engine_finite_differences() -> None:
     lowered = {k: v - 0.005 for k, v in VOLS.items()}
     fd_vega = value(market, bumped) - value(market, lowered)  # per vol point (0.01)
     assert g["vega_usd"] == pytest.approx(fd_vega, rel=1e-4)
-    assert set(report["greeks"]["ETH"]) == {"total", "2026-12-25", "2027-03-27"}
-    by_expiry = sum(report["greeks"]["ETH"][e]["delta_coin"] for e in ("2026-12-25", "2027-03-27"))
+    assert set(report.greeks["ETH"]) == {"total", "2026-12-25", "2027-03-27"}
+    by_expiry = sum(report.greeks["ETH"][e]["delta_coin"] for e in ("2026-12-25", "2027-03-27"))
     assert by_expiry == pytest.approx(g["delta_coin"])
 
 
@@ -104,16 +102,16 @@ def test_span_short_option_minimum_and_net_option_value() -> None:
         {"USD": 1.0},
         [Position("ETH-C", -50.0, 1.0)],
     )
-    _, market = eth_book(-50.0, strike=30_000.0)
-    book = load_pm_rulebook("cme-span")
-    report = portfolio_margin_report(account, market, book, OptionData(NOW, vols=VOLS))
-    unit = report["units"][0]
+    _, market = eth_account(-50.0, strike=30_000.0)
+    rulebook = load_pm_rulebook("cme-span")
+    report = portfolio_margin_report(account, market, rulebook, OptionData(NOW, vols=VOLS))
+    unit = report.units[0]
     som = 0.012 * F * 50.0
-    assert unit["maintenance_margin"] == pytest.approx(som)
-    assert unit["add_ons"]["short_option_minimum"] == pytest.approx(som - unit["worst_case"])
+    assert unit.maintenance_margin == pytest.approx(som)
+    assert unit.add_ons["short_option_minimum"] == pytest.approx(som - unit.worst_case)
     nov = -50.0 * black(F, 30_000.0, 30 / 365, 0.7, True)
-    assert report["maintenance_margin"] == pytest.approx(som - nov)
-    assert report["initial_margin"] == pytest.approx(1.1 * report["maintenance_margin"])
+    assert report.maintenance_margin == pytest.approx(som - nov)
+    assert report.initial_margin == pytest.approx(1.1 * report.maintenance_margin)
 
 
 def test_span_long_future_scan_is_the_price_scan_range() -> None:
@@ -130,9 +128,9 @@ def test_span_long_future_scan_is_the_price_scan_range() -> None:
     market = Market({"ETH-F": fut}, {"ETH": F, "ETH-F": F}, "USD")
     account = Account("f", {"USD": 10_000.0}, [Position("ETH-F", 1.0, F)])
     report = portfolio_margin_report(account, market, load_pm_rulebook("cme-span"), OptionData(NOW))
-    assert report["worst_case"] == pytest.approx(0.35 * F)
-    assert report["worst_scenario"]["price_move"] == pytest.approx(-0.35)
-    assert report["maintenance_margin"] == pytest.approx(0.35 * F)
+    assert report.worst_case == pytest.approx(0.35 * F)
+    assert report.worst_scenario.price_move == pytest.approx(-0.35)
+    assert report.maintenance_margin == pytest.approx(0.35 * F)
 
 
 def test_surface_total_variance_interpolation() -> None:
@@ -150,28 +148,14 @@ def test_surface_skew_sticky_strike_or_delta(sticky: str, tmp_path: Path) -> Non
     text = (Path(__file__).parents[2] / "src/crossmargin/rules/pm/okx-pm.toml").read_text()
     path = tmp_path / "okx-sticky.toml"
     path.write_text(text.replace('sticky = "strike"', f'sticky = "{sticky}"'))
-    book = load_pm_rulebook(path)
-    account, market = eth_book(-1.0)
+    rulebook = load_pm_rulebook(path)
+    account, market = eth_account(-1.0)
     surface = VolSurface((30.0, 122.0), (0.7, 0.7), skew=-0.2)
-    risk = account_risk(account, market, book, OptionData(NOW, surfaces={"ETH": surface}))
+    risk = account_risk(account, market, rulebook, OptionData(NOW, surfaces={"ETH": surface}))
     s = 0  # -12% move
-    f_s = F * (1 + book.grid.arrays.price_move[s] * 0.12)
+    f_s = F * (1 + rulebook.grid.arrays.price_move[s] * 0.12)
     k = math.log(2_500.0 / (f_s if sticky == "delta" else F))
     vol0 = 0.7 - 0.2 * math.log(2_500.0 / F)
     t = 122 / 365
     want = black(f_s, 2_500.0, t, 0.7 - 0.2 * k, False) - black(F, 2_500.0, t, vol0, False)
     assert risk.risk[2, s] == pytest.approx(want, rel=1e-10)
-
-
-def test_scenarios_command_prints_grid_and_writes_heat_map(tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command()(scenarios)
-    png = tmp_path / "map.png"
-    result = CliRunner().invoke(
-        app, ["--leg=-1:call:110000:30:0.5", "--leg=-1:put:90000:30:0.55", "--png", str(png)]
-    )
-    assert result.exit_code == 0, result.output
-    assert "+500.00%" in result.output and "-16.00%" in result.output
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bad = CliRunner().invoke(app, ["--leg=-1:call:0:30:0.5"])
-    assert bad.exit_code == 2

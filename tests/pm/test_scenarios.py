@@ -15,6 +15,7 @@ from crossmargin.maths.scenarios import (
     ScenarioArrays,
     VolShock,
     aggregate,
+    position_matrix,
     risk_array,
     shocked_vol,
     to_numeraire,
@@ -23,7 +24,7 @@ from crossmargin.maths.scenarios import (
 UP, DOWN, SP, LP, FLOOR = 0.5, 0.25, 0.30, 0.13, 0.5
 
 
-def random_book(rng: np.random.Generator, n: int, sticky_delta: bool) -> InstrumentArrays:
+def random_instruments(rng: np.random.Generator, n: int, sticky_delta: bool) -> InstrumentArrays:
     option = rng.random(n) < 0.7
     f = rng.choice([60_000.0, 3_000.0], n)
     return InstrumentArrays(
@@ -82,9 +83,10 @@ def brute_pnl(a: InstrumentArrays, sc: ScenarioArrays, i: int, s: int, coin: boo
 
 @pytest.mark.parametrize(("sticky_delta", "coin"), [(False, True), (True, False)])
 def test_engine_matches_brute_force_random_portfolios(sticky_delta: bool, coin: bool) -> None:
-    """40 instruments, 30 accounts of 1-8 positions each: same scenario P&L to 1e-9."""
+    """40 instruments, 30 accounts of 1-8 positions each, aggregated in blocks of 7 rows: same
+    scenario P&L to 1e-9."""
     rng = np.random.default_rng(11 + sticky_delta)
-    a = random_book(rng, 40, sticky_delta)
+    a = random_instruments(rng, 40, sticky_delta)
     sc = grid()
     shock = VolShock(True, UP, DOWN, SP, LP, FLOOR)
     risk = to_numeraire(risk_array(a, sc, shock), a, sc, coin)
@@ -94,7 +96,7 @@ def test_engine_matches_brute_force_random_portfolios(sticky_delta: bool, coin: 
             rows.append(acc)
             inst.append(int(i))
             qty.append(float(rng.normal(0, 5)))
-    engine = aggregate(rows, inst, qty, risk, 30)
+    engine = aggregate(position_matrix(rows, inst, qty, (30, 40)), risk, block=7)
     brute = np.zeros((30, sc.size))
     for r, i, q in zip(rows, inst, qty, strict=True):
         for s in range(sc.size):
@@ -118,7 +120,7 @@ def test_vol_shock_term_structure_and_floors() -> None:
 
 def test_delta_one_risk_is_linear_in_the_move() -> None:
     """A linear future's risk array is contract_size x F x move; inverse: cs (1/F - 1/F_s)."""
-    a = random_book(np.random.default_rng(3), 4, False)
+    a = random_instruments(np.random.default_rng(3), 4, False)
     a = InstrumentArrays(**{**a.__dict__, "is_option": np.zeros(4, bool)})
     sc = grid()
     r = risk_array(a, sc, VolShock())

@@ -16,10 +16,16 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from crossmargin.maths.scenarios import InstrumentArrays, VolShock, aggregate, risk_array
-from crossmargin.pm.grid import grid_from_table
-from crossmargin.pm.risk import worst
-from crossmargin.pm.spreads import InterSpread, inter_spread_credit, intra_spread_charge
+from crossmargin.maths.scenarios import (
+    InstrumentArrays,
+    VolShock,
+    aggregate,
+    position_matrix,
+    risk_array,
+    worst,
+)
+from crossmargin.maths.spreads import InterSpread, inter_spread_credit, intra_spread_charge
+from crossmargin.rules.grid import grid_from_table
 
 MCMILLAN_CALL = [460, -610, 2640, 1730, -1270, -2340, 5210, 4540, -2540, -3430, 8060, 7640,
                  -3380, -3990, 3130, -1500]  # fmt: skip
@@ -70,7 +76,7 @@ def test_mcmillan_long_call_and_covered_write() -> None:
     )[0]
     np.testing.assert_allclose(future[[10, 12, 14, 15]], [10_000, -10_000, 7_000, -7_000])
     risk = np.vstack([future, call])
-    write = aggregate([0, 0], [0, 1], [1.0, -1.0], risk, 1)[0]
+    write = aggregate(position_matrix([0, 0], [0, 1], [1.0, -1.0], (1, 2)), risk)[0]
     scan, idx = worst(write)
     assert float(scan) == pytest.approx(6620.0)
     assert int(idx) + 1 == 13
@@ -85,7 +91,7 @@ def test_cme_intra_commodity_spread_examples(legs: tuple[int, int], expected: fl
     """+1 near / -1 far: scan of the two futures' risk arrays plus the intra charge."""
     months = ["M2", "M3", "M4"]
     risk = risk_array(futures([500.0, 500.0, 750.0]), span_grid().arrays, VolShock(False))
-    pnl = aggregate([0, 0], list(legs), [1.0, -1.0], risk, 1)[0]
+    pnl = aggregate(position_matrix([0, 0], list(legs), [1.0, -1.0], (1, 3)), risk)[0]
     scan = float(worst(pnl)[0])
     deltas = {months[legs[0]]: 1.0, months[legs[1]]: -1.0}
     charges = [("M2", "M3", 200.0), ("M2", "M4", 50.0), ("M3", "M4", 0.0)]

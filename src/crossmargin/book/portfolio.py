@@ -3,8 +3,9 @@
 An (instrument x scenario) array holds the P&L of one contract of each instrument under each
 scenario, in the account currency (computed elsewhere, e.g. by a risk-array engine, and
 supplied per tick). Account P&L per scenario is ``E @ R`` with ``E`` the (account x
-instrument) matrix of signed contracts, kept sparse (CSR) and multiplied in row chunks so the
-dense (account x scenario) product never exists whole.
+instrument) matrix of signed contracts, kept sparse (CSR) and multiplied in row chunks
+(:func:`crossmargin.maths.scenarios.pnl_blocks`) so the dense (account x scenario) product
+never exists whole.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scipy import sparse
 
 from crossmargin.book.riskbook import BookColumns, BookParams
 from crossmargin.maths.pnl import unrealized_pnl
+from crossmargin.maths.scenarios import ROW_BLOCK, pnl_blocks, position_matrix, worst
 from crossmargin.model import CrossMarginError
 
 __all__ = ["PortfolioLoss", "exposure_matrix", "uniform_risk_array", "worst_losses"]
@@ -36,8 +38,7 @@ class PortfolioLoss:
 def exposure_matrix(columns: BookColumns, instruments: int) -> sparse.csr_matrix:
     """(account x instrument) CSR matrix of signed contracts."""
     shape = (len(columns.account_ids), instruments)
-    coo = sparse.coo_matrix((columns.qty, (columns.account, columns.instrument)), shape=shape)
-    return coo.tocsr()
+    return position_matrix(columns.account, columns.instrument, columns.qty, shape)
 
 
 def uniform_risk_array(params: BookParams, moves: ArrayLike) -> Float:
@@ -53,7 +54,7 @@ def uniform_risk_array(params: BookParams, moves: ArrayLike) -> Float:
 
 
 def worst_losses(
-    exposure: sparse.csr_matrix, risk: ArrayLike, chunk: int = 65_536
+    exposure: sparse.csr_matrix, risk: ArrayLike, chunk: int = ROW_BLOCK
 ) -> PortfolioLoss:
     """Worst loss and worst scenario of every account (rows of ``exposure``)."""
     r = np.ascontiguousarray(risk, dtype=np.float64)
@@ -66,9 +67,6 @@ def worst_losses(
     rows = exposure.shape[0]
     loss = np.empty(rows)
     scenario = np.empty(rows, dtype=np.intp)
-    for lo in range(0, rows, chunk):
-        pnl = exposure[lo : lo + chunk] @ r
-        worst = pnl.argmin(axis=1)
-        scenario[lo : lo + chunk] = worst
-        loss[lo : lo + chunk] = np.maximum(-np.take_along_axis(pnl, worst[:, None], 1)[:, 0], 0.0)
+    for block, pnl in pnl_blocks(exposure, r, chunk):
+        loss[block], scenario[block] = worst(pnl)
     return PortfolioLoss(loss, scenario)

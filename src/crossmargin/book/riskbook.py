@@ -23,30 +23,48 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from crossmargin.book.kernels import (
-    COLL,
-    EQ_C,
-    FIELDS,
     MAX_INSTRUMENTS,
-    MM_C,
-    account_figures,
+    BookState,
     apply_slot,
     finish_accounts,
-    first_negative,
     remargin_blocks,
-    surplus_grid,
     tick_instruments,
 )
-from crossmargin.maths.collateral import collateral_units
-from crossmargin.maths.liquidation import down_grid, liquidation_price, up_grid
-from crossmargin.maths.pnl import unrealized_pnl
-from crossmargin.maths.tiers import MarginArrays, position_margins
+from crossmargin.maths.collateral import collateral_table, collateral_units
+from crossmargin.maths.liquidation import down_grid, up_grid
+from crossmargin.maths.risk import (
+    CAP,
+    COLLATERAL,
+    CROSS_EQUITY,
+    CROSS_IM,
+    CROSS_MM,
+    EQUITY,
+    FIELDS,
+    IM,
+    ISO_BAD,
+    MM,
+    NOTIONAL,
+    PNL,
+    POSITION,
+    ROW_FIELDS,
+    Holdings,
+    crash_moves,
+    holdings_risk,
+    instrument_terms,
+    liquidation_prices,
+    record_figures,
+)
+from crossmargin.maths.status import Status
+from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
 
 __all__ = [
+    "AccountRisk",
     "BookColumns",
     "BookParams",
     "CrashDistances",
     "Liquidations",
+    "PositionRisk",
     "RiskBook",
     "TickResult",
     "Valuation",
@@ -92,12 +110,7 @@ class BookParams:
         asset_names = tuple(dict.fromkeys(names))
         index = {a: k for k, a in enumerate(asset_names)}
         rules = [market.collateral_rule(a) for a in asset_names]
-        t = max(len(r.ratios) for r in rules)
-        up_to = np.full((len(asset_names), t), np.inf)
-        ratios = np.zeros((len(asset_names), t))
-        for a, rule in enumerate(rules):
-            up_to[a, : len(rule.up_to)] = rule.up_to
-            ratios[a, : len(rule.ratios)] = rule.ratios
+        up_to, ratios = collateral_table(rules)
         raw = [market.prices.get(a, 1.0 if a == market.currency else math.nan) for a in asset_names]
         schedules = [i.margin for i in derivs if i.margin is not None]
         return cls(
@@ -218,12 +231,17 @@ class BookColumns:
         return accounts
 
 
+_STATUSES = np.array(list(Status), dtype=object)
+
+
 @dataclass(frozen=True)
 class Valuation:
     """Per-account figures in the account currency (arrays over accounts).
 
-    ``status`` holds :class:`crossmargin.maths.status.Status` codes; ``available`` is cross
-    equity above cross IM, floored at 0.
+    ``available`` is cross equity above cross IM, floored at 0; ``cross_equity`` is the
+    collateral value plus the cross positions' PnL. ``status_code`` holds the
+    integer value of each account's :class:`~crossmargin.maths.status.Status` (for vector
+    work: ``values.status_code >= Status.LIQUIDATABLE``); ``status`` the members themselves.
     """
 
     equity: Float
@@ -231,7 +249,14 @@ class Valuation:
     maintenance_margin: Float
     margin_ratio: Float
     available: Float
-    status: I8
+    cross_equity: Float
+    status_code: I8
+
+    @property
+    def status(self) -> NDArray[np.object_]:
+        """Each account's :class:`~crossmargin.maths.status.Status` (an object array)."""
+        out: NDArray[np.object_] = _STATUSES[self.status_code]
+        return out
 
 
 class TickResult:
@@ -266,6 +291,37 @@ class Liquidations:
     account: I32
     instrument: I32
     price: Float
+
+
+@dataclass(frozen=True)
+class PositionRisk:
+    """Every open position (grouped by account): its account and instrument indices, signed
+    contracts, mode, and in the account currency its notional, PnL, equity contribution (PnL,
+    plus the margin if isolated), IM and MM; and its bracket's max leverage."""
+
+    account: I32
+    instrument: I32
+    qty: Float
+    isolated: Bool
+    notional: Float
+    unrealized_pnl: Float
+    equity: Float
+    initial_margin: Float
+    maintenance_margin: Float
+    max_leverage: Float
+
+
+@dataclass(frozen=True)
+class AccountRisk:
+    """One account of the book: cross equity, IM and MM (account currency), its status and
+    its positions."""
+
+    id: str
+    cross_equity: float
+    cross_initial_margin: float
+    cross_maintenance_margin: float
+    status: Status
+    positions: PositionRisk
 
 
 @dataclass(frozen=True)
@@ -327,14 +383,13 @@ class RiskBook:
     """Accounts per block: the records of one block (240 KiB) stay in a core's L2 cache while
     a full re-margin adds up all of that block's buckets."""
 
-    _SLOTS = ("_owner", "_qty", "_entry", "_lev", "_imargin", "_hint")
+    _SLOTS = ("_owner", "_qty", "_entry", "_lev", "_margin", "_hint")
     _ACCOUNTS = ("_bal", "_acc", "_status")
 
     def __init__(self, params: BookParams, columns: BookColumns) -> None:
         self.params = params
         self._symbols = {s: k for k, s in enumerate(params.symbols)}
         self._asset_index = {a: k for k, a in enumerate(params.assets)}
-        self._rows = [params.schedule.take(np.intp(i)) for i in range(len(params.symbols))]
         self._n_inst = len(params.symbols)
         if self._n_inst > MAX_INSTRUMENTS:
             raise CrossMarginError("symbols", f"at most {MAX_INSTRUMENTS} instruments")
@@ -347,15 +402,10 @@ class RiskBook:
             raise CrossMarginError("accounts", "account ids must be unique")
         n_acc = len(self._ids)
         _validate(columns, n_acc, self._n_inst, len(params.assets))
-        schedule = params.schedule
-        self._market = (
-            self._mark,
-            self._factor,
-            params.contract_size,
-            params.inverse,
-            schedule.isolated_at_entry,
-            *schedule.flat_rows(),
+        self._terms = instrument_terms(
+            params.contract_size, params.inverse, params.settle, params.schedule
         )
+        self._brackets = np.ascontiguousarray(params.schedule.brackets)
         key = self._bucket(columns.account.astype(np.intp), columns.instrument, columns.isolated)
         order = np.lexsort((columns.account, key))
         counts = np.bincount(key, minlength=self._buckets_for(n_acc)).astype(np.intp)
@@ -373,13 +423,13 @@ class RiskBook:
         self._qty: Float = np.zeros(size)
         self._entry: Float = np.ones(size)
         self._lev: Float = np.full(size, np.nan)
-        self._imargin: Float = np.zeros(size)
+        self._margin: Float = np.zeros(size)
         self._hint: NDArray[np.uint8] = np.zeros(size, dtype=np.uint8)
         self._owner[slots] = columns.account[order]
         self._qty[slots] = columns.qty[order]
         self._entry[slots] = columns.entry[order]
         self._lev[slots] = columns.leverage[order]
-        self._imargin[slots] = columns.isolated_margin[order]
+        self._margin[slots] = columns.isolated_margin[order]
         self._holders = np.bincount(columns.instrument, minlength=self._n_inst).astype(np.intp)
         self._bal: Float = np.array(columns.balances, dtype=np.float64).reshape(
             n_acc, len(params.assets)
@@ -436,10 +486,11 @@ class RiskBook:
     def values(self) -> Valuation:
         """Current figures of every account, derived from the account records (new arrays)."""
         n = self.accounts
-        out = np.empty((5, n))
-        account_figures(self._acc[:n], out)
-        equity, initial, maintenance, ratio, available = out
-        return Valuation(equity, initial, maintenance, ratio, available, self._status[:n].copy())
+        out = np.empty((6, n))
+        record_figures(self._acc[:n], out)
+        equity, initial, maintenance, ratio, available, cross = out
+        status = self._status[:n].copy()
+        return Valuation(equity, initial, maintenance, ratio, available, cross, status)
 
     def columns(self) -> BookColumns:
         """A compact snapshot of the book's accounts and positions."""
@@ -452,7 +503,7 @@ class RiskBook:
             self._qty[slots],
             self._entry[slots],
             iso,
-            self._imargin[slots],
+            self._margin[slots],
             self._lev[slots],
         )
 
@@ -487,7 +538,7 @@ class RiskBook:
             return TickResult(self, np.zeros(0, dtype=np.intp), 0)
         holders = int(self._holders[ticked].sum())
         changes = np.empty(2 * holders, dtype=np.intp)
-        count = tick_instruments(ticked, old, self.BLOCK, self._n_inst, *self._state(), changes)
+        count = tick_instruments(self._state(), ticked, old, changes)
         pairs = changes[: 2 * count].reshape(count, 2)
         accounts, first = np.unique(pairs[:, 0], return_index=True)
         moved = accounts[self._status[accounts] != pairs[first, 1]]
@@ -500,7 +551,7 @@ class RiskBook:
         Collateral values are kept current by balance and asset-price changes, so this pass
         reads only the position columns and the account records.
         """
-        remargin_blocks(self.BLOCK, self._n_inst, *self._state())
+        remargin_blocks(self._state())
 
     def value_at(self, prices: Mapping[str, float]) -> Valuation:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
@@ -552,7 +603,7 @@ class RiskBook:
             self._check_assets(np.array([k]))
         self._bal[a, k] = amount
         rows = np.array([a], dtype=np.intp)
-        self._acc[a, COLL] = self._collateral(self._bal[rows], self._to_currency())[0]
+        self._acc[a, COLLATERAL] = self._collateral(self._bal[rows], self._to_currency())[0]
         self._finish(rows)
 
     def add_account(self, account_id: str, balances: Mapping[str, float] | None = None) -> int:
@@ -604,10 +655,33 @@ class RiskBook:
         self._qty[slot] = position.qty
         self._entry[slot] = position.entry_price
         self._lev[slot] = math.nan if position.leverage is None else position.leverage
-        self._imargin[slot] = position.isolated_margin or 0.0
+        self._margin[slot] = position.isolated_margin or 0.0
         self._hint[slot] = 0
         self._apply(slot, i, iso, 1)
         self._finish(np.array([a], dtype=np.intp))
+
+    def set_account(self, account: Account) -> None:
+        """Make the book hold ``account`` as it is (added if new): its balances, its positions
+        and none other; spot holdings must be given as balances."""
+        for asset in account.balances:
+            if asset not in self._asset_index:
+                raise CrossMarginError(f"balances.{asset}", "unknown asset")
+        for k, position in enumerate(account.positions):
+            i = self._instrument(position.symbol, f"positions[{k}].symbol")
+            self._check_priced(np.array([i]))
+        if account.id not in self._id_index:
+            self.add_account(account.id)
+        a = self.index_of(account.id)
+        held = {p.symbol for p in account.positions}
+        for asset in self.params.assets:
+            amount = account.balances.get(asset, 0.0)
+            if amount != self._bal[a, self._asset_index[asset]]:
+                self.set_balance(account.id, asset, amount)
+        for i, symbol in enumerate(self.params.symbols):
+            if symbol not in held and self._find(a, i) is not None:
+                self.remove_position(account.id, symbol)
+        for position in account.positions:
+            self.set_position(account.id, position)
 
     def remove_position(self, account_id: str, symbol: str) -> None:
         """Close the account's position in ``symbol`` (error if it has none)."""
@@ -625,84 +699,81 @@ class RiskBook:
     # ------------------------------------------------------------------ analytics
 
     def liquidation_prices(self) -> Liquidations:
-        """Liquidation price of every position at the current prices (closed form)."""
-        px = self._to_currency()
-        n = self.accounts
-        cross_eq = self._acc[:n, COLL] + self._acc[:n, EQ_C]
-        mm_c = self._acc[:n, MM_C]
-        slots, inst, isolated = self._live()
-        order = np.argsort(inst, kind="stable")
-        slots, inst, isolated = slots[order], inst[order], isolated[order]
-        bounds = np.searchsorted(inst, np.arange(self._n_inst + 1))
-        accts, insts, prices = [], [], []
-        for i in np.flatnonzero(np.diff(bounds)).tolist():
-            sl = slice(int(bounds[i]), int(bounds[i + 1]))
-            at, iso = slots[sl], isolated[sl]
-            qty, entry = self._qty[at], self._entry[at]
-            mark, row, cs, inv = float(self._mark[i]), self._rows[i], *self._instr(i)
-            fixed = iso & bool(row.isolated_at_entry)
-            m = position_margins(qty, cs, np.where(fixed, entry, mark), inv, self._lev[at], row)
-            upnl = unrealized_pnl(qty, cs, entry, mark, inv)
-            factor = px[self.params.settle[i]]
-            acct = self._owner[at]
-            buffer = np.where(
-                iso,
-                self._imargin[at] - np.where(fixed, m.maintenance, 0.0),
-                (cross_eq[acct] - mm_c[acct]) / factor - upnl + m.maintenance,
-            )
-            schedule = row.constant_where(fixed) if fixed.any() else row
-            prices.append(liquidation_price(qty, cs, entry, inv, mark, buffer, schedule))
-            accts.append(acct)
-            insts.append(inst[sl].astype(np.int32))
-        return Liquidations(
-            np.concatenate([np.zeros(0, dtype=np.int32), *accts]),
-            np.concatenate([np.zeros(0, dtype=np.int32), *insts]),
-            np.concatenate([np.zeros(0), *prices]),
-        )
+        """Liquidation price of every position at the current prices (closed form), each
+        against its account's record."""
+        picked = np.arange(self.accounts, dtype=np.intp)
+        holdings, owner, inst = self._holdings(picked)
+        out = np.empty(len(owner))
+        liquidation_prices(holdings, self._acc[: self.accounts], out)
+        return Liquidations(owner.astype(np.int32), inst.astype(np.int32), out)
 
     def crash_distances(
-        self,
-        rows: ArrayLike | None = None,
-        points: int = 512,
-        step: int = 16,
-        chunk: int = 8192,
+        self, rows: ArrayLike | None = None, points: int = 512, step: int = 16
     ) -> CrashDistances:
-        """Crash distance of accounts ``rows`` (default all), as in ``evaluate``: the same move
-        grid locates the first sign change of the smallest margin surplus on each side, then a
-        root search vectorised over accounts refines it to 1e-14.
+        """Crash distance of accounts ``rows`` (default all), as ``evaluate`` finds it: the
+        first sign change of the smallest margin surplus along ``points`` moves each side,
+        refined to 1e-14 (:func:`crossmargin.maths.risk.crash_moves`, scanning every
+        ``step``-th point first)."""
+        all_rows = np.arange(self.accounts) if rows is None else np.asarray(rows)
+        picked = np.unique(all_rows).astype(np.intp)
+        holdings, _, _ = self._holdings(picked)
+        out = np.empty((len(picked), 2))
+        local = np.arange(len(picked), dtype=np.intp)
+        crash_moves(holdings, local, down_grid(points), up_grid(points), step, out)
+        down, up = out[:, 0], out[:, 1]
+        return CrashDistances(picked, -down, up, np.fmin(down, up))
 
-        With ``step`` > 1 only every ``step``-th grid point is scanned where the surplus is
-        concave there (see :meth:`_Surface.first_root`); a negative dip narrower than that
-        spacing (possible only with brackets whose maintenance amount jumps) can be missed.
-        ``step=1`` scans the whole grid, as ``evaluate`` does.
-        """
-        picked = np.unique(np.arange(self.accounts) if rows is None else np.asarray(rows))
-        picked = picked.astype(np.intp)
-        slots, inst, isolated = self._live()
-        owner = self._owner[slots]
-        if rows is not None:
-            keep = np.isin(owner, picked)
-            slots, inst, isolated, owner = slots[keep], inst[keep], isolated[keep], owner[keep]
-        order = np.argsort(owner, kind="stable")
-        slots, inst, isolated, owner = slots[order], inst[order], isolated[order], owner[order]
-        starts = np.searchsorted(owner, picked)
-        sizes = np.searchsorted(owner, picked, side="right") - starts
-        down = np.full(len(picked), np.nan)
-        up = np.full(len(picked), np.nan)
-        lo = 0
-        while lo < len(picked):
-            reach = np.cumsum(sizes[lo:])
-            hi = lo + max(1, int(np.searchsorted(reach, chunk, side="right")))
-            n = sizes[lo:hi]
-            take = np.repeat(starts[lo:hi] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-            surface = _Surface(
-                self, picked[lo:hi], slots[take], inst[take], isolated[take], owner[take]
-            )
-            down[lo:hi] = surface.first_root(down_grid(points), step)
-            up[lo:hi] = surface.first_root(up_grid(points), step)
-            lo = hi
-        distance = np.fmin(np.abs(down), np.abs(up))
-        return CrashDistances(picked, -np.abs(down), up, distance)
+    def position_risk(self, rows: ArrayLike | None = None) -> PositionRisk:
+        """The figures of every open position of accounts ``rows`` (default all) at the
+        current prices, account by account."""
+        all_rows = np.arange(self.accounts) if rows is None else np.asarray(rows)
+        picked = np.unique(all_rows).astype(np.intp)
+        holdings, owner, inst = self._holdings(picked)
+        figures = np.empty((len(owner), ROW_FIELDS))
+        holdings_risk(holdings, np.empty((len(picked), FIELDS)), figures)
+        rows = figures
+        return PositionRisk(
+            owner.astype(np.int32),
+            inst.astype(np.int32),
+            holdings.positions["qty"].copy(),
+            holdings.positions["isolated"].copy(),
+            rows[:, NOTIONAL],
+            rows[:, PNL],
+            rows[:, EQUITY],
+            rows[:, IM],
+            rows[:, MM],
+            rows[:, CAP],
+        )
+
+    def account_risk(self, account_id: str) -> AccountRisk:
+        """One account's cross figures, status and positions, read off its record."""
+        a = self.index_of(account_id)
+        record = self._acc[a]
+        return AccountRisk(
+            account_id,
+            float(record[COLLATERAL] + record[CROSS_EQUITY]),
+            float(record[CROSS_IM]),
+            float(record[CROSS_MM]),
+            Status(int(self._status[a])),
+            self.position_risk([a]),
+        )
+
+    def liquidatable(self, multiple: float = 1.0) -> Int:
+        """Accounts (indices) whose cross equity is below ``multiple`` x the cross maintenance
+        margin, or with an isolated position under ``multiple`` x its own maintenance margin:
+        what a venue with that liquidation trigger would liquidate now."""
+        n = self.accounts
+        acc = self._acc[:n]
+        cross = acc[:, COLLATERAL] + acc[:, CROSS_EQUITY] < multiple * acc[:, CROSS_MM]
+        if multiple == 1.0:
+            isolated = acc[:, ISO_BAD] >= 65536.0
+        else:
+            isolated = np.zeros(n, dtype=bool)
+            risk = self.position_risk()
+            under = risk.isolated & (risk.equity < multiple * risk.maintenance_margin)
+            isolated[risk.account[under]] = True
+        hit: Int = np.flatnonzero(cross | isolated)
+        return hit
 
     # ------------------------------------------------------------------ internals
 
@@ -711,9 +782,6 @@ class RiskBook:
             return self._symbols[symbol]
         except KeyError:
             raise CrossMarginError(path, f"unknown instrument {symbol!r}") from None
-
-    def _instr(self, i: int) -> tuple[float, bool]:
-        return float(self.params.contract_size[i]), bool(self.params.inverse[i])
 
     def _check_priced(self, instruments: Int) -> None:
         for i in instruments.tolist():
@@ -741,7 +809,7 @@ class RiskBook:
         px = self._to_currency()
         self._factor[:] = px[self.params.settle]
         n = self.accounts
-        self._acc[:n, COLL] = self._collateral(self._bal[:n], px)
+        self._acc[:n, COLLATERAL] = self._collateral(self._bal[:n], px)
 
     def _buckets_for(self, accounts: int) -> int:
         return -(-max(accounts, 1) // self.BLOCK) * self._n_inst * 2
@@ -750,22 +818,63 @@ class RiskBook:
         """Bucket of (account, instrument, mode); works on scalars and arrays."""
         return (account // self.BLOCK * self._n_inst + instrument) * 2 + isolated
 
-    def _state(self) -> tuple[Any, ...]:
-        """What the bucket kernels take: the bucket directory, the market, the slot columns,
-        the account records and statuses, and the margin-call ratio."""
+    def _state(self) -> BookState:
+        """What the bucket kernels take (views of the book's arrays)."""
         n = self.accounts
-        return (
+        return BookState(
+            self.BLOCK,
+            self._n_inst,
             self._start,
             self._count,
-            self._market,
-            self._slot_columns(),
+            self._mark,
+            self._factor,
+            self._terms,
+            self._brackets,
+            self._owner,
+            self._qty,
+            self._entry,
+            self._lev,
+            self._margin,
+            self._hint,
             self._acc[:n],
             self._status[:n],
             self.params.margin_call_ratio,
         )
 
-    def _slot_columns(self) -> tuple[NDArray[Any], ...]:
-        return (self._owner, self._qty, self._entry, self._lev, self._imargin, self._hint)
+    def _holdings(self, picked: Int) -> tuple[Holdings, I32, Int]:
+        """The positions of accounts ``picked`` (sorted indices) grouped by account, with the
+        current market: the input of the account-risk kernel's analytics. Also each
+        position's account and instrument."""
+        slots, inst, isolated = self._live()
+        owner = self._owner[slots]
+        if len(picked) != self.accounts:
+            keep = np.isin(owner, picked)
+            slots, inst, isolated, owner = slots[keep], inst[keep], isolated[keep], owner[keep]
+        order = np.lexsort((inst, owner))
+        slots, inst, isolated, owner = slots[order], inst[order], isolated[order], owner[order]
+        local = np.searchsorted(picked, owner)
+        starts = np.searchsorted(local, np.arange(len(picked) + 1)).astype(np.intp)
+        positions = np.zeros(len(slots), dtype=POSITION)
+        positions["qty"] = self._qty[slots]
+        positions["entry"] = self._entry[slots]
+        positions["leverage"] = self._lev[slots]
+        positions["margin"] = np.where(isolated, self._margin[slots], 0.0)
+        positions["instrument"] = inst
+        positions["isolated"] = isolated
+        params = self.params
+        holdings = Holdings(
+            starts,
+            positions,
+            self._terms,
+            self._brackets,
+            self._mark,
+            collateral_units(self._bal[picked], params.up_to, params.ratios),
+            self._to_currency(),
+            params.stable,
+            bool(params.stable[params.currency]),
+            params.margin_call_ratio,
+        )
+        return holdings, owner, inst
 
     def _live(self) -> tuple[Int, Int, Bool]:
         """Every open position's slot, instrument and isolated flag, bucket by bucket."""
@@ -786,20 +895,10 @@ class RiskBook:
         return None
 
     def _apply(self, slot: int, instrument: int, isolated: bool, sign: int) -> None:
-        apply_slot(
-            slot,
-            instrument,
-            isolated,
-            sign,
-            self._market,
-            self._slot_columns(),
-            self._acc[: self.accounts],
-            self.params.margin_call_ratio,
-        )
+        apply_slot(self._state(), slot, instrument, isolated, sign)
 
     def _finish(self, rows: Int) -> None:
-        n = self.accounts
-        finish_accounts(rows, self._acc[:n], self._status[:n], self.params.margin_call_ratio)
+        finish_accounts(self._state(), rows)
 
     def _append(self, bucket: int) -> int:
         if self._count[bucket] == self._cap[bucket]:
@@ -845,107 +944,3 @@ class RiskBook:
             setattr(self, name, packed)
         self._start, self._cap = starts, caps
         self._used, self._garbage = int(caps.sum()), 0
-
-
-class _Surface:
-    """Smallest margin surplus of a group of accounts as a function of a uniform move."""
-
-    def __init__(
-        self, book: RiskBook, accounts: Int, slots: Int, inst: Int, iso: Bool, owner: I32
-    ) -> None:
-        params = book.params
-        self.n = len(accounts)
-        local = np.searchsorted(accounts, owner)
-        self.starts = np.searchsorted(local, np.arange(self.n + 1)).astype(np.intp)
-        rows = params.schedule.take(inst)
-        self.data = (
-            book._qty[slots],
-            book._entry[slots],
-            params.contract_size[inst],
-            params.inverse[inst],
-            book._lev[slots],
-            iso,
-            book._imargin[slots],
-            iso & rows.isolated_at_entry,
-            book._mark[inst],
-            params.settle[inst].astype(np.intp),
-            rows.floors,
-            rows.rates,
-            rows.amounts,
-            rows.max_leverage,
-            rows.initial_rate,
-            rows.initial_rate_per_size,
-            rows.maintenance_rate_per_size,
-            collateral_units(book._bal[accounts], params.up_to, params.ratios),
-            book._to_currency(),
-            params.stable,
-        )
-        self.currency_stable = bool(params.stable[params.currency])
-
-    def surplus(self, moves: Float) -> Float:
-        """(accounts, G) surplus for per-account moves ``moves`` of shape (accounts, G)."""
-        out = np.empty(moves.shape)
-        surplus_grid(np.ascontiguousarray(moves), self.starts, self.data, self.currency_stable, out)
-        return out
-
-    def first_root(self, grid: Float, step: int = 16) -> Float:
-        """Move of the first negative surplus along ``grid`` per account, refined; NaN if none.
-
-        Every ``step``-th grid point is evaluated first; where those values are concave in the
-        move (the usual case: MM is convex in notional) the first negative fine point lies in
-        the coarse interval before the first negative coarse point, so only that interval is
-        evaluated. Accounts that are not concave there get the whole grid. The root in the
-        final grid interval is refined by the Illinois (modified regula falsi) method.
-        """
-        n, size = self.n, len(grid)
-        coarse = np.unique(np.append(np.arange(0, size, step), size - 1))
-        values = self.surplus(np.broadcast_to(grid[coarse], (n, len(coarse))))
-        below = values < 0
-        found = below.any(axis=1)
-        jc = np.where(found, np.argmax(below, axis=1), len(coarse) - 1)
-        slopes = np.diff(values, axis=1) / np.diff(grid[coarse])
-        bend = np.diff(slopes, axis=1) * np.sign(grid[-1] - grid[0])
-        span = np.arange(bend.shape[1]) < (jc - 1)[:, None]
-        tol = 1e-7 * np.abs(slopes).max(axis=1, initial=0.0)[:, None]
-        concave = ~((bend > tol) & span).any(axis=1)
-        first = np.full(n, -1)
-        f_hi = np.zeros(n)
-        f_lo = np.zeros(n)
-        window = coarse[np.maximum(jc - 1, 0)][:, None] + np.arange(1, step + 1)
-        window = np.minimum(window, coarse[jc][:, None])
-        fine = self.surplus(grid[window])
-        neg = fine < 0
-        hit = concave & found & (jc > 0)
-        pos = np.argmax(neg, axis=1)
-        rows = np.flatnonzero(hit)
-        first[rows] = window[rows, pos[rows]]
-        f_hi[rows] = fine[rows, pos[rows]]
-        before = np.where(pos > 0, fine[np.arange(n), np.maximum(pos - 1, 0)], 0.0)
-        f_lo[rows] = np.where(pos[rows] > 0, before[rows], values[rows, jc[rows] - 1])
-        first[concave & found & (jc == 0)] = 0
-        rest = np.flatnonzero(~concave)
-        if rest.size:
-            full = self.surplus(np.broadcast_to(grid, (n, size)))[rest]
-            below_full = full < 0
-            k = np.argmax(below_full, axis=1)
-            ok = below_full.any(axis=1)
-            first[rest[ok]] = k[ok]
-            f_hi[rest[ok]] = full[ok, k[ok]]
-            f_lo[rest[ok]] = full[ok, np.maximum(k[ok] - 1, 0)]
-        out = np.full(n, np.nan)
-        out[first == 0] = 0.0
-        todo = np.flatnonzero(first > 0)
-        if todo.size:
-            out[todo] = np.abs(
-                self._illinois(
-                    todo, grid[first[todo] - 1], grid[first[todo]], f_lo[todo], f_hi[todo]
-                )
-            )
-        return out
-
-    def _illinois(self, todo: Int, a: Float, b: Float, fa: Float, fb: Float) -> Float:
-        """Where the surplus turns negative in [a, b] (fa >= 0 > fb) for accounts ``todo``."""
-        root: Float = first_negative(
-            todo.astype(np.intp), a, b, fa, fb, self.starts, self.data, self.currency_stable, 1e-14
-        )
-        return root

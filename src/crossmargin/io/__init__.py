@@ -1,6 +1,6 @@
-"""Input and output: portfolio documents, ccxt structures, reports."""
+"""Formats only: portfolio documents (ccxt structures included) in, typed results out as JSON."""
 
-from crossmargin.io.document import Portfolio, load_portfolio, parse_portfolio
-from crossmargin.io.report import account_report, portfolio_report
+from crossmargin.io.document import Document, parse_document, read_document
+from crossmargin.io.results import to_data, to_json
 
-__all__ = ["Portfolio", "account_report", "load_portfolio", "parse_portfolio", "portfolio_report"]
+__all__ = ["Document", "parse_document", "read_document", "to_data", "to_json"]

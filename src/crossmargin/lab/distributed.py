@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from crossmargin.book.riskbook import BookColumns, BookParams, RiskBook
 from crossmargin.maths.status import Status
 from crossmargin.model import Account, CrossMarginError, Market
+from crossmargin.model.extras import needs_extra
 
 __all__ = ["HISTORICAL", "Scenario", "StressResult", "run_stress", "stress_columns"]
 
@@ -141,7 +142,7 @@ def stress_columns(
         better = loss > worst
         worst = np.where(better, loss, worst)
         which = np.where(better, s, which)
-        liquidated[s] = int((values.status >= Status.LIQUIDATABLE).sum())
+        liquidated[s] = int((values.status_code >= Status.LIQUIDATABLE).sum())
         shortfall[s] = float(-np.minimum(values.equity, 0.0).sum())
     return StressResult(
         columns.account_ids, tuple(x.name for x in scenarios), worst, which, liquidated, shortfall
@@ -159,7 +160,8 @@ def run_stress(
     """Stress accounts in ``shards`` shards on Dask: a small in-process ``LocalCluster`` (two
     single-threaded workers) unless a ``scheduler`` address (``tcp://host:8786``) is given;
     its workers need this package installed. An unreachable scheduler is bad input."""
-    dist: Any = importlib.import_module("distributed")
+    with needs_extra("distributed", "crossmargin.lab.run_stress"):
+        dist: Any = importlib.import_module("distributed")
     if isinstance(market, Market):
         assets = (
             []

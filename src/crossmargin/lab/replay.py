@@ -19,7 +19,6 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from crossmargin.ledger.commands import Ledger
 from crossmargin.ledger.funding import due, load_funding
@@ -30,7 +29,6 @@ __all__ = [
     "Candle",
     "ReplayReport",
     "btc_symbol",
-    "exact",
     "load_candles",
     "run_history",
     "seed_book",
@@ -84,7 +82,8 @@ def load_candles(
 
 @dataclass(frozen=True)
 class ReplayReport:
-    """What happened: counts, the insurance fund, and the conservation check."""
+    """What happened: counts, the insurance fund, and the conservation check (serialised by
+    :mod:`crossmargin.io.results`: amounts as exact decimal text)."""
 
     candles: int
     events: int
@@ -99,29 +98,6 @@ class ReplayReport:
     bad_debt: Decimal
     imbalance: Decimal
     replay_matches: bool
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready form; amounts as exact decimal strings."""
-        return {
-            "candles": self.candles,
-            "events": self.events,
-            "accounts": self.accounts,
-            "liquidations": self.liquidations,
-            "liquidated_accounts": self.liquidated_accounts,
-            "bankruptcies": self.bankruptcies,
-            "adl_events": self.adl_events,
-            "funding_payments": self.funding_payments,
-            "insurance_fund_start": exact(self.insurance_fund_start),
-            "insurance_fund_end": exact(self.insurance_fund_end),
-            "bad_debt": exact(self.bad_debt),
-            "imbalance": exact(self.imbalance),
-            "replay_matches": self.replay_matches,
-        }
-
-
-def exact(value: Decimal) -> str:
-    """A decimal as plain text without exponent or trailing zeros (``0E-8`` -> ``0``)."""
-    return format(value.normalize(), "f")
 
 
 def _path(bar: Candle) -> tuple[Decimal, ...]:

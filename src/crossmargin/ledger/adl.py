@@ -15,30 +15,29 @@ qualify, so the other branch ``PnL% / EffLev`` never ranks), highest first, ties
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
 
-import numpy as np
-from numpy.typing import NDArray
+from crossmargin.ledger.context import Context
+from crossmargin.ledger.journal import Emitter, EventKind
+from crossmargin.maths.money import QUANTUM, bankruptcy_price, money
 
-from crossmargin.ledger.journal import QUANTUM, Emitter, EventKind, money
-
-if TYPE_CHECKING:
-    from crossmargin.ledger.liquidation import Book, Context
-
-__all__ = ["adl_rank", "deleverage"]
-
-Float = NDArray[np.float64]
+__all__ = ["Queue", "deleverage"]
 
 
-def adl_rank(upnl: Float, entry_value: Float, notional: Float, equity: Float) -> Float:
-    """Queue rank: ``PnL% x EffLev`` when profitable, ``PnL% / EffLev`` otherwise."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pnl_pct = upnl / np.abs(entry_value)
-        lev = np.where(equity > 0, np.abs(notional) / equity, np.inf)
-        rank = np.where(pnl_pct >= 0, pnl_pct * lev, pnl_pct / lev)
-    result: Float = np.nan_to_num(rank, nan=0.0, posinf=np.finfo(np.float64).max)
-    return result
+@dataclass(frozen=True)
+class Queue:
+    """Profitable positions that ADL may close: (trader, symbol, sign of the position, rank)
+    each, the rank by :func:`crossmargin.maths.adl.adl_rank`."""
+
+    entries: tuple[tuple[str, str, int, float], ...]
+
+    def against(self, symbol: str, sign: int, account: str) -> list[str]:
+        """Traders holding ``symbol`` opposite to ``sign`` (not ``account``), best rank first,
+        ties by trader."""
+        rows = [e for e in self.entries if e[1] == symbol and e[2] == -sign and e[0] != account]
+        rows.sort(key=lambda e: (-e[3], e[0]))
+        return [e[0] for e in rows]
 
 
 def _sign(x: Decimal) -> int:
@@ -52,40 +51,26 @@ def deleverage(
     wallet: str,
     deficit: Decimal,
     closed: list[tuple[str, Decimal]],
-    book: Book,
-    upnl: Float,
-    notional: Float,
-    equity: Float,
+    queue: Queue,
 ) -> Decimal:
     """Cover up to ``deficit`` of ``account``'s ``wallet`` by ADL; return what is left.
 
-    ``closed`` lists (symbol, position contracts closed) of the account's liquidation; ``book``
-    and the screening arrays (per position ``upnl``, ``notional``; per trader ``equity``) rank
-    the queue.
+    ``closed`` lists (symbol, position contracts closed) of the account's liquidation;
+    ``queue`` ranks the positions that may take it over.
     """
     state = em.state
     remaining = deficit
-    ranks = adl_rank(upnl, book.qty * book.contract_size * book.entry, notional, equity[book.owner])
     for symbol, qa in sorted(closed, key=lambda c: (-abs(c[1]), c[0])):
         if remaining <= 0:
             break
         mark = state.prices[symbol]
         cs = Decimal(repr(ctx.instruments[symbol].contract_size))
-        away = ROUND_CEILING if qa > 0 else ROUND_FLOOR
-        bankrupt = max((mark + remaining / (qa * cs)).quantize(QUANTUM, rounding=away), QUANTUM)
+        bankrupt = bankruptcy_price(mark, remaining, qa, cs)
         unit = abs(bankrupt - mark) * cs
         if unit == 0:
             continue
-        rows = [
-            i
-            for i in np.flatnonzero(
-                book.on(symbol) & (np.sign(book.qty) == -_sign(qa)) & (upnl > 0)
-            )
-            if book.traders[book.owner[i]] != account
-        ]
-        rows.sort(key=lambda i: (-ranks[i], book.traders[book.owner[i]]))
-        queue = [book.traders[book.owner[i]] for i in rows]
-        sizes = {o: _size(em, o, symbol, qa) for o in queue}
+        takers = queue.against(symbol, _sign(qa), account)
+        sizes = {o: _size(em, o, symbol, qa) for o in takers}
         total = sum(sizes.values(), start=Decimal(0))
         if total == 0:
             continue
@@ -93,7 +78,7 @@ def deleverage(
         pool = min(capacity, total)
         passes = ("pro_rata", "queue") if ctx.rules.adl == "pro_rata" else ("queue",)
         for how in passes:
-            for other in queue:
+            for other in takers:
                 size = _size(em, other, symbol, qa)
                 need = (remaining / unit).quantize(QUANTUM, rounding=ROUND_CEILING)
                 take = min(size, capacity, need)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from crossmargin.book.riskbook import RiskBook
 from crossmargin.health import AccountHealth, evaluate
+from crossmargin.ledger.context import Context
 from crossmargin.ledger.funding import funding
 from crossmargin.ledger.journal import (
     INSURANCE,
@@ -29,19 +30,17 @@ from crossmargin.ledger.journal import (
     State,
     apply,
     isolated,
-    money,
     trader,
 )
 from crossmargin.ledger.liquidation import (
-    Book,
-    Context,
+    Screen,
     liquidation_pass,
     model_account,
     model_market,
     touched,
-    traders,
 )
 from crossmargin.ledger.store import Store
+from crossmargin.maths.money import money, to_money, trade_fee
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Order
 from crossmargin.orders import max_withdrawable, what_if
 from crossmargin.rules import load_rulebook
@@ -97,10 +96,6 @@ def _money_amount(path: str, value: Number) -> Decimal:
     return number
 
 
-def _fx(value: float) -> Decimal:
-    return money(Decimal(repr(float(value))))
-
-
 class Ledger:
     """A durable ledger over ``url`` (SQLite by default; ``postgresql+psycopg://`` works too).
 
@@ -133,7 +128,7 @@ class Ledger:
         self.store = Store(url, schema)
         self.snapshot_every = snapshot_every
         self.state = self._load()
-        self._book: tuple[int, Book] | None = None
+        self._screen: Screen | None = None
         self._dirty: set[str] = set()
         self._seen = 0
 
@@ -187,9 +182,7 @@ class Ledger:
     def risk_book(self) -> RiskBook:
         """Every trader account, in name order, as a :class:`crossmargin.book.RiskBook` at the
         current marks: the columnar view for ticks, stress runs and crash distances."""
-        names = sorted(traders(self.state))
-        accounts = [model_account(self.state, name, self.ctx.currency) for name in names]
-        return RiskBook.from_accounts(accounts, model_market(self.state, self.ctx))
+        return Screen(self.state, self.ctx).book
 
     # -- commands -----------------------------------------------------------------------
 
@@ -235,7 +228,7 @@ class Ledger:
         except BaseException:
             if em.written:
                 self.state = self._load()
-                self._book = None
+                self._screen = None
                 self._dirty = set()
             raise
         self._dirty |= touched(em.written[self._seen :])
@@ -278,7 +271,7 @@ class Ledger:
             if account in self.state.positions:
                 market = model_market(self.state, self.ctx)
                 free = max_withdrawable(self.account(account), market).get(self.ctx.currency, 0.0)
-                available = min(balance, _fx(free))
+                available = min(balance, to_money(free))
             else:
                 available = balance
             if value > available:
@@ -354,7 +347,7 @@ class Ledger:
                 kept = 0.0
                 if old is not None and (old.qty > 0) == (new.qty > 0):
                     kept = float(self.state.balance(isolated(account, symbol)))
-                margin_in = max(_fx(new.isolated_margin - kept), Decimal(0))
+                margin_in = max(to_money(new.isolated_margin - kept), Decimal(0))
             cs = Decimal(repr(instrument.contract_size))
             em.emit(
                 EventKind.FILL,
@@ -367,7 +360,7 @@ class Ledger:
                 leverage="" if lev is None else str(lev),
                 margin=str(margin_in),
             )
-            fee = money(abs(q) * cs * fill * rate)
+            fee = trade_fee(q, cs, fill, rate)
             if fee > 0:
                 em.emit(EventKind.FEE, account=account, symbol=symbol, amount=str(fee))
 
@@ -382,7 +375,7 @@ class Ledger:
             if symbol not in self.ctx.instruments:
                 raise CrossMarginError("symbol", f"unknown instrument {symbol!r}")
             em.emit(EventKind.PRICE, symbol=symbol, price=str(px))
-            liquidation_pass(em, self.ctx, self.layout(em))
+            liquidation_pass(em, self.screen(em))
 
         return self._run(key, body, decide)
 
@@ -396,23 +389,20 @@ class Ledger:
             if symbol not in self.state.prices:
                 raise CrossMarginError("symbol", f"no mark price for {symbol} yet")
             funding(em, symbol, r, Decimal(repr(instrument.contract_size)))
-            liquidation_pass(em, self.ctx, self.layout(em))
+            liquidation_pass(em, self.screen(em))
 
         return self._run(key, body, decide)
 
-    def layout(self, em: Emitter | None = None) -> Book:
-        """The screening layout of the current state (with ``em``'s events, inside a command).
-
-        Cached: kept across price updates, and after other events only the traders they
-        touched are laid out again (:meth:`Book.update`).
-        """
+    def screen(self, em: Emitter | None = None) -> Screen:
+        """The traders' :class:`RiskBook` in step with the current state (with ``em``'s events,
+        inside a command): built once, then ticked by new marks and laid out again for the
+        traders that other events touched."""
         if em is not None:
             self._dirty |= touched(em.written[self._seen :])
             self._seen = len(em.written)
-        version = self.state.version
-        if self._book is None:
-            self._book = (version, Book.build(self.state, self.ctx))
-        elif self._book[0] != version:
-            self._book = (version, self._book[1].update(self.state, self.ctx, self._dirty))
+        if self._screen is None:
+            self._screen = Screen(self.state, self.ctx)
+        else:
+            self._screen.sync(self.state, self._dirty)
         self._dirty = set()
-        return self._book[1]
+        return self._screen

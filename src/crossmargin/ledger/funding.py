@@ -1,8 +1,8 @@
 """Perpetual funding: a real funding-rate series and the payments it implies.
 
-At each funding time a position pays ``qty * contract_size * mark * rate`` (longs pay when the
-rate is positive, shorts receive), from its wallet (cross) or its isolated margin, to the
-outside market. Source of the bundled series: Binance BTCUSDT perpetual funding every 8 h
+At each funding time a position pays :func:`crossmargin.maths.money.funding_payment` (longs pay
+when the rate is positive, shorts receive), from its wallet (cross) or its isolated margin, to
+the outside market. Source of the bundled series: Binance BTCUSDT perpetual funding every 8 h
 (``crossmargin/data/btcusdt_perp_funding.csv``, see the README there).
 """
 
@@ -16,7 +16,8 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
-from crossmargin.ledger.journal import Emitter, EventKind, isolated, money, trader
+from crossmargin.ledger.journal import Emitter, EventKind, isolated, trader
+from crossmargin.maths.money import funding_payment
 from crossmargin.model import CrossMarginError
 
 __all__ = ["FundingRate", "due", "funding", "load_funding"]
@@ -63,7 +64,7 @@ def funding(em: Emitter, symbol: str, rate: Decimal, contract_size: Decimal) -> 
         h = state.positions[account].get(symbol)
         if h is None:
             continue
-        amount = money(h.qty * contract_size * mark * rate)
+        amount = funding_payment(h.qty, contract_size, mark, rate)
         if amount == 0:
             continue
         payer = isolated(account, symbol) if h.mode == "isolated" else trader(account)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+
+from crossmargin.maths.money import average_entry, realized_pnl, released_margin
 
 __all__ = [
     "BAD_DEBT",
@@ -34,7 +36,6 @@ __all__ = [
     "State",
     "apply",
     "isolated",
-    "money",
     "trader",
 ]
 
@@ -43,12 +44,6 @@ CAPITAL = "capital"
 EXTERNAL = "external"
 INSURANCE = "insurance"
 FEES = "fees"
-QUANTUM = Decimal("0.00000001")
-
-
-def money(value: Decimal) -> Decimal:
-    """``value`` rounded half-even to the ledger's 8 decimal places."""
-    return value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
 def trader(account: str) -> str:
@@ -151,9 +146,9 @@ class State:
                             h.mode,
                             None if h.leverage is None else str(h.leverage),
                         ]
-                        for s, h in sorted(book.items())
+                        for s, h in sorted(holdings.items())
                     }
-                    for t, book in sorted(self.positions.items())
+                    for t, holdings in sorted(self.positions.items())
                 },
                 "prices": {k: str(v) for k, v in sorted(self.prices.items())},
                 "deposited": str(self.deposited),
@@ -171,9 +166,9 @@ class State:
         positions = {
             t: {
                 s: Holding(Decimal(q), Decimal(e), m, None if lev is None else Decimal(lev))
-                for s, (q, e, m, lev) in book.items()
+                for s, (q, e, m, lev) in holdings.items()
             }
-            for t, book in raw["positions"].items()
+            for t, holdings in raw["positions"].items()
         }
         return cls(
             balances={k: Decimal(v) for k, v in raw["balances"].items()},
@@ -211,43 +206,38 @@ def _fill(state: State, out: list[Posting], body: Mapping[str, str]) -> None:
     qty, price = Decimal(body["qty"]), Decimal(body["price"])
     cs = Decimal(body["contract_size"])
     wallet, bucket = trader(account), isolated(account, symbol)
-    book = state.positions.setdefault(account, {})
-    old = book.get(symbol)
+    holdings = state.positions.setdefault(account, {})
+    old = holdings.get(symbol)
     lev = Decimal(body["leverage"]) if body.get("leverage") else None
     margin_in = Decimal(body.get("margin", "0"))
     mode = body.get("mode", "cross")
     if old is None or _sign(old.qty) == _sign(qty):
         if old is None:
-            book[symbol] = Holding(qty, price, mode, lev)
+            holdings[symbol] = Holding(qty, price, mode, lev)
         else:
-            total = old.qty + qty
-            entry = (old.qty * old.entry + qty * price) / total
-            old.qty, old.entry = total, money(entry)
+            old.qty, old.entry = old.qty + qty, average_entry(old.qty, old.entry, qty, price)
             old.leverage = lev if lev is not None else old.leverage
-        if book[symbol].mode == "isolated":
+        if holdings[symbol].mode == "isolated":
             _move(state, out, wallet, bucket, margin_in)
         return
-    closed = _sign(old.qty) * min(abs(old.qty), abs(qty))
-    realised = money(closed * cs * (price - old.entry))
+    realised = realized_pnl(old.qty, cs, old.entry, qty, price)
     left = old.qty + qty
     if old.mode == "isolated":
         _move(state, out, EXTERNAL, bucket, realised)
-        held = state.balance(bucket)
-        release = (
-            held if _sign(left) != _sign(old.qty) else money(held * abs(closed) / abs(old.qty))
-        )
+        margin = state.balance(bucket)
+        release = margin if _sign(left) != _sign(old.qty) else released_margin(margin, old.qty, qty)
         _move(state, out, bucket, wallet, max(release, Decimal(0)))
     else:
         _move(state, out, EXTERNAL, wallet, realised)
     if left == 0:
-        del book[symbol]
+        del holdings[symbol]
     elif _sign(left) == _sign(old.qty):
         old.qty = left
     else:
-        book[symbol] = Holding(left, price, old.mode, lev if lev is not None else old.leverage)
+        holdings[symbol] = Holding(left, price, old.mode, lev if lev is not None else old.leverage)
         if old.mode == "isolated":
             _move(state, out, wallet, bucket, margin_in)
-    if not book:
+    if not holdings:
         del state.positions[account]
 
 

@@ -1,10 +1,11 @@
 """Liquidation engine: the float boundary and one liquidation pass under a venue's rules.
 
 The rules come from a liquidation rulebook (:mod:`crossmargin.rules.venue`). An account is
-liquidatable below ``trigger`` x maintenance margin (or with a negative wallet). A pass screens
-every account at once with the margin kernels of :mod:`crossmargin.maths` over a
-:class:`Book` of arrays, then walks each liquidatable account with
-:func:`crossmargin.health.evaluate`:
+liquidatable below ``trigger`` x maintenance margin (or with a negative wallet). The ledger's
+traders live in a :class:`~crossmargin.book.RiskBook` kept in step with the journal
+(:class:`Screen`); a pass screens every account at once through it, then walks each liquidatable
+account, reading its figures back from the book after every fill. The ledger sums no risk
+itself:
 
 1. cross: while cross equity < ``target`` x cross maintenance margin, close the position with the
    largest maintenance margin (whole, or in chunks above a notional) at the mark; the account
@@ -22,16 +23,14 @@ Every decision is written as journal events, so a replay never recomputes it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
 from decimal import Decimal
 
 import numpy as np
-from numpy.typing import NDArray
 
-from crossmargin.health import AccountHealth, evaluate
-from crossmargin.ledger.adl import deleverage
+from crossmargin.book.riskbook import AccountRisk, RiskBook
+from crossmargin.ledger.adl import Queue, deleverage
+from crossmargin.ledger.context import Context
 from crossmargin.ledger.journal import (
     INSURANCE,
     Emitter,
@@ -40,51 +39,24 @@ from crossmargin.ledger.journal import (
     Posting,
     State,
     isolated,
-    money,
     trader,
 )
-from crossmargin.maths.pnl import unrealized_pnl
-from crossmargin.maths.tiers import MarginArrays, position_margins
-from crossmargin.model import (
-    Account,
-    CrossMarginError,
-    Instrument,
-    MarginMode,
-    MarginSchedule,
-    Market,
-    Position,
-)
-from crossmargin.rules.venue import VenueRules
+from crossmargin.maths.adl import adl_rank
+from crossmargin.maths.money import money, to_money, trade_fee
+from crossmargin.model import Account, MarginMode, Market, Position
 
 __all__ = [
-    "Book",
-    "Context",
-    "Rows",
+    "Screen",
     "liquidation_pass",
     "model_account",
     "model_market",
     "touched",
+    "traders",
 ]
-
-Float = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a pass needs besides the state: instruments, account currency, venue rules."""
-
-    instruments: Mapping[str, Instrument]
-    currency: str
-    rules: VenueRules
 
 
 def _num(value: Decimal) -> float:
     return float(value)
-
-
-def _dec(value: float) -> Decimal:
-    """A float risk figure back into the exact world (shortest repr, then 8 decimals)."""
-    return money(Decimal(repr(float(value))))
 
 
 def model_account(state: State, account: str, currency: str) -> Account:
@@ -113,63 +85,6 @@ def model_market(state: State, ctx: Context, prices: Mapping[str, Decimal] | Non
     return Market(ctx.instruments, marks, ctx.currency)
 
 
-def _schedule(instrument: Instrument) -> MarginSchedule:
-    if instrument.margin is None:
-        raise CrossMarginError("symbol", f"{instrument.symbol} carries no margin schedule")
-    return instrument.margin
-
-
-@dataclass(frozen=True)
-class Rows:
-    """Per-position columns of some traders' rows (see :class:`Book`); floats in the settle
-    currency, ``qty`` signed contracts, ``leverage`` NaN where none was chosen."""
-
-    owner: NDArray[np.intp]
-    market: NDArray[np.intp]
-    qty: Float
-    entry: Float
-    contract_size: Float
-    leverage: Float
-    isolated: NDArray[np.bool_]
-    isolated_margin: Float
-
-    @classmethod
-    def of(
-        cls,
-        state: State,
-        ctx: Context,
-        owners: Iterable[tuple[str, int]],
-        where: Mapping[str, int],
-    ) -> Rows:
-        """Rows of each ``(trader, index in traders)``, by symbol."""
-        rows = [
-            (t, i, s, h) for t, i in owners for s, h in sorted(state.positions.get(t, {}).items())
-        ]
-        return cls(
-            owner=np.array([i for _, i, _, _ in rows], dtype=np.intp),
-            market=np.array([where[s] for _, _, s, _ in rows], dtype=np.intp),
-            qty=np.array([float(h.qty) for *_, h in rows], dtype=np.float64),
-            entry=np.array([float(h.entry) for *_, h in rows], dtype=np.float64),
-            contract_size=np.array(
-                [ctx.instruments[s].contract_size for _, _, s, _ in rows], dtype=np.float64
-            ),
-            leverage=np.array(
-                [np.nan if h.leverage is None else float(h.leverage) for *_, h in rows],
-                dtype=np.float64,
-            ),
-            isolated=np.array([h.mode == MarginMode.ISOLATED for *_, h in rows], dtype=bool),
-            isolated_margin=np.array(
-                [float(state.balance(isolated(t, s))) for t, _, s, _ in rows], dtype=np.float64
-            ),
-        )
-
-
-def _has(names: tuple[str, ...], name: str) -> bool:
-    """Whether sorted ``names`` holds ``name``."""
-    i = bisect_left(names, name)
-    return i < len(names) and names[i] == name
-
-
 def traders(state: State) -> set[str]:
     """Every trader account of the ledger: with a wallet or a position."""
     return {k[7:] for k in state.balances if k.startswith("trader:")} | set(state.positions)
@@ -191,156 +106,84 @@ def touched(written: Iterable[tuple[Event, list[Posting]]]) -> set[str]:
     return out
 
 
-@dataclass(frozen=True)
-class Book:
-    """Every open position as arrays, for screening the whole book at once.
+class Screen:
+    """The ledger's traders as a :class:`RiskBook` at the state's marks, kept in step.
 
-    ``traders`` is sorted (the order a pass visits them); ``owner[i]`` indexes it and
-    ``market[i]`` indexes ``markets``, whose schedules are ``table``. Rows are grouped by trader
-    and sorted by symbol within a trader; the groups are in no particular order (an update
-    appends the changed traders' rows). Amounts in the settle currency.
+    :meth:`sync` applies what changed since the last call: new marks tick the book, traders
+    whose money or positions moved are laid out again from the state. A position in an
+    instrument that has no mark yet is valued at its entry price until one arrives (as a
+    pre-trade check values it).
     """
 
-    traders: tuple[str, ...]
-    markets: tuple[str, ...]
-    table: MarginArrays
-    rows: Rows
-    wallet: Float
-    schedule: MarginArrays
+    def __init__(self, state: State, ctx: Context) -> None:
+        self.ctx = ctx
+        names = sorted(traders(state))
+        market = model_market(state, ctx, self._unpriced(state, names))
+        accounts = [model_account(state, name, ctx.currency) for name in names]
+        self.book = RiskBook.from_accounts(accounts, market)
 
-    @property
-    def owner(self) -> NDArray[np.intp]:
-        """Index in ``traders`` of each row's trader."""
-        return self.rows.owner
+    def _unpriced(self, state: State, names: Iterable[str]) -> dict[str, Decimal]:
+        """Entry prices standing in for the marks of held instruments without one."""
+        out: dict[str, Decimal] = {}
+        for name in names:
+            for symbol, h in state.positions.get(name, {}).items():
+                if symbol not in state.prices:
+                    out.setdefault(symbol, h.entry)
+        return out
 
-    @property
-    def qty(self) -> Float:
-        """Signed contracts per row."""
-        return self.rows.qty
+    def sync(self, state: State, changed: Iterable[str]) -> None:
+        """Bring the book to ``state``: new marks, then the ``changed`` traders."""
+        book = self.book
+        index = {s: k for k, s in enumerate(book.params.symbols)}
+        marks = book.current_params().mark
+        moved = {
+            s: float(p)
+            for s, p in {**self._unpriced(state, changed), **state.prices}.items()
+            if s in index and marks[index[s]] != float(p)
+        }
+        if moved:
+            book.apply_prices(moved)
+        for name in sorted(set(changed)):
+            if trader(name) in state.balances or name in state.positions:
+                book.set_account(model_account(state, name, self.ctx.currency))
 
-    @property
-    def entry(self) -> Float:
-        """Entry price per row."""
-        return self.rows.entry
+    def liquidatable(self) -> list[str]:
+        """Traders under the venue's trigger (cross or any isolated position), by name."""
+        ids = self.book.account_ids
+        hit = self.book.liquidatable(float(self.ctx.rules.trigger))
+        return sorted(ids[i] for i in hit.tolist())
 
-    @property
-    def contract_size(self) -> Float:
-        """Contract size per row."""
-        return self.rows.contract_size
+    def account(self, state: State, name: str) -> AccountRisk:
+        """``name``'s figures after bringing it to ``state``."""
+        self.book.set_account(model_account(state, name, self.ctx.currency))
+        return self.book.account_risk(name)
 
-    @classmethod
-    def build(cls, state: State, ctx: Context) -> Book:
-        """Lay out ``state``'s positions (traders with a wallet or positions)."""
-        names = tuple(sorted(traders(state)))
-        markets = tuple(sorted({s for book in state.positions.values() for s in book}))
-        table = MarginArrays.from_schedules([_schedule(ctx.instruments[s]) for s in markets])
-        where = {s: i for i, s in enumerate(markets)}
-        rows = Rows.of(state, ctx, ((t, i) for i, t in enumerate(names)), where)
-        wallet = np.array([float(state.balance(trader(t))) for t in names], dtype=np.float64)
-        return cls(names, markets, table, rows, wallet, table.take(rows.market))
-
-    def update(self, state: State, ctx: Context, changed: set[str]) -> Book:
-        """The layout of ``state`` when only ``changed`` traders moved since this one's state.
-
-        Their rows and wallets are laid out again; every other row is kept. Where their rows
-        hold the same symbols as before (a fill on an open position, a deposit) the rows are
-        overwritten in place of a copy and the schedules are shared; otherwise they move to the
-        end. The result screens exactly as :meth:`build` would (a trader's rows stay together
-        and in symbol order).
-        """
-        changed = {t for t in changed if trader(t) in state.balances or t in state.positions}
-        symbols = {s for t in changed for s in state.positions.get(t, {})}
-        if len(changed) > len(self.traders) // 4 + 16 or not symbols <= set(self.markets):
-            return Book.build(state, ctx)
-        old = self.traders
-        new = sorted(t for t in changed if not _has(old, t))
-        gaps = np.array([bisect_left(old, t) for t in new], dtype=np.intp)
-        traders = old
-        if new:
-            grown = list(old)
-            for t in reversed(new):
-                grown.insert(bisect_left(old, t), t)
-            traders = tuple(grown)
-        shift = np.arange(len(old)) + np.searchsorted(gaps, np.arange(len(old)), side="right")
-        wallet = np.empty(len(traders), dtype=np.float64)
-        wallet[shift] = self.wallet
-        moved = sorted(changed)
-        at = [bisect_left(traders, t) for t in moved]
-        wallet[at] = [float(state.balance(trader(t))) for t in moved]
-        owner = shift[self.rows.owner] if new else self.rows.owner
-        hit = np.isin(owner, at)
-        where = {s: i for i, s in enumerate(self.markets)}
-        fresh = Rows.of(state, ctx, zip(moved, at, strict=True), where)
-        kept = self.rows
-        slots = np.flatnonzero(hit)
-        slots = slots[np.argsort(owner[slots], kind="stable")]
-        if np.array_equal(owner[slots], fresh.owner) and np.array_equal(
-            kept.market[slots], fresh.market
-        ):
-            columns = {f.name: np.array(getattr(kept, f.name)) for f in fields(Rows)}
-            columns["owner"] = np.array(owner)
-            for name, column in columns.items():
-                column[slots] = getattr(fresh, name)
-            return Book(traders, self.markets, self.table, Rows(**columns), wallet, self.schedule)
-        keep = ~hit
-        rows = Rows(
-            *(
-                np.concatenate((part[keep], extra))
-                for part, extra in (
-                    (owner, fresh.owner),
-                    (kept.market, fresh.market),
-                    (kept.qty, fresh.qty),
-                    (kept.entry, fresh.entry),
-                    (kept.contract_size, fresh.contract_size),
-                    (kept.leverage, fresh.leverage),
-                    (kept.isolated, fresh.isolated),
-                    (kept.isolated_margin, fresh.isolated_margin),
-                )
+    def queue(self, state: State) -> Queue:
+        """The ADL queue at the current marks: every profitable position's trader, symbol and
+        rank (:func:`crossmargin.maths.adl.adl_rank`)."""
+        risk = self.book.position_risk()
+        ids = self.book.account_ids
+        symbols = self.book.params.symbols
+        names = [ids[a] for a in risk.account.tolist()]
+        held = [symbols[i] for i in risk.instrument.tolist()]
+        entry = np.array(
+            [float(state.positions[n][s].entry) for n, s in zip(names, held, strict=True)]
+        )
+        size = np.array([self.ctx.instruments[s].contract_size for s in held])
+        cross = self.book.values().cross_equity
+        ranks = adl_rank(
+            risk.unrealized_pnl, risk.qty * size * entry, risk.notional, cross[risk.account]
+        )
+        profitable = np.flatnonzero(risk.unrealized_pnl > 0).tolist()
+        return Queue(
+            tuple(
+                (names[k], held[k], int(np.sign(risk.qty[k])), float(ranks[k])) for k in profitable
             )
         )
-        return Book(traders, self.markets, self.table, rows, wallet, self.table.take(rows.market))
-
-    def marks(self, state: State) -> Float:
-        """Mark price of each position's instrument."""
-        px = np.array([float(state.prices[s]) for s in self.markets], dtype=np.float64)
-        out: Float = px[self.rows.market]
-        return out
-
-    def on(self, symbol: str) -> NDArray[np.bool_]:
-        """Rows holding ``symbol``."""
-        if symbol not in self.markets:
-            return np.zeros(len(self.rows.qty), dtype=bool)
-        out: NDArray[np.bool_] = self.rows.market == self.markets.index(symbol)
-        return out
-
-    def screen(self, marks: Float, trigger: float = 1.0) -> tuple[Float, Float, Float, Float]:
-        """Per position: unrealised PnL and notional; per trader: cross equity and cross MM
-        times ``trigger`` (the multiple of maintenance below which a venue liquidates).
-
-        The MM is ``inf`` for a trader with an isolated position under ``trigger`` x its own
-        maintenance margin, so one comparison flags both cases.
-        """
-        r = self.rows
-        m = position_margins(r.qty, r.contract_size, marks, False, r.leverage, self.schedule)
-        upnl = unrealized_pnl(r.qty, r.contract_size, r.entry, marks, False)
-        cross = ~r.isolated
-        n = len(self.traders)
-        equity = self.wallet + np.bincount(self.owner, weights=upnl * cross, minlength=n)
-        mm = trigger * np.bincount(self.owner, weights=m.maintenance * cross, minlength=n)
-        iso_short = r.isolated & (r.isolated_margin + upnl < trigger * m.maintenance)
-        flagged = np.bincount(self.owner, weights=iso_short.astype(np.float64), minlength=n)
-        mm_flag = np.where(flagged > 0, np.inf, mm)
-        return upnl, m.notional, equity, mm_flag
-
-
-def liquidatable(book: Book, equity: Float, mm: Float) -> list[str]:
-    """Traders below the trigger (cross or any isolated position) or with a negative wallet."""
-    hit = (equity < mm) | (book.wallet < 0)
-    return [book.traders[i] for i in np.flatnonzero(hit)]
 
 
 def _close(em: Emitter, ctx: Context, account: str, symbol: str, qty: Decimal) -> Decimal:
-    """Close ``qty`` (signed trade quantity) at the mark; return the notional closed."""
+    """Close ``qty`` (signed trade quantity) at the mark; return the penalty on it."""
     state = em.state
     h = state.positions[account][symbol]
     mark = state.prices[symbol]
@@ -356,11 +199,12 @@ def _close(em: Emitter, ctx: Context, account: str, symbol: str, qty: Decimal) -
         leverage="",
         margin="0",
     )
-    return abs(qty) * cs * mark
+    return trade_fee(qty, cs, mark, ctx.rules.penalty_rate)
 
 
-def _penalty(em: Emitter, ctx: Context, account: str, notional: Decimal, equity: float) -> None:
-    fee = min(money(notional * ctx.rules.penalty_rate), max(_dec(equity), Decimal(0)))
+def _penalty(em: Emitter, account: str, penalty: Decimal, equity: float) -> None:
+    """The liquidation penalty to the insurance fund, capped at the equity left."""
+    fee = min(penalty, max(to_money(equity), Decimal(0)))
     if fee > 0:
         em.emit(
             EventKind.INSURANCE_TRANSFER,
@@ -371,40 +215,43 @@ def _penalty(em: Emitter, ctx: Context, account: str, notional: Decimal, equity:
         )
 
 
-def _health(state: State, ctx: Context, account: str) -> AccountHealth:
-    return evaluate(model_account(state, account, ctx.currency), model_market(state, ctx))
-
-
-def _liquidate_isolated(em: Emitter, ctx: Context, account: str) -> list[tuple[str, Decimal]]:
+def _liquidate_isolated(em: Emitter, screen: Screen, account: str) -> list[tuple[str, Decimal]]:
     closed = []
-    trigger = float(ctx.rules.trigger)
-    for row in _health(em.state, ctx, account).positions:
-        if row.margin_mode == MarginMode.ISOLATED and row.equity < trigger * row.maintenance_margin:
-            qty = -em.state.positions[account][row.symbol].qty
-            notional = _close(em, ctx, account, row.symbol, qty)
-            _penalty(em, ctx, account, notional, row.equity)
-            closed.append((row.symbol, -qty))
+    trigger = float(screen.ctx.rules.trigger)
+    risk = screen.account(em.state, account).positions
+    symbols = screen.book.params.symbols
+    rows = np.flatnonzero(risk.isolated).tolist()
+    for k in sorted(rows, key=lambda k: symbols[int(risk.instrument[k])]):
+        equity = float(risk.equity[k])
+        if equity < trigger * float(risk.maintenance_margin[k]):
+            symbol = symbols[int(risk.instrument[k])]
+            qty = -em.state.positions[account][symbol].qty
+            penalty = _close(em, screen.ctx, account, symbol, qty)
+            _penalty(em, account, penalty, equity)
+            closed.append((symbol, -qty))
     return closed
 
 
-def _liquidate_cross(em: Emitter, ctx: Context, account: str) -> list[tuple[str, Decimal]]:
-    rules = ctx.rules
+def _liquidate_cross(em: Emitter, screen: Screen, account: str) -> list[tuple[str, Decimal]]:
+    rules = screen.ctx.rules
+    symbols = screen.book.params.symbols
     closed: list[tuple[str, Decimal]] = []
     while True:
-        h = _health(em.state, ctx, account)
-        rows = [p for p in h.positions if p.margin_mode == MarginMode.CROSS]
+        h = screen.account(em.state, account)
+        rows = np.flatnonzero(~h.positions.isolated).tolist()
         required = float(rules.target) * h.cross_maintenance_margin
         if not rows or h.cross_equity >= required:
             return closed
-        book = em.state.positions[account]
+        held = em.state.positions[account]
         if (
             rules.backstop_ratio is not None
             and h.cross_equity < float(rules.backstop_ratio) * h.cross_maintenance_margin
         ):
-            for row in rows:
-                qty = book[row.symbol].qty
-                _close(em, ctx, account, row.symbol, -qty)
-                closed.append((row.symbol, qty))
+            for k in rows:
+                symbol = symbols[int(h.positions.instrument[k])]
+                qty = held[symbol].qty
+                _close(em, screen.ctx, account, symbol, -qty)
+                closed.append((symbol, qty))
             rest = em.state.balance(trader(account))
             if rest > 0:
                 em.emit(
@@ -415,51 +262,52 @@ def _liquidate_cross(em: Emitter, ctx: Context, account: str) -> list[tuple[str,
                     reason="backstop",
                 )
             return closed
-        worst = max(rows, key=lambda p: (p.maintenance_margin, p.symbol))
-        qty = book[worst.symbol].qty
-        if rules.chunk_fraction is not None and _dec(worst.notional) > rules.chunk_above:
+        worst = max(
+            rows,
+            key=lambda k: (
+                float(h.positions.maintenance_margin[k]),
+                symbols[int(h.positions.instrument[k])],
+            ),
+        )
+        symbol = symbols[int(h.positions.instrument[worst])]
+        qty = held[symbol].qty
+        notional = to_money(float(h.positions.notional[worst]))
+        if rules.chunk_fraction is not None and notional > rules.chunk_above:
             qty = money(qty * rules.chunk_fraction)
-        notional = _close(em, ctx, account, worst.symbol, -qty)
-        _penalty(em, ctx, account, notional, h.cross_equity)
-        closed.append((worst.symbol, qty))
+        penalty = _close(em, screen.ctx, account, symbol, -qty)
+        _penalty(em, account, penalty, h.cross_equity)
+        closed.append((symbol, qty))
 
 
-def liquidation_pass(em: Emitter, ctx: Context, book: Book | None = None) -> list[str]:
-    """Liquidate every account below maintenance at the current marks; return their ids.
-
-    ``book`` is the screening layout of ``em.state`` (built here if not given).
-    """
+def liquidation_pass(em: Emitter, screen: Screen) -> list[str]:
+    """Liquidate every account under the venue's trigger at the current marks; return their
+    ids. ``screen`` must be in step with ``em.state``."""
     state = em.state
-    layout = book if book is not None else Book.build(state, ctx)
-    if not layout.traders:
-        return []
-    upnl, notional, equity, mm = layout.screen(layout.marks(state), float(ctx.rules.trigger))
-    hit = liquidatable(layout, equity, mm)
+    hit = screen.liquidatable()
+    queue = screen.queue(state) if hit else Queue(())
     for account in hit:
         shortfalls = [
-            (isolated(account, s), [(s, q)]) for s, q in _liquidate_isolated(em, ctx, account)
+            (isolated(account, s), [(s, q)]) for s, q in _liquidate_isolated(em, screen, account)
         ]
-        cross = _liquidate_cross(em, ctx, account)
+        cross = _liquidate_cross(em, screen, account)
         if not any(h.mode == MarginMode.CROSS for h in state.positions.get(account, {}).values()):
             shortfalls.append((trader(account), cross))
         for wallet, fills in shortfalls:
-            _bankruptcy(em, ctx, account, wallet, fills, layout, upnl, notional, equity)
+            _bankruptcy(em, screen, account, wallet, fills, queue)
     return hit
 
 
 def _bankruptcy(
     em: Emitter,
-    ctx: Context,
+    screen: Screen,
     account: str,
     wallet: str,
     fills: list[tuple[str, Decimal]],
-    book: Book,
-    upnl: Float,
-    notional: Float,
-    equity: Float,
+    queue: Queue,
 ) -> None:
     """A negative ``wallet`` with nothing left open: insurance fund, then ADL, then bad debt."""
     state = em.state
+    ctx = screen.ctx
     deficit = -state.balance(wallet)
     if deficit <= 0:
         return
@@ -475,6 +323,6 @@ def _bankruptcy(
         )
     rest = deficit - cover
     if rest > 0:
-        rest = deleverage(em, ctx, account, wallet, rest, fills, book, upnl, notional, equity)
+        rest = deleverage(em, ctx, account, wallet, rest, fills, queue)
     if rest > 0:
         em.emit(EventKind.BAD_DEBT, account=account, wallet=wallet, amount=str(rest))

@@ -19,27 +19,30 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from alembic import command as alembic_command
-from alembic.config import Config
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    text,
-)
-from sqlalchemy.engine import make_url
+from crossmargin.ledger.journal import Event, Posting
+from crossmargin.maths.money import QUANTUM
+from crossmargin.model.extras import needs_extra
 
-from crossmargin.ledger.journal import QUANTUM, Event, Posting
+with needs_extra("ledger", "crossmargin.ledger"):
+    from alembic import command as alembic_command
+    from alembic.config import Config
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Engine,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        Text,
+        create_engine,
+        event,
+        func,
+        insert,
+        select,
+        text,
+    )
+    from sqlalchemy.engine import make_url
 
 __all__ = ["Store", "StoredCommand", "metadata"]
 

@@ -6,12 +6,28 @@ the tier times its ratio; negative balances count at 100%).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["collateral_units", "units_for_collateral"]
+from crossmargin.model.assets import CollateralRule
+
+__all__ = ["collateral_table", "collateral_units", "units_for_collateral"]
 
 Float = NDArray[np.float64]
+
+
+def collateral_table(rules: Sequence[CollateralRule]) -> tuple[Float, Float]:
+    """The tiers of ``rules`` as (assets, T) arrays ``up_to`` and ``ratios``, padded with
+    ``up_to = inf`` and ratio 0: the layout :func:`collateral_units` takes."""
+    t = max((len(r.ratios) for r in rules), default=1)
+    up_to = np.full((len(rules), t), np.inf)
+    ratios = np.zeros((len(rules), t))
+    for a, rule in enumerate(rules):
+        up_to[a, : len(rule.up_to)] = rule.up_to
+        ratios[a, : len(rule.ratios)] = rule.ratios
+    return up_to, ratios
 
 
 def _lower(up_to: Float) -> Float:

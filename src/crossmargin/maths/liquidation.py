@@ -1,4 +1,4 @@
-"""Liquidation prices in closed form, and the crash distance of an account.
+"""Liquidation prices in closed form, and the move grids of the crash-distance search.
 
 For one position, with everything else held still, write ``x = mark`` (linear) or
 ``x = 1 / mark`` (inverse). Within bracket ``k`` the margin surplus backing the position,
@@ -19,16 +19,13 @@ Hyperliquid's ``price - side * margin_available / size / (1 - side / maintenance
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from crossmargin.maths.tiers import MarginArrays, broadcast_rows
+from crossmargin.maths.tiers import AMOUNT, FLOOR, RATE, MarginArrays, Terms, broadcast_rows
 
 __all__ = [
-    "crash_distance",
     "down_grid",
     "liquidation_price",
     "liquidation_price_of",
@@ -48,31 +45,37 @@ def _in_bracket(x: float, units: float, floor: float, cap: float) -> bool:
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
 def liquidation_price_of(
     qty: float,
-    contract_size: float,
     entry: float,
-    inverse: bool,
     mark: float,
     buffer: float,
-    floors: Float,
-    rates: Float,
-    amounts: Float,
-    maintenance_rate_per_size: float,
+    brackets: Float,
+    terms: Terms,
+    constant: bool,
 ) -> float:
-    """One position's liquidation price (see the module docstring); NaN if none."""
-    units = abs(qty) * contract_size
-    signed = qty * contract_size
-    slope = maintenance_rate_per_size
+    """One position's liquidation price (see the module docstring); NaN if none.
+
+    With ``constant`` the maintenance margin does not move with the price (it is fixed at
+    entry and already taken out of ``buffer``): one bracket with zero rates.
+    """
+    cs = terms.contract_size
+    inverse = terms.inverse
+    units = abs(qty) * cs
+    signed = qty * cs
+    slope = 0.0 if constant else terms.maintenance_rate_per_size
+    floors = brackets[FLOOR]
     best, distance = np.nan, np.inf
-    for k in range(floors.shape[0]):
+    for k in range(1 if constant else floors.shape[0]):
         if not np.isfinite(floors[k]):
             break
-        cap = floors[k + 1] if k + 1 < floors.shape[0] else np.inf
-        c0 = buffer + amounts[k] + (signed / entry if inverse else -signed * entry)
+        cap = floors[k + 1] if k + 1 < floors.shape[0] and not constant else np.inf
+        rate = 0.0 if constant else brackets[RATE, k]
+        amount = 0.0 if constant else brackets[AMOUNT, k]
+        c0 = buffer + amount + (signed / entry if inverse else -signed * entry)
         if inverse:
-            c1 = -signed - units * rates[k]
+            c1 = -signed - units * rate
             c2 = -slope * units * units
         else:
-            c1 = signed - units * rates[k] - slope * units * units
+            c1 = signed - units * rate - slope * units * units
             c2 = 0.0
         if c2 == 0:
             first, second = -c0 / c1, np.nan
@@ -81,7 +84,7 @@ def liquidation_price_of(
             half = -0.5 * (c1 + np.copysign(disc, c1))
             first, second = half / c2, c0 / half
         for x in (first, second):
-            if _in_bracket(x, units, floors[k], cap):
+            if _in_bracket(x, units, 0.0 if constant else floors[k], cap):
                 price = 1.0 / x if inverse else x
                 if abs(price - mark) < distance:
                     best, distance = price, abs(price - mark)
@@ -90,32 +93,21 @@ def liquidation_price_of(
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def _liquidation_loop(
-    qty: Float,
-    contract_size: Float,
-    entry: Float,
+    values: Float,
     inverse: NDArray[np.bool_],
-    mark: Float,
-    buffer: Float,
     row: NDArray[np.intp],
-    floors: Float,
-    rates: Float,
-    amounts: Float,
-    maintenance_rate_per_size: Float,
+    brackets: Float,
+    per_size: Float,
     out: Float,
 ) -> None:
-    for i in range(qty.shape[0]):
+    """``values`` rows: qty, contract size, entry, mark, buffer."""
+    for i in range(values.shape[0]):
         r = row[i]
+        terms = Terms(
+            values[i, 1], inverse[i], per_size[r, 0], per_size[r, 1], per_size[r, 2], False, 1.0
+        )
         out[i] = liquidation_price_of(
-            qty[i],
-            contract_size[i],
-            entry[i],
-            inverse[i],
-            mark[i],
-            buffer[i],
-            floors[r],
-            rates[r],
-            amounts[r],
-            maintenance_rate_per_size[r],
+            values[i, 0], values[i, 2], values[i, 3], values[i, 4], brackets[r], terms, False
         )
 
 
@@ -137,13 +129,16 @@ def liquidation_price(
         np.asarray(qty, dtype=np.float64),
         np.asarray(contract_size, dtype=np.float64),
         np.asarray(entry, dtype=np.float64),
-        np.asarray(inverse, dtype=bool),
         np.asarray(mark, dtype=np.float64),
         np.asarray(buffer, dtype=np.float64),
+        np.asarray(inverse, dtype=bool),
     )
-    floors, rates, amounts, _, _, _, per_size = schedule.flat_rows()
-    out = np.empty(flat[0].size)
-    _liquidation_loop(*flat, floors, rates, amounts, per_size, out)
+    q, cs, e, m, b, inv, row = flat
+    brackets, per_size, _ = schedule.flat_rows()
+    out = np.empty(q.size)
+    _liquidation_loop(
+        np.column_stack([q, cs, e, m, b]), np.ascontiguousarray(inv), row, brackets, per_size, out
+    )
     return out.reshape(shape)
 
 
@@ -155,44 +150,3 @@ def down_grid(points: int) -> Float:
 def up_grid(points: int) -> Float:
     """Moves 0 .. +900%, evenly spaced in log price: the crash-distance search grid upwards."""
     return np.expm1(np.linspace(0.0, np.log(10.0), points))
-
-
-def crash_distance(
-    surplus: Callable[[Float], Float], points: int = 512, refine: int = 128, rounds: int = 6
-) -> tuple[float | None, float | None]:
-    """Smallest uniform moves down and up (fractions, -0.99..+9) that leave the surplus < 0.
-
-    ``surplus(moves)`` returns, for each move ``s`` (all non-cash prices times ``1 + s``), the
-    smallest of the account's margin surpluses (equity minus maintenance). A grid finds the first
-    move that liquidates on each side; each round then re-grids the bracketing step with
-    ``refine`` points, so the result is exact to ``step / (refine - 1) ** rounds`` and a surplus
-    that touches 0 without going below is not taken for a liquidation. Both sides share every
-    call. ``None`` where no move in range liquidates; 0 if the account already is liquidatable.
-    """
-    grids = (down_grid(points), up_grid(points))
-    values = surplus(np.concatenate(grids))
-    brackets: list[tuple[float, float] | None] = []
-    results: list[float | None] = [None, None]
-    for side, grid in enumerate(grids):
-        below = np.flatnonzero(values[side * points : (side + 1) * points] < 0)
-        if below.size == 0:
-            brackets.append(None)
-        elif below[0] == 0:
-            brackets.append(None)
-            results[side] = 0.0
-        else:
-            i = int(below[0])
-            brackets.append((float(grid[i - 1]), float(grid[i])))
-    live = [b for b in brackets if b is not None]
-    for _ in range(rounds if live else 0):
-        subs = [np.linspace(lo, hi, refine) for lo, hi in live]
-        found = surplus(np.concatenate(subs)).reshape(len(live), refine) < 0
-        live = [
-            (float(sub[j - 1]), float(sub[j]))
-            for sub, j in zip(subs, np.argmax(found, axis=1), strict=True)
-        ]
-    refined = iter(live)
-    for side, bracket in enumerate(brackets):
-        if bracket is not None:
-            results[side] = abs(next(refined)[1])
-    return results[0], results[1]

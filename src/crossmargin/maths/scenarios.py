@@ -3,8 +3,10 @@
 Step 1 (per instrument, independent of accounts): the risk array ``R[i, s]`` is the profit of one
 long contract of instrument ``i`` under scenario ``s`` (> 0 is a gain), in the instrument's
 settle asset, times the scenario's weight (covered fraction). Step 2 (per account): scenario
-P&L = ``Q @ R`` with ``Q`` a sparse (rows x instruments) matrix of signed contract quantities;
-a row is an account or an (account, underlying) risk unit.
+P&L = ``Q @ R`` with ``Q`` a sparse (rows x instruments) CSR matrix of signed contract
+quantities; a row is an account or an (account, underlying) risk unit. The product runs in
+blocks of rows so that the dense (rows x scenarios) P&L of a large population need not exist
+whole; the worst case of a row is its largest loss over the scenarios.
 
 Value of one contract (``cs`` = contract size, ``F`` the underlying's forward, ``V`` the Black-76
 value per unit): linear delta-one ``cs * F``; inverse delta-one ``-cs / F`` (coin; ``cs`` in USD);
@@ -19,6 +21,7 @@ sticky-strike keeps the base ``k``, sticky-delta re-reads the smile at the shock
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,13 +36,18 @@ __all__ = [
     "VolShock",
     "aggregate",
     "contract_value",
+    "pnl_blocks",
+    "position_matrix",
     "risk_array",
     "shocked_vol",
     "to_numeraire",
+    "worst",
 ]
 
 Float = NDArray[np.float64]
 Bool = NDArray[np.bool_]
+
+ROW_BLOCK = 65_536
 
 
 @dataclass(frozen=True)
@@ -188,12 +196,34 @@ def to_numeraire(risk: Float, inst: InstrumentArrays, scen: ScenarioArrays, coin
     return np.where(inst.inverse[col], risk * f_s, risk)
 
 
-def aggregate(
-    rows: ArrayLike, instrument: ArrayLike, qty: ArrayLike, risk: Float, n_rows: int
-) -> Float:
-    """Scenario P&L per row: ``sum over positions of qty * risk[instrument]`` (sparse matmul)."""
-    q = sparse.csr_matrix(
-        (np.asarray(qty, dtype=np.float64), (np.asarray(rows), np.asarray(instrument))),
-        shape=(n_rows, risk.shape[0]),
-    )
-    return np.asarray(q @ risk, dtype=np.float64)
+def position_matrix(
+    rows: ArrayLike, instrument: ArrayLike, qty: ArrayLike, shape: tuple[int, int]
+) -> sparse.csr_matrix:
+    """(rows x instruments) CSR matrix of signed contracts; repeated (row, instrument) pairs add."""
+    q = np.asarray(qty, dtype=np.float64)
+    return sparse.csr_matrix((q, (np.asarray(rows), np.asarray(instrument))), shape=shape)
+
+
+def pnl_blocks(
+    positions: sparse.csr_matrix, risk: Float, block: int = ROW_BLOCK
+) -> Iterator[tuple[slice, Float]]:
+    """Scenario P&L ``positions @ risk`` by blocks of ``block`` rows: (rows, dense P&L)."""
+    n = positions.shape[0]
+    for lo in range(0, n, block):
+        part = positions if lo == 0 and n <= block else positions[lo : lo + block]
+        yield slice(lo, min(lo + block, n)), np.asarray(part @ risk, dtype=np.float64)
+
+
+def aggregate(positions: sparse.csr_matrix, risk: Float, block: int = ROW_BLOCK) -> Float:
+    """Scenario P&L of every row of ``positions`` (rows x ``risk``'s columns), built by blocks."""
+    out = np.empty((positions.shape[0], risk.shape[1]), dtype=np.float64)
+    for rows, pnl in pnl_blocks(positions, risk, block):
+        out[rows] = pnl
+    return out
+
+
+def worst(pnl: Float) -> tuple[Float, NDArray[np.intp]]:
+    """Largest loss (>= 0) and its scenario index along the last axis (P&L > 0 is a gain)."""
+    idx = np.argmin(pnl, axis=-1)
+    low = np.take_along_axis(pnl, np.expand_dims(idx, -1), axis=-1)[..., 0]
+    return np.maximum(-low, 0.0), idx

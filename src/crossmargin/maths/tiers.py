@@ -1,19 +1,21 @@
 """Tiered margin: bracket lookup, maintenance and initial margin.
 
-The schedule of every venue model is held as padded arrays with a trailing bracket axis ``K``:
+The schedule of every venue model is held as padded arrays, brackets on the last axis ``K``:
 
     MM = n * (mmr_k + maintenance_rate_per_size * s) - maintenance_amount_k
     IM = n * max(1 / leverage, initial_rate + initial_rate_per_size * s)
 
 with ``n`` the notional (settle asset), ``s`` the size in coins and ``k`` the bracket with
-``floor_k <= n < floor_(k+1)``. Unused bracket slots have floor ``+inf``.
+``floor_k <= n < floor_(k+1)``. Unused bracket slots have floor ``+inf``. The compiled loops
+read one instrument's brackets as a (4, K) array (rows ``FLOOR``, ``RATE``, ``AMOUNT``, ``CAP``)
+and its scalar terms as one :class:`Terms` record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -23,8 +25,13 @@ from crossmargin.maths.pnl import notional_of, size_of
 from crossmargin.model.instruments import MarginSchedule
 
 __all__ = [
+    "AMOUNT",
+    "CAP",
+    "FLOOR",
+    "RATE",
     "MarginArrays",
     "Margins",
+    "Terms",
     "bracket_from",
     "bracket_margins",
     "broadcast_rows",
@@ -35,15 +42,32 @@ __all__ = [
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
 
+FLOOR, RATE, AMOUNT, CAP = range(4)
+"""Rows of one instrument's (4, K) bracket array: notional floor, maintenance rate,
+maintenance amount, leverage cap."""
+
+
+class Terms(NamedTuple):
+    """The scalar terms of one instrument, as the compiled loops take them.
+
+    ``factor`` converts the settle asset into the account currency; ``at_entry`` fixes an
+    isolated position's IM and MM at its entry-price value (Bybit classic isolated margin).
+    """
+
+    contract_size: float
+    inverse: bool
+    initial_rate: float
+    initial_rate_per_size: float
+    maintenance_rate_per_size: float
+    at_entry: bool
+    factor: float
+
 
 @dataclass(frozen=True)
 class MarginArrays:
-    """Margin schedules as arrays: shape (..., K) for brackets, (...) for the per-size terms."""
+    """Margin schedules as arrays: ``brackets`` (..., 4, K), the other fields (...)."""
 
-    floors: Float
-    rates: Float
-    amounts: Float
-    max_leverage: Float
+    brackets: Float
     initial_rate: Float
     initial_rate_per_size: Float
     maintenance_rate_per_size: Float
@@ -51,77 +75,63 @@ class MarginArrays:
 
     @classmethod
     def from_schedules(cls, schedules: Sequence[MarginSchedule]) -> MarginArrays:
-        """Stack schedules into rows, padding brackets to the longest schedule."""
+        """Stack schedules into rows, padding brackets to the longest schedule (the last
+        bracket's rate, amount and cap repeat; padded floors are inf)."""
         k = max((len(s.tiers) for s in schedules), default=1)
-        n = len(schedules)
-        floors = np.full((n, k), np.inf)
-        rates = np.zeros((n, k))
-        amounts = np.zeros((n, k))
-        lev = np.ones((n, k))
+        brackets = np.zeros((len(schedules), 4, k))
+        brackets[:, FLOOR] = np.inf
+        brackets[:, CAP] = 1.0
         for i, schedule in enumerate(schedules):
             m = len(schedule.tiers)
-            floors[i, :m] = [t.min_notional for t in schedule.tiers]
-            rates[i, :m] = [t.maintenance_margin_rate for t in schedule.tiers]
-            amounts[i, :m] = [t.maintenance_amount for t in schedule.tiers]
-            lev[i, :m] = [t.max_leverage for t in schedule.tiers]
-            rates[i, m:], amounts[i, m:], lev[i, m:] = (
-                rates[i, m - 1],
-                amounts[i, m - 1],
-                lev[i, m - 1],
-            )
+            rows = [
+                [t.min_notional for t in schedule.tiers],
+                [t.maintenance_margin_rate for t in schedule.tiers],
+                [t.maintenance_amount for t in schedule.tiers],
+                [t.max_leverage for t in schedule.tiers],
+            ]
+            brackets[i, :, :m] = rows
+            brackets[i, RATE:, m:] = brackets[i, RATE:, m - 1 : m]
         return cls(
-            floors,
-            rates,
-            amounts,
-            lev,
+            brackets,
             np.array([s.initial_rate for s in schedules], dtype=np.float64),
             np.array([s.initial_rate_per_size for s in schedules], dtype=np.float64),
             np.array([s.maintenance_rate_per_size for s in schedules], dtype=np.float64),
             np.array([s.isolated_at_entry for s in schedules], dtype=bool),
         )
 
+    @property
+    def floors(self) -> Float:
+        """Notional floor of each bracket (..., K)."""
+        out: Float = self.brackets[..., FLOOR, :]
+        return out
+
     def take(self, rows: ArrayLike) -> MarginArrays:
         """The schedules of ``rows`` (e.g. instrument index per position)."""
         idx = np.asarray(rows, dtype=np.intp)
         return MarginArrays(
-            self.floors[idx],
-            self.rates[idx],
-            self.amounts[idx],
-            self.max_leverage[idx],
+            self.brackets[idx],
             self.initial_rate[idx],
             self.initial_rate_per_size[idx],
             self.maintenance_rate_per_size[idx],
             self.isolated_at_entry[idx],
         )
 
-    def constant_where(self, mask: ArrayLike) -> MarginArrays:
-        """Rows under ``mask`` with a zero maintenance schedule (their MM is a fixed amount)."""
-        m = np.asarray(mask, dtype=bool)
-        first = np.arange(self.floors.shape[-1]) == 0
-        return MarginArrays(
-            np.where(m[..., None], np.where(first, 0.0, np.inf), self.floors),
-            np.where(m[..., None], 0.0, self.rates),
-            np.where(m[..., None], 0.0, self.amounts),
-            self.max_leverage,
-            self.initial_rate,
-            self.initial_rate_per_size,
-            np.where(m, 0.0, self.maintenance_rate_per_size),
-            self.isolated_at_entry,
-        )
-
-    def flat_rows(self) -> tuple[Float, Float, Float, Float, Float, Float, Float]:
+    def flat_rows(self) -> tuple[Float, Float, NDArray[np.bool_]]:
         """The schedule with its leading axes flattened into rows, for the compiled loops:
-        floors, rates, amounts, max leverage (rows, K) and the three per-size terms (rows,)."""
-        k = self.floors.shape[-1]
-        rows = self.floors.shape[:-1]
+        brackets (rows, 4, K), the three per-size terms (rows, 3), isolated-at-entry (rows,)."""
+        lead = self.brackets.shape[:-2]
+        terms = np.stack(
+            [
+                np.broadcast_to(self.initial_rate, lead),
+                np.broadcast_to(self.initial_rate_per_size, lead),
+                np.broadcast_to(self.maintenance_rate_per_size, lead),
+            ],
+            axis=-1,
+        )
         return (
-            self.floors.reshape(-1, k),
-            self.rates.reshape(-1, k),
-            self.amounts.reshape(-1, k),
-            self.max_leverage.reshape(-1, k),
-            np.broadcast_to(self.initial_rate, rows).reshape(-1),
-            np.broadcast_to(self.initial_rate_per_size, rows).reshape(-1),
-            np.broadcast_to(self.maintenance_rate_per_size, rows).reshape(-1),
+            self.brackets.reshape(-1, *self.brackets.shape[-2:]),
+            terms.reshape(-1, 3),
+            np.broadcast_to(self.isolated_at_entry, lead).reshape(-1),
         )
 
 
@@ -143,94 +153,52 @@ def bracket_from(notional: float, floors: Float, guess: np.uint64) -> np.uint64:
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
 def bracket_margins(
-    notional: float,
-    size: float,
-    k: np.uint64,
-    leverage: float,
-    rates: Float,
-    amounts: Float,
-    max_leverage: Float,
-    initial_rate: float,
-    initial_rate_per_size: float,
-    maintenance_rate_per_size: float,
+    notional: float, size: float, k: np.uint64, leverage: float, brackets: Float, terms: Terms
 ) -> tuple[float, float, float]:
     """(IM, MM, bracket max leverage) of a position of ``notional`` and ``size`` in bracket
     ``k``; ``leverage`` NaN means the bracket maximum."""
-    mm = notional * (rates[k] + maintenance_rate_per_size * size) - amounts[k]
-    cap = max_leverage[k]
+    mm = notional * (brackets[RATE, k] + terms.maintenance_rate_per_size * size)
+    mm -= brackets[AMOUNT, k]
+    cap = brackets[CAP, k]
     chosen = cap if np.isnan(leverage) else leverage
-    by_leverage = 1.0 / chosen
-    by_size = initial_rate + initial_rate_per_size * size
-    return notional * max(by_leverage, by_size), mm, cap
+    by_size = terms.initial_rate + terms.initial_rate_per_size * size
+    return notional * max(1.0 / chosen, by_size), mm, cap
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
 def margins_of(
-    qty: float,
-    contract_size: float,
-    price: float,
-    inverse: bool,
-    leverage: float,
-    floors: Float,
-    rates: Float,
-    amounts: Float,
-    max_leverage: Float,
-    initial_rate: float,
-    initial_rate_per_size: float,
-    maintenance_rate_per_size: float,
-) -> tuple[float, float, float, float, int, float]:
-    """One position: (notional, size, IM, MM, bracket, bracket max leverage), settle asset."""
-    n = notional_of(qty, contract_size, price, inverse)
-    s = size_of(qty, contract_size, price, inverse)
-    k = bracket_from(n, floors, np.uint64(0))
-    im, mm, cap = bracket_margins(
-        n,
-        s,
-        k,
-        leverage,
-        rates,
-        amounts,
-        max_leverage,
-        initial_rate,
-        initial_rate_per_size,
-        maintenance_rate_per_size,
-    )
-    return n, s, im, mm, int(k), cap
+    qty: float, price: float, leverage: float, brackets: Float, terms: Terms, guess: np.uint64
+) -> tuple[float, float, float, float, np.uint64, float]:
+    """One position of ``qty`` contracts valued at ``price``: (notional, size, IM, MM,
+    bracket, bracket max leverage) in the settle asset; the bracket is searched from
+    ``guess``."""
+    cs, inverse = terms.contract_size, terms.inverse
+    n = notional_of(qty, cs, price, inverse)
+    s = size_of(qty, cs, price, inverse)
+    k = bracket_from(n, brackets[FLOOR], guess)
+    im, mm, cap = bracket_margins(n, s, k, leverage, brackets, terms)
+    return n, s, im, mm, k, cap
 
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def _margins_loop(
-    qty: Float,
-    contract_size: Float,
-    price: Float,
+    values: Float,
     inverse: NDArray[np.bool_],
-    leverage: Float,
     row: Int,
-    floors: Float,
-    rates: Float,
-    amounts: Float,
-    max_leverage: Float,
-    initial_rate: Float,
-    initial_rate_per_size: Float,
-    maintenance_rate_per_size: Float,
+    brackets: Float,
+    per_size: Float,
     out: Float,
     bracket: Int,
 ) -> None:
-    for i in range(qty.shape[0]):
+    """``values`` rows: qty, contract size, price, leverage; ``out`` rows: notional, size, IM,
+    MM, bracket max leverage."""
+    for i in range(values.shape[0]):
         r = row[i]
+        terms = Terms(
+            values[i, 1], inverse[i], per_size[r, 0], per_size[r, 1], per_size[r, 2], False, 1.0
+        )
         n, s, im, mm, k, cap = margins_of(
-            qty[i],
-            contract_size[i],
-            price[i],
-            inverse[i],
-            leverage[i],
-            floors[r],
-            rates[r],
-            amounts[r],
-            max_leverage[r],
-            initial_rate[r],
-            initial_rate_per_size[r],
-            maintenance_rate_per_size[r],
+            values[i, 0], values[i, 2], values[i, 3], brackets[r], terms, np.uint64(0)
         )
         out[0, i], out[1, i], out[2, i], out[3, i], out[4, i] = n, s, im, mm, cap
         bracket[i] = k
@@ -255,7 +223,7 @@ def broadcast_rows(
 
     Returns the common shape and the flat columns followed by each element's schedule row.
     """
-    rows = schedule.floors.shape[:-1]
+    rows = schedule.brackets.shape[:-2]
     index = np.arange(int(np.prod(rows)), dtype=np.intp).reshape(rows)
     shape = np.broadcast_shapes(*(c.shape for c in columns), rows)
     flat = [np.broadcast_to(c, shape).reshape(-1) for c in (*columns, index)]
@@ -279,11 +247,14 @@ def position_margins(
         np.asarray(qty, dtype=np.float64),
         np.asarray(contract_size, dtype=np.float64),
         np.asarray(price, dtype=np.float64),
-        np.asarray(inverse, dtype=bool),
         np.asarray(leverage, dtype=np.float64),
+        np.asarray(inverse, dtype=bool),
     )
-    out = np.empty((5, flat[0].size))
-    bracket = np.empty(flat[0].size, dtype=np.intp)
-    _margins_loop(*flat, *schedule.flat_rows(), out, bracket)
+    q, cs, px, lev, inv, row = flat
+    values = np.column_stack([q, cs, px, lev])
+    out = np.empty((5, q.size))
+    bracket = np.empty(q.size, dtype=np.intp)
+    brackets, per_size, _ = schedule.flat_rows()
+    _margins_loop(values, np.ascontiguousarray(inv), row, brackets, per_size, out, bracket)
     n, s, im, mm, cap = (column.reshape(shape) for column in out)
     return Margins(n, s, im, mm, bracket.reshape(shape), cap)

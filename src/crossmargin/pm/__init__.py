@@ -1,14 +1,12 @@
-"""Portfolio margin: scenario grids, SPAN, Deribit PM, OKX PM, standard option rules, reports."""
+"""Portfolio margin: SPAN, Deribit PM, OKX PM, standard option rules and reports, on the scenario
+engine of :mod:`crossmargin.maths.scenarios` and the rulebooks of :mod:`crossmargin.rules`."""
 
-from crossmargin.pm.book import OptionData, VolSurface
-from crossmargin.pm.report import portfolio_margin_report
-from crossmargin.pm.rules import PmRulebook, bundled_pm_rulebooks, load_pm_rulebook
+from crossmargin.pm.instruments import OptionData, VolSurface
+from crossmargin.pm.report import PortfolioMarginReport, portfolio_margin_report
 
 __all__ = [
     "OptionData",
-    "PmRulebook",
+    "PortfolioMarginReport",
     "VolSurface",
-    "bundled_pm_rulebooks",
-    "load_pm_rulebook",
     "portfolio_margin_report",
 ]

@@ -10,7 +10,7 @@ Deribit publishes the roll- and delta-shock parameters but not their formulas; t
     delta_shock = |D| x max_delta_shock x min(1, |D| x F / delta_total_liq_shock_threshold)
 
 with ``D`` the currency's net coin delta: a parallel basis move of the futures curve scaled by
-time to expiry, and a delta charge that grows to ``max_delta_shock`` for very large books.
+time to expiry, and a delta charge that grows to ``max_delta_shock`` for very large portfolios.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from crossmargin.pm.risk import AccountRisk, UnitMargin, worst
-from crossmargin.pm.rules import PmRulebook
+from crossmargin.maths.scenarios import worst
+from crossmargin.pm.risk import AccountRisk, UnitMargin
+from crossmargin.rules import PmRulebook
 
 __all__ = [
     "DeribitMargins",
@@ -92,7 +93,7 @@ def deribit_rows(
 
 def deribit_margin(risk: AccountRisk, rulebook: PmRulebook) -> list[UnitMargin]:
     """One :class:`UnitMargin` per currency, in coin (USD when the rulebook counts in USD)."""
-    a = risk.book.arrays
+    a = risk.compiled.arrays
     keys = (
         "pnl_offset",
         "annualised_move_risk",
@@ -100,7 +101,7 @@ def deribit_margin(risk: AccountRisk, rulebook: PmRulebook) -> list[UnitMargin]:
         "delta_total_liq_shock_threshold",
     )
     params = {k: np.array([rulebook.param(u, k) for u in risk.units]) for k in keys}
-    days = np.array([rulebook.param(u, "roll_min_days") for u in risk.book.underlyings])
+    days = np.array([rulebook.param(u, "roll_min_days") for u in risk.compiled.underlyings])
     years = np.maximum(a.t, days / 365.0)
     delta = risk.greeks["delta_coin"]
     scale = np.where(risk.coin, 1.0, risk.unit_forward)

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from crossmargin.maths.scenarios import worst
 from crossmargin.model import CrossMarginError, Kind
-from crossmargin.pm.risk import AccountRisk, UnitMargin, worst
-from crossmargin.pm.rules import PmRulebook
+from crossmargin.pm.risk import AccountRisk, UnitMargin
+from crossmargin.rules import PmRulebook
 
 __all__ = ["PLUGGABLE", "Component", "banded", "okx_margin", "unit_mmr"]
 
@@ -60,7 +61,7 @@ def okx_margin(
         raise CrossMarginError(
             "plugins", f"only {sorted(PLUGGABLE)} plug in, got {sorted(unknown)}"
         )
-    a = risk.book.arrays
+    a = risk.compiled.arrays
     kinds = np.array(rulebook.grid.kind)
     mr7_floors, mr7_mult = _bands(rulebook, "mr7", "multipliers")
     mr9_floors, mr9_rates = _bands(rulebook, "mr9", "rates")

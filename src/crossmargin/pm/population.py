@@ -1,5 +1,6 @@
-"""Deribit PM for many accounts at once: one book and one risk array for every instrument any
-account holds, sparse aggregation per (account, currency) row, then the row-wise kernel.
+"""Deribit PM for many accounts at once: one compiled instrument set and one risk array for
+every instrument any account holds, sparse aggregation per (account, currency) row
+(:func:`crossmargin.maths.scenarios.aggregate`, by row blocks), then the row-wise kernel.
 
 This is the throughput path (re-margin a whole population after a price tick); it gives the
 same numbers as :func:`crossmargin.pm.deribit.deribit_margin` account by account.
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crossmargin.maths.scenarios import aggregate, risk_array, to_numeraire
+from crossmargin.maths.scenarios import aggregate, position_matrix, risk_array, to_numeraire
 from crossmargin.model import Account, CrossMarginError, Market
-from crossmargin.pm.book import OptionData, build_book
 from crossmargin.pm.deribit import DeribitMargins, deribit_rows
 from crossmargin.pm.greeks import contract_greeks
+from crossmargin.pm.instruments import OptionData, build_instruments
 from crossmargin.pm.risk import vol_shock
-from crossmargin.pm.rules import PmRulebook
+from crossmargin.rules import PmRulebook
 
 __all__ = ["PopulationMargins", "deribit_population"]
 
@@ -72,29 +73,27 @@ def deribit_population(
     instruments = [market.instrument(s) for s in col]
     currencies = tuple(sorted({i.underlying for i in instruments}))
     ranges = {u: rulebook.param(u, "price_range") for u in currencies}
-    book = build_book(instruments, market, data, ranges, rulebook.sticky_delta)
+    compiled = build_instruments(instruments, market, data, ranges, rulebook.sticky_delta)
+    arrays = compiled.arrays
     grid = rulebook.grid.arrays
     risk = to_numeraire(
-        risk_array(book.arrays, grid, vol_shock(rulebook, book.underlyings)),
-        book.arrays,
-        grid,
-        True,
+        risk_array(arrays, grid, vol_shock(rulebook, compiled.underlyings)), arrays, grid, True
     )
-    cur = np.array([currencies.index(u) for u in book.underlyings], dtype=np.intp)
+    cur = np.array([currencies.index(u) for u in compiled.underlyings], dtype=np.intp)
     inst = np.array(inst_list, dtype=np.intp)
     owner = np.repeat(np.arange(len(accounts)), counts)
-    qty = np.array(qty_list, dtype=np.float64)
     rows = owner * len(currencies) + cur[inst]
-    n_rows = len(accounts) * len(currencies)
-    days = np.array([rulebook.param(u, "roll_min_days") for u in book.underlyings])
-    delta = contract_greeks(book.arrays)["delta_coin"]
-    years = np.maximum(book.arrays.t, days / 365.0)
-    pnl = aggregate(rows, inst, qty, risk, n_rows)
-    sums = aggregate(rows, inst, qty, np.column_stack([delta * years, delta]), n_rows)
+    positions = position_matrix(
+        rows, inst, qty_list, (len(accounts) * len(currencies), arrays.size)
+    )
+    days = np.array([rulebook.param(u, "roll_min_days") for u in compiled.underlyings])
+    delta = contract_greeks(arrays)["delta_coin"]
+    years = np.maximum(arrays.t, days / 365.0)
+    sums = aggregate(positions, np.column_stack([risk, delta * years, delta]))
+    pnl, delta_time, net_delta = sums[:, : grid.size], sums[:, grid.size], sums[:, -1]
     per_row = np.tile(np.arange(len(currencies)), len(accounts))
     params = {k: np.array([rulebook.param(u, k) for u in currencies])[per_row] for k in PARAMS}
     forward = np.array([market.asset_price(u) for u in currencies])[per_row]
-    margins = deribit_rows(
-        pnl, sums[:, 0], sums[:, 1], forward, params, rulebook.number("mm_factor")
-    )
+    mm_factor = rulebook.number("mm_factor")
+    margins = deribit_rows(pnl, delta_time, net_delta, forward, params, mm_factor)
     return PopulationMargins(tuple(a.id for a in accounts), currencies, margins)

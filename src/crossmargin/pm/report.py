@@ -1,39 +1,44 @@
-"""Portfolio-margin report of one account, beside the same book under standard margin.
+"""Portfolio-margin report of one account, beside its positions under standard margin.
 
 Amounts are in the market's account currency; per-unit amounts are also given in the unit's
-own currency (coin for Deribit-style inverse books). Standard margin is the engine's usual
+own currency (coin for Deribit-style inverse portfolios). Standard margin is the engine's usual
 futures margin (:func:`crossmargin.health.evaluate`) plus the standard short-option rules of
 the PM rulebook's ``[standard_options]``.
 
 The PM health view gates the account the way a PM venue does: equity is the standard cross
 equity of the non-option legs plus the options' net mark value (long > 0, short < 0), and the
 status compares it with the PM maintenance margin.
+
+The result is a :class:`PortfolioMarginReport`; its field names are the keys of the
+``portfolio_margin`` object of the JSON output.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from crossmargin.health import AccountHealth, evaluate
+from crossmargin.maths.spreads import inter_spread_credit
 from crossmargin.maths.status import Status, margin_ratio, status
 from crossmargin.model import Account, Market
-from crossmargin.pm.book import OptionData
 from crossmargin.pm.deribit import deribit_margin
 from crossmargin.pm.greeks import aggregate_greeks
+from crossmargin.pm.instruments import OptionData
 from crossmargin.pm.okx import Component, okx_margin
 from crossmargin.pm.risk import AccountRisk, UnitMargin, account_risk, option_values
-from crossmargin.pm.rules import PmRulebook
 from crossmargin.pm.span import span_margin
-from crossmargin.pm.spreads import inter_spread_credit
 from crossmargin.pm.standard_options import standard_option_margin
+from crossmargin.rules import PmRulebook
 
 __all__ = [
+    "PortfolioMarginReport",
+    "RulebookSource",
+    "UnitReport",
+    "WorstScenario",
     "correlation_credit",
     "non_option_health",
     "option_value",
@@ -41,6 +46,72 @@ __all__ = [
     "portfolio_margin_report",
     "standard_margin",
 ]
+
+Greeks = Mapping[str, Mapping[str, Mapping[str, float]]]
+
+
+@dataclass(frozen=True)
+class RulebookSource:
+    """The PM rulebook a report was computed under."""
+
+    name: str
+    source: str
+    as_of: str
+
+
+@dataclass(frozen=True)
+class WorstScenario:
+    """A unit's worst scenario: 1-based index, grid kind, price move as a fraction (scaled by
+    the unit's price range where the grid scales it) and vol move."""
+
+    underlying: str
+    scenario: int
+    kind: str
+    price_move: float
+    vol_move: float
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    """One risk unit (underlying) in its own currency (coin or USD): the scenario P&L it is
+    margined on (> 0 a gain), its worst case, add-ons and IM / MM."""
+
+    underlying: str
+    currency: str
+    forward: float
+    risk_array: tuple[float, ...]
+    worst_case: float
+    worst_scenario: WorstScenario
+    add_ons: Mapping[str, float]
+    initial_margin: float
+    maintenance_margin: float
+
+
+@dataclass(frozen=True)
+class PortfolioMarginReport:
+    """Portfolio margin of one account in the account currency (see the module docstring).
+
+    ``margin_ratio`` = PM MM / PM equity (``inf`` when equity <= 0 under a requirement);
+    ``saving`` = standard IM - PM IM; ``greeks`` per underlying, ``total`` and per expiry.
+    """
+
+    model: str
+    rulebook: RulebookSource
+    currency: str
+    worst_case: float
+    worst_scenario: WorstScenario
+    add_ons: Mapping[str, float]
+    initial_margin: float
+    maintenance_margin: float
+    option_value: float
+    equity: float
+    margin_ratio: float
+    status: Status
+    standard_initial_margin: float
+    standard_maintenance_margin: float
+    saving: float
+    units: tuple[UnitReport, ...]
+    greeks: Greeks
 
 
 def pm_margins(
@@ -98,7 +169,7 @@ def _option_rows(
 ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
     """Option rows, the value of one contract of each in its settle asset (coin for inverse
     rows) at the base forward and vol, and the settle asset's rate to the account currency."""
-    a = risk.book.arrays
+    a = risk.compiled.arrays
     rows = np.flatnonzero(a.is_option)
     usd = option_values(a)[rows]
     value = np.where(a.inverse[rows], usd / a.forward[rows], usd)
@@ -127,7 +198,7 @@ def standard_margin(
     rows, value, rate = _option_rows(risk, market)
     if rows.size == 0:
         return health.initial_margin, health.maintenance_margin
-    a = risk.book.arrays
+    a = risk.compiled.arrays
     im, mm = standard_option_margin(
         risk.qty[rows],
         a.contract_size[rows],
@@ -151,12 +222,13 @@ def portfolio_margin_report(
     data: OptionData,
     plugins: Mapping[str, Component] | None = None,
     health: AccountHealth | None = None,
-) -> dict[str, Any]:
-    """The ``portfolio_margin`` object of one account (see the module docstring); ``health`` is
+) -> PortfolioMarginReport:
+    """The portfolio margin of one account (see the module docstring); ``health`` is
     :func:`non_option_health` of the account, evaluated here when not given.
 
-    ``equity`` = the standard cross equity + ``option_value``; ``margin_ratio`` = PM MM / equity
-    (null when not finite); ``status`` applies the market's margin-call ratio to the PM MM.
+    ``equity`` = the standard cross equity + ``option_value``; ``status`` applies the market's
+    margin-call ratio to the PM MM. The account's worst scenario is that of the unit with the
+    largest worst case in USD (the last such unit on a tie).
     """
     risk = account_risk(account, market, rulebook, data)
     units, im, mm = pm_margins(risk, rulebook, plugins)
@@ -166,59 +238,54 @@ def portfolio_margin_report(
     to_ccy = 1.0 / market.asset_price(market.currency)
     options = option_value(risk, market)
     equity = health.cross_equity + options
-    ratio = float(margin_ratio(equity, mm * to_ccy))
-    state = Status(int(status(equity, mm * to_ccy, market.margin_call_ratio)))
     grid = rulebook.grid.arrays
-    unit_rows = []
     add_ons: dict[str, float] = {}
-    worst_usd = 0.0
-    worst_scenario: dict[str, Any] = {}
+    unit_reports = []
     for unit in units:
         scale = unit.forward if unit.currency != "USD" else 1.0
         s = unit.worst_scenario
         rng = rulebook.param(unit.underlying, "price_range") if grid.scaled[s] else 1.0
-        scenario = {
-            "underlying": unit.underlying,
-            "scenario": s + 1,
-            "kind": rulebook.grid.kind[s],
-            "price_move": float(grid.price_move[s] * rng),
-            "vol_move": float(grid.vol_move[s]),
-        }
         for name, amount in unit.add_ons.items():
             add_ons[name] = add_ons.get(name, 0.0) + amount * scale * to_ccy
-        if unit.worst_case * scale >= worst_usd:
-            worst_usd, worst_scenario = unit.worst_case * scale, scenario
-        unit_rows.append(
-            {
-                "underlying": unit.underlying,
-                "currency": unit.currency,
-                "forward": unit.forward,
-                "risk_array": [float(x) for x in unit.pnl],
-                "worst_case": unit.worst_case,
-                "worst_scenario": scenario,
-                "add_ons": unit.add_ons,
-                "initial_margin": unit.initial,
-                "maintenance_margin": unit.maintenance,
-            }
+        scenario = WorstScenario(
+            unit.underlying,
+            s + 1,
+            rulebook.grid.kind[s],
+            float(grid.price_move[s] * rng),
+            float(grid.vol_move[s]),
         )
+        unit_reports.append(
+            UnitReport(
+                unit.underlying,
+                unit.currency,
+                unit.forward,
+                tuple(float(x) for x in unit.pnl),
+                unit.worst_case,
+                scenario,
+                unit.add_ons,
+                unit.initial,
+                unit.maintenance,
+            )
+        )
+    worst_usd = [u.worst_case * (u.forward if u.currency != "USD" else 1.0) for u in units]
+    worst = max(range(len(units)), key=lambda k: (worst_usd[k], k))
     expiries = [i.expiry for i in risk.instruments]
-    return {
-        "model": rulebook.model,
-        "rulebook": {"name": rulebook.name, "source": rulebook.source, "as_of": rulebook.as_of},
-        "currency": market.currency,
-        "worst_case": sum(u.worst_case * (u.forward if u.currency != "USD" else 1.0) for u in units)
-        * to_ccy,
-        "worst_scenario": worst_scenario,
-        "add_ons": add_ons,
-        "initial_margin": im * to_ccy,
-        "maintenance_margin": mm * to_ccy,
-        "option_value": options,
-        "equity": equity,
-        "margin_ratio": ratio if math.isfinite(ratio) else None,
-        "status": state.label,
-        "standard_initial_margin": std_im,
-        "standard_maintenance_margin": std_mm,
-        "saving": std_im - im * to_ccy,
-        "units": unit_rows,
-        "greeks": aggregate_greeks(risk.book.underlyings, expiries, risk.qty, risk.greeks),
-    }
+    return PortfolioMarginReport(
+        model=rulebook.model,
+        rulebook=RulebookSource(rulebook.name, rulebook.source, rulebook.as_of),
+        currency=market.currency,
+        worst_case=sum(worst_usd) * to_ccy,
+        worst_scenario=unit_reports[worst].worst_scenario,
+        add_ons=add_ons,
+        initial_margin=im * to_ccy,
+        maintenance_margin=mm * to_ccy,
+        option_value=options,
+        equity=equity,
+        margin_ratio=float(margin_ratio(equity, mm * to_ccy)),
+        status=Status(int(status(equity, mm * to_ccy, market.margin_call_ratio))),
+        standard_initial_margin=std_im,
+        standard_maintenance_margin=std_mm,
+        saving=std_im - im * to_ccy,
+        units=tuple(unit_reports),
+        greeks=aggregate_greeks(risk.compiled.underlyings, expiries, risk.qty, risk.greeks),
+    )

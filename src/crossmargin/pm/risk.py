@@ -1,8 +1,8 @@
 """One account's positions run through the scenario engine, grouped by underlying (risk unit).
 
 Each unit's scenario P&L is in the unit's numeraire: the underlying coin when the rulebook
-counts in coin (Deribit inverse books), else USD. Under USD accounting, non-cash balances join
-their unit as spot holdings (OKX risk units hold spot).
+counts in coin (Deribit inverse portfolios), else USD. Under USD accounting, non-cash balances
+join their unit as spot holdings (OKX risk units hold spot).
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from crossmargin.maths.scenarios import (
     VolShock,
     aggregate,
     contract_value,
+    position_matrix,
     risk_array,
     to_numeraire,
 )
 from crossmargin.model import Account, CrossMarginError, Instrument, Market
-from crossmargin.pm.book import Book, OptionData, build_book, spot_instrument
 from crossmargin.pm.greeks import contract_greeks
-from crossmargin.pm.rules import PmRulebook
+from crossmargin.pm.instruments import (
+    OptionData,
+    ScenarioInstruments,
+    build_instruments,
+    spot_instrument,
+)
+from crossmargin.rules import PmRulebook
 
 __all__ = [
     "AccountRisk",
@@ -31,7 +37,6 @@ __all__ = [
     "account_risk",
     "option_values",
     "vol_shock",
-    "worst",
 ]
 
 Float = NDArray[np.float64]
@@ -39,9 +44,10 @@ Float = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class AccountRisk:
-    """Rows are the account's holdings (positions, then spot balances under USD accounting)."""
+    """Rows are the account's holdings (positions, then spot balances under USD accounting);
+    ``compiled`` holds them as the scenario engine's arrays."""
 
-    book: Book
+    compiled: ScenarioInstruments
     instruments: tuple[Instrument, ...]
     qty: Float
     risk: Float
@@ -115,24 +121,26 @@ def account_risk(
             raise CrossMarginError(
                 f"underlyings.{u}.price_range", f"{rng} moves the price to zero or below"
             )
-    book = build_book(instruments, market, data, ranges, rulebook.sticky_delta)
-    shock = vol_shock(rulebook, book.underlyings)
-    risk = to_numeraire(risk_array(book.arrays, grid, shock), book.arrays, grid, coin)
-    unit_of_row = np.array([unders.index(u) for u in book.underlyings], dtype=np.intp)
+    compiled = build_instruments(instruments, market, data, ranges, rulebook.sticky_delta)
+    arrays = compiled.arrays
+    shock = vol_shock(rulebook, compiled.underlyings)
+    risk = to_numeraire(risk_array(arrays, grid, shock), arrays, grid, coin)
+    unit_of_row = np.array([unders.index(u) for u in compiled.underlyings], dtype=np.intp)
     q = np.array(qty, dtype=np.float64)
-    pnl = aggregate(unit_of_row, np.arange(len(q)), q, risk, len(unders))
+    units = position_matrix(unit_of_row, np.arange(len(q)), q, (len(unders), len(q)))
+    pnl = aggregate(units, risk)
     forwards = np.array(
         [
-            market.prices.get(u, float(book.arrays.forward[unders.index(u) == unit_of_row][0]))
+            market.prices.get(u, float(arrays.forward[unders.index(u) == unit_of_row][0]))
             for u in unders
         ]
     )
     return AccountRisk(
-        book,
+        compiled,
         tuple(instruments),
         q,
         risk,
-        contract_greeks(book.arrays),
+        contract_greeks(arrays),
         unders,
         unit_of_row,
         pnl,
@@ -161,10 +169,3 @@ class UnitMargin:
     add_ons: dict[str, float]
     initial: float
     maintenance: float
-
-
-def worst(pnl: Float) -> tuple[Float, NDArray[np.intp]]:
-    """Largest loss (>= 0) and its scenario index along the last axis (P&L > 0 is a gain)."""
-    idx = np.argmin(pnl, axis=-1)
-    low = np.take_along_axis(pnl, np.expand_dims(idx, -1), axis=-1)[..., 0]
-    return np.maximum(-low, 0.0), idx

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from crossmargin.pm.risk import AccountRisk, UnitMargin, option_values, worst
-from crossmargin.pm.rules import PmRulebook
-from crossmargin.pm.spreads import inter_spread_credit, intra_spread_charge
+from crossmargin.maths.scenarios import worst
+from crossmargin.maths.spreads import inter_spread_credit, intra_spread_charge
+from crossmargin.pm.risk import AccountRisk, UnitMargin, option_values
+from crossmargin.rules import PmRulebook
 
 __all__ = ["span_margin"]
 
@@ -40,7 +41,7 @@ def span_margin(risk: AccountRisk, rulebook: PmRulebook) -> tuple[list[UnitMargi
     tiers first; SOM is ``short_option_minimum x forward`` per coin of short options.
     """
     g = risk.greeks
-    a = risk.book.arrays
+    a = risk.compiled.arrays
     scan, idx = worst(risk.unit_pnl)
     deltas = risk.unit_sum(g["delta_coin"])
     legs = {u: (float(deltas[k]), float(scan[k])) for k, u in enumerate(risk.units)}

@@ -1,4 +1,5 @@
-"""Venue rulebooks: versioned TOML files (source and date) compiled into margin schedules."""
+"""Rulebooks: versioned TOML files (source and date) compiled into margin schedules and
+portfolio-margin parameters."""
 
 from crossmargin.rules.loader import (
     Rulebook,
@@ -6,5 +7,14 @@ from crossmargin.rules.loader import (
     bundled_rulebooks,
     load_rulebook,
 )
+from crossmargin.rules.portfolio import PmRulebook, bundled_pm_rulebooks, load_pm_rulebook
 
-__all__ = ["Rulebook", "build_instrument", "bundled_rulebooks", "load_rulebook"]
+__all__ = [
+    "PmRulebook",
+    "Rulebook",
+    "build_instrument",
+    "bundled_pm_rulebooks",
+    "bundled_rulebooks",
+    "load_pm_rulebook",
+    "load_rulebook",
+]

@@ -1,4 +1,4 @@
-"""Market data for options and the compiled instrument book the scenario engine revalues.
+"""Market data for options and the compiled instrument set the scenario engine revalues.
 
 Option inputs not in :class:`~crossmargin.model.Market`: the valuation time (the core reads no
 clock), a vol per option symbol, or a :class:`VolSurface` per underlying. Forwards: an option is
@@ -21,10 +21,10 @@ from crossmargin.model import CrossMarginError, Instrument, Kind, Market
 from crossmargin.model.checks import finite, positive
 
 __all__ = [
-    "Book",
     "OptionData",
+    "ScenarioInstruments",
     "VolSurface",
-    "build_book",
+    "build_instruments",
     "parse_option_data",
     "spot_instrument",
     "years_to_expiry",
@@ -126,7 +126,7 @@ def years_to_expiry(expiry: str, now: datetime, path: str = "expiry") -> float:
 
 
 @dataclass(frozen=True)
-class Book:
+class ScenarioInstruments:
     """Instruments compiled into arrays, with their symbols and underlyings in row order."""
 
     symbols: tuple[str, ...]
@@ -134,13 +134,13 @@ class Book:
     arrays: InstrumentArrays
 
 
-def build_book(
+def build_instruments(
     instruments: Iterable[Instrument],
     market: Market,
     data: OptionData,
     price_range: Mapping[str, float],
     sticky_delta: bool = False,
-) -> Book:
+) -> ScenarioInstruments:
     """Compile ``instruments`` (derivatives or spot) for the engine; errors name the field."""
     rows: list[tuple[float, ...]] = []
     symbols: list[str] = []
@@ -166,7 +166,7 @@ def build_book(
         sticky_delta=np.full(n, sticky_delta),
         price_range=np.array([price_range[u] for u in unders], dtype=np.float64),
     )
-    return Book(tuple(symbols), tuple(unders), arrays)
+    return ScenarioInstruments(tuple(symbols), tuple(unders), arrays)
 
 
 def _row(inst: Instrument, market: Market, data: OptionData, path: str) -> tuple[float, ...]:

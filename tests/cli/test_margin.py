@@ -1,9 +1,11 @@
-"""The command line: JSON report, tables, what-if, rulebooks, and bad input (exit 2, one line)."""
+"""``margin``, ``what-if``, ``rulebooks`` and ``demo``: JSON, tables from the same result, and
+bad input (exit 2, one line)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmargin.cli import app
+from crossmargin.cli.render import fmt, pct
 
-EXAMPLE = Path(__file__).parent / "data" / "issue-example.json"
+DATA = Path(__file__).parents[1] / "data"
+EXAMPLE = DATA / "readme-example.json"
 runner = CliRunner()
 
 
@@ -31,8 +35,9 @@ def _doc(tmp_path: Path, change: Any) -> Path:
 
 
 def test_margin_json_on_the_documented_example() -> None:
-    """Hyperliquid example: short 0.5 BTC @ 60,000 marked 63,287 at 50x (MMR 1/(2*50) = 1%),
-    isolated 2 ETH @ 2,400 marked 2,500 with 300 margin at 10x (ETH max 25x: MMR 2%)."""
+    """The README's Hyperliquid document: short 0.5 BTC @ 60,000 marked 63,287 at 50x (MMR
+    1/(2*50) = 1%), isolated 2 ETH @ 2,400 marked 2,500 with 300 margin at 10x (ETH max 25x:
+    MMR 2%)."""
     out = json.loads(_run("margin", str(EXAMPLE), "--json").stdout)
     (account,) = out["accounts"]
     btc, eth = account["positions"]
@@ -172,7 +177,8 @@ def test_malformed_and_missing_files(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot read" in result.stderr
 
 
-PM_DOC = Path(__file__).parent / "data" / "deribit-pm.json"
+PM_DOC = DATA / "deribit-pm.json"
+DEMOS = Path(__file__).parents[2] / "src" / "crossmargin" / "io" / "examples"
 
 
 def test_margin_carries_portfolio_margin_under_a_pm_rulebook() -> None:
@@ -199,8 +205,98 @@ def test_options_without_portfolio_margin_are_refused(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: accounts[0].positions[1].symbol: options are margined")
 
 
-def test_scenarios_of_a_portfolio_write_a_heat_map(tmp_path: Path) -> None:
-    png = tmp_path / "heat.png"
-    out = _run("scenarios", str(PM_DOC), "--png", str(png)).stdout
-    assert "extended" in out
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+_NUMBER = re.compile(r"[-+]?(\d[\d,]*\.?\d*(e[-+]?\d+)?|\.\d+)%?x?")
+
+
+def _numeric_cells(output: str) -> list[str]:
+    """Every table cell of ``output`` that is a number as the screens print one."""
+    cells = (c.strip() for line in output.splitlines() if "│" in line for c in line.split("│"))
+    return [c for c in cells if _NUMBER.fullmatch(c)]
+
+
+def _printed_forms(data: Any) -> set[str]:
+    """Every way the screens print a number found anywhere in ``data`` (JSON-ready)."""
+    forms: set[str] = set()
+    if isinstance(data, dict):
+        for item in data.values():
+            forms |= _printed_forms(item)
+    elif isinstance(data, list):
+        for item in data:
+            forms |= _printed_forms(item)
+    elif isinstance(data, int | float) and not isinstance(data, bool):
+        forms |= {fmt(data), fmt(data) + "x", pct(data), f"{data:g}"}
+    return forms
+
+
+@pytest.mark.parametrize("document", [EXAMPLE, PM_DOC, DEMOS / "demo-binance.json"])
+def test_margin_table_shows_only_numbers_of_the_json(document: Path) -> None:
+    """The table and ``--json`` render one result: every number a table cell shows is a number
+    of the JSON output, and the summary rows show the JSON's figures."""
+    table = _run("margin", str(document)).stdout
+    data = json.loads(_run("margin", str(document), "--json").stdout)
+    cells = _numeric_cells(table)
+    assert cells
+    forms = _printed_forms(data["accounts"])
+    assert [c for c in cells if c not in forms] == []
+    for account in data["accounts"]:
+        for key in ("equity", "initial_margin", "maintenance_margin", "available_balance"):
+            assert fmt(account[key]) in cells
+        for position in account["positions"]:
+            assert fmt(position["maintenance_margin"]) in cells
+        if "portfolio_margin" in account:
+            assert fmt(account["portfolio_margin"]["initial_margin"]) in cells
+
+
+def test_what_if_table_shows_the_json_figures() -> None:
+    """Equity, IM, MM and available balance before and after, in the table as in the JSON."""
+    args = ("what-if", str(EXAMPLE), "--account", "a1", "--symbol", "BTC-PERP", "--qty", "0.5")
+    table = _run(*args).stdout
+    data = json.loads(_run(*args, "--json").stdout)
+    rows = {line.split("│")[1].strip(): line for line in table.splitlines() if "│" in line}
+    for side in ("before", "after"):
+        shown = [c.strip() for c in rows[side].split("│")[2:6]]
+        figures = ("equity", "initial_margin", "maintenance_margin", "available_balance")
+        assert shown == [fmt(data[side][key]) for key in figures]
+        assert data[side]["status"] in rows[side]
+    assert data["account"]["balances"] == {"USDC": pytest.approx(1_000.0 - 0.5 * 3_287.0)}
+
+
+def test_rulebooks_table_lists_the_json_entries() -> None:
+    """Every rulebook of the JSON list appears in the tables, margin entries with markets."""
+    table = _run("rulebooks").stdout
+    entries = json.loads(_run("rulebooks", "--json").stdout)
+    assert {e["kind"] for e in entries} == {"margin", "portfolio_margin", "liquidation"}
+    for entry in entries:
+        assert entry["name"] in table
+        assert ("markets" in entry) == (entry["kind"] == "margin")
+
+
+WHAT_IF_BAD = [
+    (("--account", "zz"), "error: --account: no account 'zz' in the document"),
+    (("--account", "a1", "--qty", "nan"), "error: qty: must be finite"),
+    (("--account", "a1", "--symbol", "NOPE"), "error: order.symbol: unknown instrument 'NOPE'"),
+    (("--account", "a1", "--price", "-1"), "error: price: must be > 0"),
+    (("--account", "a1", "--fee-rate", "nan"), "error: fee_rate: must be finite"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), WHAT_IF_BAD)
+def test_what_if_bad_input_exits_2_with_one_line(change: tuple[str, ...], message: str) -> None:
+    """Unknown account or instrument, NaN quantity or fee rate, a negative price."""
+    options = {"--account": "a1", "--symbol": "BTC-PERP", "--qty": "-0.1"}
+    options.update(zip(change[::2], change[1::2], strict=True))
+    args = ["what-if", str(EXAMPLE), *(x for pair in options.items() for x in pair), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith(message), lines[0]
+
+
+def test_margin_with_a_bad_rulebook_option_exits_2(tmp_path: Path) -> None:
+    """``--rulebook`` naming neither a bundled rulebook nor a file."""
+    result = runner.invoke(app, ["margin", str(EXAMPLE), "--rulebook", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: rulebook: no bundled rulebook or file")
+    assert len(result.stderr.strip().splitlines()) == 1

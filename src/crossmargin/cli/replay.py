@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crossmargin.console import exit_on_bad_input
-from crossmargin.lab.replay import exact, load_candles, run_history
-from crossmargin.ledger.commands import Ledger
+from crossmargin.cli.render import console, emit_json, exit_on_bad_input
+from crossmargin.io.results import to_data
 from crossmargin.model import CrossMarginError
+from crossmargin.model.extras import needs_extra
+
+if TYPE_CHECKING:
+    from crossmargin.lab.replay import ReplayReport
 
 __all__ = ["replay"]
 
@@ -28,6 +31,16 @@ def _date(path: str, text: str | None) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         raise CrossMarginError(path, f"not an ISO date: {text!r}") from None
+
+
+def print_replay(report: ReplayReport, venue: str) -> None:
+    """One row per figure of the report, as the JSON output writes it (amounts exact)."""
+    table = Table(title=f"replay of {report.candles} candles, {report.accounts} accounts ({venue})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for item in dataclasses.fields(report):
+        table.add_row(item.name.replace("_", " "), str(to_data(getattr(report, item.name))))
+    console.print(table)
 
 
 def replay(
@@ -55,6 +68,10 @@ def replay(
 ) -> None:
     """Replay a price history over a seeded book: liquidations, insurance fund, ADL."""
     with exit_on_bad_input():
+        # The ledger is an optional extra: the other commands run without it.
+        with needs_extra("ledger", "crossmargin replay"):
+            from crossmargin.lab.replay import load_candles, run_history
+            from crossmargin.ledger.commands import Ledger
         candles = load_candles(prices, _date("from", start), _date("to", end))
         err = Console(stderr=True)
         with (
@@ -69,26 +86,20 @@ def replay(
                 disable=not err.is_terminal,
             ) as bar,
         ):
-            book = bar.add_task("accounts", total=accounts)
-            task = bar.add_task("candles", total=len(candles))
+            seeding = bar.add_task("accounts", total=accounts)
+            running = bar.add_task("candles", total=len(candles))
             report = run_history(
                 ledger,
                 candles,
                 accounts,
                 seed,
-                progress=lambda n: bar.update(task, completed=n),
-                seeding=lambda n: bar.update(book, completed=n),
+                progress=lambda n: bar.update(running, completed=n),
+                seeding=lambda n: bar.update(seeding, completed=n),
             )
-    payload = report.to_json()
     if as_json:
-        typer.echo(json.dumps(payload, indent=2))
-        return
-    table = Table(title=f"replay of {len(candles)} candles, {accounts} accounts ({venue})")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in payload.items():
-        table.add_row(name.replace("_", " "), str(value))
-    Console().print(table)
+        emit_json(report)
+    else:
+        print_replay(report, venue)
     if report.imbalance != 0:
-        print(f"error: imbalance: {exact(report.imbalance)}", file=sys.stderr)
+        print(f"error: imbalance: {to_data(report.imbalance)}", file=sys.stderr)
         raise typer.Exit(1)

@@ -4,7 +4,7 @@ Layout (see ``crossmargin/rules/pm/*.toml``)::
 
     [rulebook]            name, title, model (cme-span | deribit-pm | okx-pm), source, as_of,
                           notes, and model-level numbers (mm_factor, im_ratio, imr_factor ...)
-    [grid]                the scenario grid (crossmargin.pm.grid)
+    [grid]                the scenario grid (crossmargin.rules.grid)
     [vol_shock]           relative = true (Deribit style) or false (SPAN vol points)
     [underlyings.BTC]     per-underlying parameters; [underlyings.default] covers the rest
     [standard_options]    short-option IM/MM rates for the standard-margin comparison
@@ -16,19 +16,27 @@ Layout (see ``crossmargin/rules/pm/*.toml``)::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from crossmargin.maths.spreads import InterSpread
 from crossmargin.model import CrossMarginError
-from crossmargin.model.checks import finite, non_empty
-from crossmargin.pm.grid import ScenarioGrid, grid_from_table
-from crossmargin.pm.spreads import InterSpread
+from crossmargin.model.checks import finite, non_empty, non_negative, positive
+from crossmargin.rules.grid import ScenarioGrid, grid_from_table
 from crossmargin.rules.loader import bundled_names, read_rulebook
 
-__all__ = ["MODELS", "PmRulebook", "bundled_pm_rulebooks", "load_pm_rulebook"]
+__all__ = [
+    "MODELS",
+    "PmRulebook",
+    "bundled_pm_rulebooks",
+    "inter_spread_from_table",
+    "load_pm_rulebook",
+    "parse_pm_rulebook",
+]
 
 MODELS = ("cme-span", "deribit-pm", "okx-pm")
 
@@ -71,7 +79,7 @@ class PmRulebook:
 
     @property
     def coin_accounting(self) -> bool:
-        """True when scenario P&L is counted in the underlying coin (Deribit inverse books)."""
+        """True when scenario P&L is counted in the underlying coin (Deribit inverse portfolios)."""
         return bool(self.header.get("accounting") == "coin")
 
     @property
@@ -85,6 +93,27 @@ def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise CrossMarginError(key, "must be a table")
     return MappingProxyType(value)
+
+
+def inter_spread_from_table(table: Mapping[str, Any], path: str) -> InterSpread:
+    """Read ``legs``, ``ratios`` (default 1:1), ``rate`` in [0, 1] and optional ``cap``."""
+    legs = table.get("legs")
+    if not isinstance(legs, list) or len(legs) != 2 or legs[0] == legs[1]:
+        raise CrossMarginError(f"{path}.legs", "need two different underlyings")
+    ratios = table.get("ratios", [1.0, 1.0])
+    if not isinstance(ratios, list) or len(ratios) != 2:
+        raise CrossMarginError(f"{path}.ratios", "need one delta ratio per leg")
+    rate = non_negative(f"{path}.rate", table.get("rate", 0.0))
+    if rate > 1.0:
+        raise CrossMarginError(f"{path}.rate", f"must be within [0, 1], got {rate}")
+    return InterSpread(
+        non_empty(f"{path}.legs[0]", legs[0]),
+        non_empty(f"{path}.legs[1]", legs[1]),
+        positive(f"{path}.ratios[0]", ratios[0]),
+        positive(f"{path}.ratios[1]", ratios[1]),
+        rate,
+        math.inf if "cap" not in table else non_negative(f"{path}.cap", table["cap"]),
+    )
 
 
 def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
@@ -118,7 +147,7 @@ def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
         underlyings=MappingProxyType(unders),
         standard_options=_table(doc, "standard_options"),
         inter_spreads=tuple(
-            InterSpread.from_table(s, f"inter_spreads[{i}]")
+            inter_spread_from_table(s, f"inter_spreads[{i}]")
             for i, s in sorted(enumerate(spreads), key=lambda e: e[1].get("priority", 0))
         ),
         tables=MappingProxyType(dict(doc)),

@@ -12,20 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-
-from crossmargin.model import CrossMarginError
-from crossmargin.model.checks import non_empty, non_negative, positive
 
 __all__ = ["InterSpread", "inter_spread_credit", "intra_spread_charge"]
 
 
 @dataclass(frozen=True)
 class InterSpread:
-    """A credit between two combined commodities (or underlyings): delta ratio per leg, a credit
-    rate and a cap on the spread's total credit."""
+    """A credit between two combined commodities (or underlyings): delta ratio per leg (> 0), a
+    credit rate in [0, 1] and a cap on the spread's total credit (in the legs' scan risk
+    currency), as a PM rulebook's ``[[inter_spreads]]`` gives them."""
 
     leg_a: str
     leg_b: str
@@ -33,27 +30,6 @@ class InterSpread:
     ratio_b: float
     rate: float
     cap: float = math.inf
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], path: str) -> InterSpread:
-        """Read ``legs``, ``ratios`` (default 1:1), ``rate`` in [0, 1] and optional ``cap``."""
-        legs = table.get("legs")
-        if not isinstance(legs, list) or len(legs) != 2 or legs[0] == legs[1]:
-            raise CrossMarginError(f"{path}.legs", "need two different underlyings")
-        ratios = table.get("ratios", [1.0, 1.0])
-        if not isinstance(ratios, list) or len(ratios) != 2:
-            raise CrossMarginError(f"{path}.ratios", "need one delta ratio per leg")
-        rate = non_negative(f"{path}.rate", table.get("rate", 0.0))
-        if rate > 1.0:
-            raise CrossMarginError(f"{path}.rate", f"must be within [0, 1], got {rate}")
-        return cls(
-            non_empty(f"{path}.legs[0]", legs[0]),
-            non_empty(f"{path}.legs[1]", legs[1]),
-            positive(f"{path}.ratios[0]", ratios[0]),
-            positive(f"{path}.ratios[1]", ratios[1]),
-            rate,
-            math.inf if "cap" not in table else non_negative(f"{path}.cap", table["cap"]),
-        )
 
 
 def intra_spread_charge(

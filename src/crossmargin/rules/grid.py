@@ -1,4 +1,5 @@
-"""Scenario grids as data: price moves x vol moves, extreme or extended moves, time decay.
+"""Portfolio-margin scenario grids as data: price moves x vol moves, extreme or extended moves,
+time decay.
 
 A grid is read from a rulebook table such as::
 

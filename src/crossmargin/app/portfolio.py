@@ -1,0 +1,216 @@
+"""Evaluate a portfolio document: every account's health, withdrawable amounts and, under a
+portfolio-margin rulebook, its portfolio margin.
+
+Policy kept here: which rulebook a name means (``--rulebook`` replaces the document's margin
+rulebook, or its ``portfolio_margin`` when the name is a PM rulebook), ccxt unified symbols
+resolve to the rulebook market they name, and options are margined only by portfolio margin
+(the standard figures cover the futures and spot legs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from crossmargin.health import AccountHealth, evaluate
+from crossmargin.io.document import Document, parse_document, read_document
+from crossmargin.io.results import INLINE, OPTIONAL
+from crossmargin.model import Account, CrossMarginError, Instrument, Market
+from crossmargin.orders import max_withdrawable
+from crossmargin.pm import PortfolioMarginReport, portfolio_margin_report
+from crossmargin.pm.instruments import OptionData, parse_option_data
+from crossmargin.rules import (
+    PmRulebook,
+    Rulebook,
+    bundled_pm_rulebooks,
+    load_pm_rulebook,
+    load_rulebook,
+)
+from crossmargin.rules.loader import read_rulebook
+from crossmargin.rules.portfolio import MODELS as PM_MODELS
+
+__all__ = [
+    "AccountResult",
+    "Portfolio",
+    "PortfolioResult",
+    "RulebookRef",
+    "evaluate_account",
+    "evaluate_portfolio",
+    "load_portfolio",
+    "parse_portfolio",
+    "resolve",
+]
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """A resolved document: the rulebook, the market, the accounts and, for portfolio margin,
+    the PM rulebook and the option data (valuation time, vols)."""
+
+    rulebook: Rulebook
+    market: Market
+    accounts: tuple[Account, ...]
+    pm: PmRulebook | None = None
+    options: OptionData | None = None
+
+    def account(self, account_id: str) -> Account:
+        """The account ``account_id``; bad input (``--account``) when the document has none."""
+        chosen = next((a for a in self.accounts if a.id == account_id), None)
+        if chosen is None:
+            raise CrossMarginError("--account", f"no account {account_id!r} in the document")
+        return chosen
+
+
+@dataclass(frozen=True)
+class RulebookRef:
+    """The margin rulebook a result was computed under."""
+
+    name: str
+    title: str
+    source: str
+    as_of: str
+
+
+@dataclass(frozen=True)
+class AccountResult:
+    """One account: its standard health (options left out), the most each asset can withdraw,
+    and its portfolio margin when the document names a PM rulebook. Amounts in the account
+    currency."""
+
+    health: AccountHealth = field(metadata=INLINE)
+    max_withdrawable: Mapping[str, float]
+    portfolio_margin: PortfolioMarginReport | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """The ``crossmargin margin`` result: the rulebook and every account."""
+
+    rulebook: RulebookRef
+    accounts: tuple[AccountResult, ...]
+
+
+def _is_pm(name: str | Path) -> bool:
+    """True for a bundled PM rulebook name or a rulebook file whose model is a PM model."""
+    if str(name) in bundled_pm_rulebooks():
+        return True
+    try:
+        _, data = read_rulebook("pm", name, "rulebook", "PM rulebook")
+    except CrossMarginError:
+        return False
+    header = data.get("rulebook", {})
+    return isinstance(header, Mapping) and header.get("model") in PM_MODELS
+
+
+def _unified_symbols(instruments: Mapping[str, Instrument]) -> dict[str, str]:
+    """ccxt unified symbol (``BTC/USDT:USDT``) -> rulebook symbol, for perpetuals."""
+    return {
+        f"{i.underlying}/{i.quote}:{i.settle}": symbol
+        for symbol, i in instruments.items()
+        if i.kind == "perpetual"
+    }
+
+
+def _aliased(account: Account, aliases: Mapping[str, str], where: str) -> Account:
+    positions = [replace(p, symbol=aliases.get(p.symbol, p.symbol)) for p in account.positions]
+    try:
+        return Account(account.id, account.balances, positions)
+    except CrossMarginError as error:
+        raise error.at(where) from None
+
+
+def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio:
+    """Load the rulebooks a document names and build its market.
+
+    ``rulebook`` overrides the document's rulebook or, when it names a portfolio-margin
+    rulebook, its ``portfolio_margin``.
+    """
+    pm_name: str | Path | None = document.portfolio_margin
+    name: str | Path | None = document.rulebook
+    if rulebook is not None and _is_pm(rulebook):
+        pm_name = rulebook
+    elif rulebook is not None:
+        name = rulebook
+    if name is None:
+        raise CrossMarginError("rulebook", "required (in the document or with --rulebook)")
+    margin_rules = load_rulebook(name)
+    pm = None if pm_name is None else load_pm_rulebook(pm_name)
+    options = None
+    if document.options is not None:
+        options = parse_option_data(document.options, "options")
+    elif pm is not None:
+        raise CrossMarginError("options", "portfolio margin needs the options section")
+    instruments = margin_rules.with_instruments(document.instruments)
+    aliases = _unified_symbols(instruments)
+    prices = {aliases.get(key, key): value for key, value in document.prices.items()}
+    for symbol, mark in document.marks:
+        prices.setdefault(aliases.get(symbol, symbol), mark)
+    accounts = tuple(
+        _aliased(account, aliases, f"accounts[{a}]") for a, account in enumerate(document.accounts)
+    )
+    market = Market(
+        instruments,
+        prices,
+        document.currency or margin_rules.currency,
+        margin_rules.collateral,
+        margin_rules.margin_call_ratio
+        if document.margin_call_ratio is None
+        else document.margin_call_ratio,
+    )
+    return Portfolio(margin_rules, market, accounts, pm, options)
+
+
+def parse_portfolio(data: Any, rulebook: str | Path | None = None) -> Portfolio:
+    """A document already decoded from JSON, validated and resolved (see :func:`resolve`)."""
+    return resolve(parse_document(data), rulebook)
+
+
+def load_portfolio(path: str | Path, rulebook: str | Path | None = None) -> Portfolio:
+    """A document file, read, validated and resolved (see :func:`resolve`)."""
+    return resolve(read_document(path), rulebook)
+
+
+def _without_options(account: Account, portfolio: Portfolio) -> Account:
+    """The account's futures and spot legs; options are margined by the PM rulebook only."""
+    kept = []
+    for j, position in enumerate(account.positions):
+        instrument = portfolio.market.instruments.get(position.symbol)
+        if instrument is None or not instrument.is_option:
+            kept.append(position)
+        elif portfolio.pm is None:
+            raise CrossMarginError(
+                f"positions[{j}].symbol",
+                "options are margined by a portfolio-margin rulebook: set portfolio_margin "
+                "(cme-span, deribit-pm, okx-pm) and the options section",
+            )
+    return Account(account.id, account.balances, kept)
+
+
+def evaluate_account(portfolio: Portfolio, account: Account) -> AccountResult:
+    """Health, withdrawable amounts and portfolio margin of one of the portfolio's accounts."""
+    market = portfolio.market
+    base = _without_options(account, portfolio)
+    health = evaluate(base, market)
+    pm = None
+    if portfolio.pm is not None and portfolio.options is not None:
+        pm = portfolio_margin_report(
+            account, market, portfolio.pm, portfolio.options, health=health
+        )
+    return AccountResult(health, max_withdrawable(base, market), pm)
+
+
+def evaluate_portfolio(portfolio: Portfolio) -> PortfolioResult:
+    """Every account of the portfolio; an error inside an account names it (``accounts[i]``)."""
+    results = []
+    for i, account in enumerate(portfolio.accounts):
+        try:
+            results.append(evaluate_account(portfolio, account))
+        except CrossMarginError as error:
+            located = error.path.startswith("positions")
+            raise (error.at(f"accounts[{i}]") if located else error) from None
+    ref = portfolio.rulebook
+    return PortfolioResult(
+        RulebookRef(ref.name, ref.title or ref.name, ref.source, ref.as_of), tuple(results)
+    )

@@ -1,0 +1,231 @@
+"""``crossmargin margin``, ``what-if``, ``rulebooks`` and ``demo``: tables, or with ``--json``
+the same result objects serialised."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from crossmargin.app.portfolio import (
+    AccountResult,
+    PortfolioResult,
+    evaluate_portfolio,
+    load_portfolio,
+)
+from crossmargin.app.rulebooks import RulebookEntry, rulebook_catalog
+from crossmargin.app.whatif import check_order
+from crossmargin.cli.render import (
+    JsonOption,
+    console,
+    emit_json,
+    exit_on_bad_input,
+    fmt,
+    pct,
+    status_markup,
+)
+from crossmargin.model import MarginMode, Order
+from crossmargin.orders import WhatIf
+from crossmargin.pm import PortfolioMarginReport
+
+__all__ = ["demo", "margin", "rulebooks", "what_if"]
+
+RulebookOption = Annotated[
+    str | None, typer.Option("--rulebook", "-r", help="Bundled rulebook name or TOML path.")
+]
+PortfolioArgument = Annotated[Path, typer.Argument(help="Portfolio document (JSON).")]
+
+_POSITION_COLUMNS = (
+    "symbol",
+    "mode",
+    "qty",
+    "entry",
+    "mark",
+    "notional",
+    "uPnL",
+    "IM",
+    "MM",
+    "liq. price",
+    "status",
+)
+
+
+def _leverage(value: float) -> str:
+    return f"{fmt(value)}x" if math.isfinite(value) else "-"
+
+
+def account_tables(result: AccountResult) -> list[Table]:
+    """Summary, positions and (under portfolio margin) the PM figures of one account."""
+    h = result.health
+    summary = Table(title=f"account {h.id} ({h.currency})", show_header=False)
+    summary.add_column("field")
+    summary.add_column("value", justify="right")
+    for name, value in (
+        ("wallet balance", fmt(h.wallet_balance)),
+        ("collateral value", fmt(h.collateral_value)),
+        ("unrealized PnL", fmt(h.unrealized_pnl)),
+        ("equity", fmt(h.equity)),
+        ("initial margin", fmt(h.initial_margin)),
+        ("maintenance margin", fmt(h.maintenance_margin)),
+        ("margin ratio", pct(h.margin_ratio)),
+        ("available balance", fmt(h.available_balance)),
+        ("effective leverage", _leverage(h.effective_leverage)),
+        ("crash distance", pct(h.crash_distance)),
+        ("status", status_markup(h.status)),
+    ):
+        summary.add_row(name, value)
+    positions = Table(title=f"positions of {h.id}")
+    for column in _POSITION_COLUMNS:
+        positions.add_column(column, justify="left" if column in ("symbol", "mode") else "right")
+    for p in h.positions:
+        positions.add_row(
+            p.symbol,
+            p.margin_mode,
+            f"{p.qty:g}",
+            fmt(p.entry_price),
+            fmt(p.mark_price),
+            fmt(p.notional),
+            fmt(p.unrealized_pnl),
+            fmt(p.initial_margin),
+            fmt(p.maintenance_margin),
+            fmt(p.liquidation_price),
+            status_markup(p.status),
+        )
+    tables = [summary, positions]
+    if result.portfolio_margin is not None:
+        tables.append(pm_table(h.id, result.portfolio_margin))
+    return tables
+
+
+def pm_table(account: str, pm: PortfolioMarginReport) -> Table:
+    """Portfolio margin beside standard margin for one account (account currency)."""
+    table = Table(title=f"portfolio margin of {account} ({pm.model}, {pm.currency})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    worst = pm.worst_scenario
+    move = f"{worst.underlying} price {100 * worst.price_move:+.1f}%, vol {worst.vol_move:+g}"
+    for name, value in (
+        ("worst case", fmt(pm.worst_case)),
+        ("worst scenario", move),
+        *((f"add-on: {name}", fmt(amount)) for name, amount in pm.add_ons.items()),
+        ("PM initial margin", fmt(pm.initial_margin)),
+        ("PM maintenance margin", fmt(pm.maintenance_margin)),
+        ("standard initial margin", fmt(pm.standard_initial_margin)),
+        ("standard maintenance margin", fmt(pm.standard_maintenance_margin)),
+        ("saving (initial)", fmt(pm.saving)),
+        ("option value", fmt(pm.option_value)),
+        ("PM equity", fmt(pm.equity)),
+        ("PM status", status_markup(pm.status)),
+    ):
+        table.add_row(name, value)
+    return table
+
+
+def print_portfolio(result: PortfolioResult) -> None:
+    """The rulebook line, then every account's tables."""
+    rulebook = result.rulebook
+    console.print(f"[bold]{rulebook.title}[/] - rules as of {rulebook.as_of} ({rulebook.source})")
+    for account in result.accounts:
+        for table in account_tables(account):
+            console.print(table)
+
+
+def margin(
+    portfolio: PortfolioArgument,
+    rulebook: RulebookOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Account health, margins and liquidation prices of every account in PORTFOLIO."""
+    with exit_on_bad_input():
+        result = evaluate_portfolio(load_portfolio(portfolio, rulebook))
+    if as_json:
+        emit_json(result)
+    else:
+        print_portfolio(result)
+
+
+def print_what_if(result: WhatIf, order: Order, account: str) -> None:
+    """The verdict, then equity, margins, available balance and status before and after."""
+    verdict = "[green]accepted[/]" if result.accepted else f"[red]rejected[/]: {result.reason}"
+    console.print(f"order {order.qty:g} {order.symbol} on {account}: {verdict}")
+    table = Table(show_header=True)
+    for column in ("", "equity", "IM", "MM", "available", "status"):
+        table.add_column(column, justify="right")
+    for name, h in (("before", result.before), ("after", result.after)):
+        table.add_row(
+            name,
+            fmt(h.equity),
+            fmt(h.initial_margin),
+            fmt(h.maintenance_margin),
+            fmt(h.available_balance),
+            h.status.label,
+        )
+    console.print(table)
+
+
+def what_if(
+    portfolio: PortfolioArgument,
+    account: Annotated[str, typer.Option(help="Account id.")],
+    symbol: Annotated[str, typer.Option(help="Instrument to trade.")],
+    qty: Annotated[float, typer.Option(help="Signed quantity in contracts (> 0 buys).")],
+    price: Annotated[float | None, typer.Option(help="Fill price (default: mark).")] = None,
+    leverage: Annotated[float | None, typer.Option(help="Chosen leverage.")] = None,
+    isolated: Annotated[bool, typer.Option(help="Open in isolated margin mode.")] = False,
+    isolated_margin: Annotated[float | None, typer.Option(help="Isolated margin to post.")] = None,
+    fee_rate: Annotated[float, typer.Option(help="Fee rate on the fill notional.")] = 0.0,
+    rulebook: RulebookOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check an order before sending it: accepted or rejected, and the account after it."""
+    with exit_on_bad_input():
+        mode = MarginMode.ISOLATED if isolated else MarginMode.CROSS
+        order = Order(symbol, qty, price, mode, leverage, isolated_margin, fee_rate)
+        result = check_order(load_portfolio(portfolio, rulebook), account, order)
+    if as_json:
+        emit_json(result)
+    else:
+        print_what_if(result, order, account)
+
+
+def print_rulebooks(entries: tuple[RulebookEntry, ...]) -> None:
+    """Margin rulebooks in one table, portfolio-margin and liquidation rulebooks in another."""
+    table = Table(title="margin rulebooks")
+    for column in ("name", "model", "currency", "as of", "markets", "source"):
+        table.add_column(column)
+    others = Table(title="portfolio-margin and liquidation rulebooks")
+    for column in ("kind", "name", "model / venue", "as of", "source"):
+        others.add_column(column)
+    for e in entries:
+        if e.kind == "margin":
+            markets = ", ".join(e.markets or ())
+            table.add_row(e.name, e.model, e.currency or "", e.as_of, markets, e.source)
+        else:
+            others.add_row(e.kind, e.name, e.model, e.as_of, e.source)
+    console.print(table)
+    console.print(others)
+
+
+def rulebooks(as_json: JsonOption = False) -> None:
+    """List the bundled rulebooks (margin, portfolio margin, liquidation) with source and date."""
+    with exit_on_bad_input():
+        entries = rulebook_catalog()
+    if as_json:
+        emit_json(entries)
+    else:
+        print_rulebooks(entries)
+
+
+DEMOS = ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json")
+
+
+def demo() -> None:
+    """Show the bundled demo portfolios (Hyperliquid, Binance multi-asset, Deribit PM options)."""
+    folder = resources.files("crossmargin.io") / "examples"
+    for name in DEMOS:
+        console.rule(f"[bold]crossmargin margin {name}")
+        with resources.as_file(folder / name) as path, exit_on_bad_input():
+            print_portfolio(evaluate_portfolio(load_portfolio(path)))

@@ -1,0 +1,73 @@
+"""Typed results as JSON-ready data: the one place any result is serialised.
+
+Frozen dataclasses become objects with their fields in declaration order, mappings become
+objects, tuples and lists become lists. Enums (``Status``, ``MarginMode``) become their
+lower-case label, non-finite floats become ``null``, decimals become exact plain text
+(``0E-8`` -> ``"0"``), dates ISO text and numpy scalars and arrays plain Python numbers.
+
+A dataclass field may carry ``metadata=INLINE`` (its object's keys join the parent's, so a
+result that wraps a health figure keeps the health figures at the top level) or
+``metadata=OPTIONAL`` (left out when ``None``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INLINE", "OPTIONAL", "to_data", "to_json"]
+
+INLINE: Mapping[str, str] = MappingProxyType({"json": "inline"})
+OPTIONAL: Mapping[str, str] = MappingProxyType({"json": "optional"})
+
+
+def to_data(value: Any) -> Any:
+    """``value`` as JSON-ready data (``None``, bool, int, float, str, list, dict)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, Enum):
+        label = getattr(value, "label", None)
+        return label if isinstance(label, str) else value.name.lower()
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else None
+    if isinstance(value, np.ndarray | np.generic):
+        return to_data(value.tolist())
+    if isinstance(value, date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _object(value)
+    if isinstance(value, Mapping):
+        return {str(key): to_data(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [to_data(item) for item in value]
+    raise TypeError(f"cannot serialise a {type(value).__name__}")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in dataclasses.fields(value):
+        data = to_data(getattr(value, item.name))
+        rule = item.metadata.get("json")
+        if rule == "inline":
+            out.update(data)
+        elif not (rule == "optional" and data is None):
+            out[item.name] = data
+    return out
+
+
+def to_json(value: Any) -> str:
+    """``value`` as indented JSON text (strict: no ``NaN`` or ``Infinity`` literals)."""
+    return json.dumps(to_data(value), indent=2, allow_nan=False)
