@@ -161,14 +161,17 @@ def what_if(account: Account, market: Market, order: Order) -> WhatIf:
     return WhatIf(True, None, after_account, before, after)
 
 
-def max_withdrawable(account: Account, market: Market) -> dict[str, float]:
+def max_withdrawable(
+    account: Account, market: Market, health: AccountHealth | None = None
+) -> dict[str, float]:
     """Largest amount of each positive balance that can leave without breaching initial margin.
 
     Withdrawing ``w`` units of an asset lowers collateral value by its haircut value; the cross
-    equity must stay at or above the cross initial margin.
+    equity must stay at or above the cross initial margin. ``health`` is the account's
+    :func:`evaluate` at ``market`` when the caller has it already.
     """
-    health = evaluate(account, market)
-    free = max(health.cross_equity - health.cross_initial_margin, 0.0)
+    now = evaluate(account, market) if health is None else health
+    free = now.available_balance
     result: dict[str, float] = {}
     for asset, amount in account.balances.items():
         if amount <= 0 or free <= 0:

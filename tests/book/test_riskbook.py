@@ -251,3 +251,53 @@ def test_bad_columns() -> None:
         with pytest.raises(CrossMarginError) as error:
             RiskBook(book.params, columns)
         assert error.value.path == path
+
+
+@SETTINGS
+@given(books(), st.sampled_from([1.0, 0.8, 1.25, 2.0]))
+def test_liquidatable_under_a_trigger_multiple(accounts: list[Account], multiple: float) -> None:
+    """The accounts a venue with trigger ``multiple`` x maintenance would liquidate, against
+    the rule applied by hand to each account's ``evaluate``: cross equity under ``multiple`` x
+    cross MM, or an isolated position's equity under ``multiple`` x its own MM."""
+    m = market()
+    book = RiskBook.from_accounts(accounts, m)
+    expected = []
+    for k, account in enumerate(accounts):
+        h = evaluate(account, m)
+        isolated = [p for p in h.positions if p.margin_mode == "isolated"]
+        if h.cross_equity < multiple * h.cross_maintenance_margin or any(
+            p.equity < multiple * p.maintenance_margin for p in isolated
+        ):
+            expected.append(k)
+    assert book.liquidatable(multiple).tolist() == expected
+
+
+def test_set_account_holds_the_account_as_given() -> None:
+    """Replacing an account's balances and positions (one dropped, one changed, one added)
+    leaves the book as a fresh one of the new account, and its figures equal ``evaluate``."""
+    m = market()
+    old = Account(
+        "a",
+        {"USDT": 20_000.0, "BTC": 1.0},
+        [Position("BTCUSDT", 0.5, 60_000.0), Position("ETHUSDT", -3.0, 3_000.0)],
+    )
+    new = Account(
+        "a",
+        {"USDT": 5_000.0},
+        [
+            Position("ETHUSDT", 4.0, 2_900.0, MarginMode.ISOLATED, 1_500.0),
+            Position("BTCUSD", -2_000.0, 61_000.0),
+        ],
+    )
+    book = RiskBook.from_accounts([old, Account("b", {"USDT": 1.0})], m)
+    book.set_account(new)
+    book.set_account(Account("c", {"BTC": 2.0}, [Position("SOLUSDT", 10.0, 150.0)]))
+    accounts = [
+        new,
+        Account("b", {"USDT": 1.0}),
+        Account("c", {"BTC": 2.0}, [Position("SOLUSDT", 10.0, 150.0)]),
+    ]
+    assert_matches(book, accounts, m)
+    with pytest.raises(CrossMarginError, match=r"^positions\[0\]\.symbol: unknown instrument"):
+        book.set_account(Account("a", {"USDT": 1.0}, [Position("NOPE", 1.0, 1.0)]))
+    assert_matches(book, accounts, m)

@@ -198,7 +198,7 @@ def evaluate_account(portfolio: Portfolio, account: Account) -> AccountResult:
         pm = portfolio_margin_report(
             account, market, portfolio.pm, portfolio.options, health=health
         )
-    return AccountResult(health, max_withdrawable(base, market), pm)
+    return AccountResult(health, max_withdrawable(base, market, health), pm)
 
 
 def evaluate_portfolio(portfolio: Portfolio) -> PortfolioResult:

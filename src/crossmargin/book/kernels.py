@@ -44,6 +44,7 @@ __all__ = [
     "Move",
     "apply_slot",
     "finish_accounts",
+    "group_by_account",
     "remargin_blocks",
     "tick_instruments",
 ]
@@ -275,3 +276,32 @@ def apply_slot(state: BookState, j: int, i: int, isolated: bool, sign: int) -> N
     mark = state.marks[i]
     move = Move(mark, mark, sign < 0, sign > 0)
     _bucket(state, U(i), isolated, U(j), U(j) + U(1), move, np.empty(0, dtype=np.intp), 0)
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def group_by_account(
+    state: BookState,
+    slots: Int,
+    instrument: Int,
+    isolated: NDArray[np.bool_],
+    local: Int,
+    starts: Int,
+    out: NDArray[np.void],
+) -> None:
+    """Copy the positions in ``slots`` (of ``instrument``, mode ``isolated``) into ``out``
+    (:data:`~crossmargin.maths.risk.POSITION` rows) grouped by account: the positions of
+    account ``local[k]`` go to ``out[starts[a]:starts[a + 1]]``, in slot order (a counting
+    sort: slots come bucket by bucket, so each account's positions stay in instrument order)."""
+    fill = starts[:-1].copy()
+    qty, entry, leverage, margin = state.qty, state.entry, state.leverage, state.margin
+    for k in range(slots.shape[0]):
+        a = local[k]
+        row = out[fill[a]]
+        fill[a] += 1
+        j = slots[k]
+        row.qty = qty[j]
+        row.entry = entry[j]
+        row.leverage = leverage[j]
+        row.margin = margin[j] if isolated[k] else 0.0
+        row.instrument = instrument[k]
+        row.isolated = isolated[k]

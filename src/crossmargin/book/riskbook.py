@@ -27,6 +27,7 @@ from crossmargin.book.kernels import (
     BookState,
     apply_slot,
     finish_accounts,
+    group_by_account,
     remargin_blocks,
     tick_instruments,
 )
@@ -849,18 +850,16 @@ class RiskBook:
         owner = self._owner[slots]
         if len(picked) != self.accounts:
             keep = np.isin(owner, picked)
-            slots, inst, isolated, owner = slots[keep], inst[keep], isolated[keep], owner[keep]
-        order = np.lexsort((inst, owner))
-        slots, inst, isolated, owner = slots[order], inst[order], isolated[order], owner[order]
-        local = np.searchsorted(picked, owner)
-        starts = np.searchsorted(local, np.arange(len(picked) + 1)).astype(np.intp)
-        positions = np.zeros(len(slots), dtype=POSITION)
-        positions["qty"] = self._qty[slots]
-        positions["entry"] = self._entry[slots]
-        positions["leverage"] = self._lev[slots]
-        positions["margin"] = np.where(isolated, self._margin[slots], 0.0)
-        positions["instrument"] = inst
-        positions["isolated"] = isolated
+            slots, inst, isolated = slots[keep], inst[keep], isolated[keep]
+            local = np.searchsorted(picked, owner[keep])
+        else:
+            local = owner.astype(np.intp)
+        counts = np.bincount(local, minlength=len(picked))
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+        positions = np.empty(len(slots), dtype=POSITION)
+        group_by_account(self._state(), slots, inst, isolated, local, starts, positions)
+        inst = positions["instrument"].astype(np.intp)
+        owner = np.repeat(picked, counts).astype(np.int32)
         params = self.params
         holdings = Holdings(
             starts,

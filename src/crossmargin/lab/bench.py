@@ -1,5 +1,7 @@
 """Benchmarks of the risk book, each figure against a baseline measured in the same run.
 
+Every timing is the median of repeated runs after one untimed warm-up run.
+
 - ``floor_s``: one numpy pass over the position columns, as many bytes per position as the
   book keeps (account, quantity, entry, isolated margin, leverage summed; the isolated flag
   counted); ``floor_ratio`` is a full re-margin over that floor.
@@ -29,17 +31,9 @@ __all__ = ["PROBE_HOLDERS", "run_bench"]
 PROBE_HOLDERS = 10_000
 
 
-def _best(action: Callable[[], object], repeat: int) -> float:
-    """Fastest of ``repeat`` runs, in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def _median(action: Callable[[], object], repeat: int) -> float:
+    """Median of ``repeat`` timed runs after one untimed warm-up run, in seconds."""
+    action()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -81,27 +75,27 @@ def run_bench(
     build_s = time.perf_counter() - start
     live = book.columns()
     fields = (live.account, live.qty, live.entry, live.isolated_margin, live.leverage)
-    floor_s = _best(lambda: ([f.sum() for f in fields], np.count_nonzero(live.isolated)), 5)
-    remargin_s = _best(book.remargin, 3)
+    floor_s = _median(lambda: ([f.sum() for f in fields], np.count_nonzero(live.isolated)), 5)
+    remargin_s = _median(book.remargin, 3)
 
     symbol, mark = params.symbols[instruments], float(params.mark[instruments])
     moves = iter(np.tile([1.0005, 0.9995], 100).tolist())
-    tick_s = _median(lambda: book.apply_prices({symbol: mark * next(moves)}), 100)
+    tick_s = _median(lambda: book.apply_prices({symbol: mark * next(moves)}), 99)
     book.apply_prices({symbol: mark})
 
     exposure = exposure_matrix(live, len(params.symbols))
     risk = uniform_risk_array(params, np.linspace(-0.3, 0.3, 64))
-    pm_s = _best(lambda: worst_losses(exposure, risk), 3)
+    pm_s = _median(lambda: worst_losses(exposure, risk), 3)
 
     rng = np.random.default_rng(seed)
     rows = rng.choice(accounts, size=min(sample, accounts), replace=False)
     sample_accounts = columns.to_accounts(params, rows)
-    evaluate_s = _best(lambda: [evaluate(a, market) for a in sample_accounts], 1) / len(rows)
-    liquidation_s = _best(book.liquidation_prices, 1)
+    evaluate_s = _median(lambda: [evaluate(a, market) for a in sample_accounts], 3) / len(rows)
+    liquidation_s = _median(book.liquidation_prices, 3)
     crash_rows = rng.choice(
         accounts, size=min(max(20 * sample, accounts // 20), accounts), replace=False
     )
-    crash_s = _best(lambda: book.crash_distances(crash_rows), 1) / len(crash_rows)
+    crash_s = _median(lambda: book.crash_distances(crash_rows), 3) / len(crash_rows)
     book_s = (remargin_s + liquidation_s) / accounts + crash_s
     return {
         "accounts": accounts,

@@ -93,21 +93,27 @@ def liquidation_price_of(
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def _liquidation_loop(
-    values: Float,
-    inverse: NDArray[np.bool_],
-    row: NDArray[np.intp],
+    columns: tuple[Float, Float, Float, Float, Float, NDArray[np.bool_], NDArray[np.intp]],
     brackets: Float,
-    per_size: Float,
+    per_size: tuple[Float, Float, Float],
     out: Float,
 ) -> None:
-    """``values`` rows: qty, contract size, entry, mark, buffer."""
-    for i in range(values.shape[0]):
+    """``columns``: qty, contract size, entry, mark, buffer, inverse, schedule row."""
+    qty, contract_size, entry, mark, buffer, inverse, row = columns
+    initial, initial_per_size, maintenance_per_size = per_size
+    for i in range(qty.shape[0]):
         r = row[i]
         terms = Terms(
-            values[i, 1], inverse[i], per_size[r, 0], per_size[r, 1], per_size[r, 2], False, 1.0
+            contract_size[i],
+            inverse[i],
+            initial[r],
+            initial_per_size[r],
+            maintenance_per_size[r],
+            False,
+            1.0,
         )
         out[i] = liquidation_price_of(
-            values[i, 0], values[i, 2], values[i, 3], values[i, 4], brackets[r], terms, False
+            qty[i], entry[i], mark[i], buffer[i], brackets[r], terms, False
         )
 
 
@@ -133,12 +139,9 @@ def liquidation_price(
         np.asarray(buffer, dtype=np.float64),
         np.asarray(inverse, dtype=bool),
     )
-    q, cs, e, m, b, inv, row = flat
-    brackets, per_size, _ = schedule.flat_rows()
-    out = np.empty(q.size)
-    _liquidation_loop(
-        np.column_stack([q, cs, e, m, b]), np.ascontiguousarray(inv), row, brackets, per_size, out
-    )
+    brackets, per_size = schedule.flat_rows()
+    out = np.empty(flat[0].size)
+    _liquidation_loop(tuple(flat), brackets, per_size, out)
     return out.reshape(shape)
 
 

@@ -116,23 +116,21 @@ class MarginArrays:
             self.isolated_at_entry[idx],
         )
 
-    def flat_rows(self) -> tuple[Float, Float, NDArray[np.bool_]]:
+    def flat_rows(self) -> tuple[Float, tuple[Float, Float, Float]]:
         """The schedule with its leading axes flattened into rows, for the compiled loops:
-        brackets (rows, 4, K), the three per-size terms (rows, 3), isolated-at-entry (rows,)."""
+        brackets (rows, 4, K) and the three per-size terms (rows,) each."""
         lead = self.brackets.shape[:-2]
-        terms = np.stack(
-            [
-                np.broadcast_to(self.initial_rate, lead),
-                np.broadcast_to(self.initial_rate_per_size, lead),
-                np.broadcast_to(self.maintenance_rate_per_size, lead),
-            ],
-            axis=-1,
+
+        def flat(x: Float) -> Float:
+            out: Float = np.broadcast_to(x, lead).reshape(-1)
+            return out
+
+        per_size = (
+            flat(self.initial_rate),
+            flat(self.initial_rate_per_size),
+            flat(self.maintenance_rate_per_size),
         )
-        return (
-            self.brackets.reshape(-1, *self.brackets.shape[-2:]),
-            terms.reshape(-1, 3),
-            np.broadcast_to(self.isolated_at_entry, lead).reshape(-1),
-        )
+        return self.brackets.reshape(-1, *self.brackets.shape[-2:]), per_size
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
@@ -182,23 +180,29 @@ def margins_of(
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def _margins_loop(
-    values: Float,
-    inverse: NDArray[np.bool_],
-    row: Int,
+    columns: tuple[Float, Float, Float, Float, NDArray[np.bool_], Int],
     brackets: Float,
-    per_size: Float,
+    per_size: tuple[Float, Float, Float],
     out: Float,
     bracket: Int,
 ) -> None:
-    """``values`` rows: qty, contract size, price, leverage; ``out`` rows: notional, size, IM,
-    MM, bracket max leverage."""
-    for i in range(values.shape[0]):
+    """``columns``: qty, contract size, price, leverage, inverse, schedule row; ``out`` rows:
+    notional, size, IM, MM, bracket max leverage."""
+    qty, contract_size, price, leverage, inverse, row = columns
+    initial, initial_per_size, maintenance_per_size = per_size
+    for i in range(qty.shape[0]):
         r = row[i]
         terms = Terms(
-            values[i, 1], inverse[i], per_size[r, 0], per_size[r, 1], per_size[r, 2], False, 1.0
+            contract_size[i],
+            inverse[i],
+            initial[r],
+            initial_per_size[r],
+            maintenance_per_size[r],
+            False,
+            1.0,
         )
         n, s, im, mm, k, cap = margins_of(
-            values[i, 0], values[i, 2], values[i, 3], brackets[r], terms, np.uint64(0)
+            qty[i], price[i], leverage[i], brackets[r], terms, np.uint64(0)
         )
         out[0, i], out[1, i], out[2, i], out[3, i], out[4, i] = n, s, im, mm, cap
         bracket[i] = k
@@ -250,11 +254,10 @@ def position_margins(
         np.asarray(leverage, dtype=np.float64),
         np.asarray(inverse, dtype=bool),
     )
-    q, cs, px, lev, inv, row = flat
-    values = np.column_stack([q, cs, px, lev])
-    out = np.empty((5, q.size))
-    bracket = np.empty(q.size, dtype=np.intp)
-    brackets, per_size, _ = schedule.flat_rows()
-    _margins_loop(values, np.ascontiguousarray(inv), row, brackets, per_size, out, bracket)
+    size = flat[0].size
+    out = np.empty((5, size))
+    bracket = np.empty(size, dtype=np.intp)
+    brackets, per_size = schedule.flat_rows()
+    _margins_loop(tuple(flat), brackets, per_size, out, bracket)
     n, s, im, mm, cap = (column.reshape(shape) for column in out)
     return Margins(n, s, im, mm, bracket.reshape(shape), cap)
