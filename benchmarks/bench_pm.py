@@ -24,9 +24,8 @@ import numpy as np
 
 from crossmargin.maths.black76 import price
 from crossmargin.maths.scenarios import InstrumentArrays, risk_array
-from crossmargin.model import Account, Instrument, Kind, Market, Position
+from crossmargin.model import Account, Instrument, Kind, Market, OptionData, Position
 from crossmargin.pm.deribit import deribit_margin
-from crossmargin.pm.instruments import OptionData
 from crossmargin.pm.population import deribit_population
 from crossmargin.pm.risk import account_risk, vol_shock
 from crossmargin.rules import load_pm_rulebook

@@ -147,3 +147,24 @@ def test_already_liquidatable_is_zero() -> None:
     market = _market({"BTCUSDT": 60_000.0})
     for down, up in _both(account, market):
         assert down == 0.0 and up == 0.0
+
+
+def test_convex_surplus_takes_the_fine_grid_and_matches_the_closed_form() -> None:
+    """A BTC-margined account short 2 BTCUSDT at 60,000 with 0.5 BTC: its surplus in BTC,
+    0.5 + 2 (60,000 / p - 1) - 0.01 x 2 (MM is 1% of a notional worth 2 BTC at any price), is
+    convex in the move, so the coarse scan is not concave and the search scans every grid
+    point. It turns negative at 60,000 / p = 0.76, a move up of 1 / 0.76 - 1."""
+    instruments = {"BTCUSDT": Instrument("BTCUSDT", Kind.PERPETUAL, "BTC", "USDT", "USDT", FLAT)}
+    rules = {
+        "USDT": CollateralRule.flat("USDT", 1.0, stable=True),
+        "BTC": CollateralRule.flat("BTC", 1.0),
+    }
+    market = Market(instruments, {"BTCUSDT": 60_000.0, "BTC": 60_000.0, "USDT": 1.0}, "BTC", rules)
+    account = Account("c", {"BTC": 0.5}, [Position("BTCUSDT", -2.0, 60_000.0)])
+    grid = up_grid(512)
+    moves = grid[0:80:16]
+    coarse = np.array([_surplus(account, market, float(m)) for m in moves])
+    assert (np.diff(np.diff(coarse) / np.diff(moves)) > 0).all()
+    for down, up in _both(account, market):
+        assert down is None
+        assert up == pytest.approx(1 / 0.76 - 1, abs=1e-12)

@@ -15,8 +15,16 @@ import numpy as np
 import pytest
 from _pm_reference import black, deribit_vol, ncdf
 
-from crossmargin.model import Account, Instrument, Kind, MarginSchedule, Market, Position
-from crossmargin.pm import OptionData, portfolio_margin_report
+from crossmargin.model import (
+    Account,
+    Instrument,
+    Kind,
+    MarginSchedule,
+    Market,
+    OptionData,
+    Position,
+)
+from crossmargin.pm import portfolio_margin_report
 from crossmargin.pm.deribit import delta_shock, offset_pnl, roll_shock
 from crossmargin.pm.standard_options import option_margin_rates
 from crossmargin.rules import load_pm_rulebook

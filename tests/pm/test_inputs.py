@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crossmargin.io.document import parse_options
 from crossmargin.model import (
     Account,
     CrossMarginError,
@@ -14,10 +15,9 @@ from crossmargin.model import (
     Kind,
     MarginSchedule,
     Market,
+    OptionData,
     Position,
 )
-from crossmargin.pm import OptionData
-from crossmargin.pm.instruments import parse_option_data
 from crossmargin.pm.report import PortfolioMarginReport, portfolio_margin_report
 from crossmargin.rules import bundled_pm_rulebooks, load_pm_rulebook
 from crossmargin.rules.grid import grid_from_table
@@ -155,7 +155,7 @@ def test_parse_option_data_from_a_document() -> None:
         "vols": {"BTC-C": 0.6},
         "surfaces": {"ETH": {"days": [7, 30], "atm": [0.8, 0.6], "skew": -0.2}},
     }
-    data = parse_option_data(doc)
+    data = parse_options(doc)
     assert data.valuation_time == NOW
     assert data.vols == {"BTC-C": 0.6}
     assert data.surfaces["ETH"].atm_vol(30.0) == pytest.approx(0.6)
@@ -167,5 +167,5 @@ def test_parse_option_data_from_a_document() -> None:
         ({**doc, "surfaces": {"ETH": {"atm": [0.5]}}}, "options.surfaces.ETH"),
     ]:
         with pytest.raises(CrossMarginError) as err:
-            parse_option_data(bad)
+            parse_options(bad)
         assert err.value.path == path

@@ -15,9 +15,10 @@ from crossmargin.model import (
     Kind,
     MarginSchedule,
     Market,
+    OptionData,
     Position,
 )
-from crossmargin.pm import OptionData, PortfolioMarginReport, portfolio_margin_report
+from crossmargin.pm import PortfolioMarginReport, portfolio_margin_report
 from crossmargin.pm.okx import banded, unit_mmr
 from crossmargin.pm.standard_options import option_margin_rates
 from crossmargin.rules import load_pm_rulebook

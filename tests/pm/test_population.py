@@ -15,9 +15,9 @@ from crossmargin.model import (
     Kind,
     MarginSchedule,
     Market,
+    OptionData,
     Position,
 )
-from crossmargin.pm import OptionData
 from crossmargin.pm.deribit import deribit_margin
 from crossmargin.pm.population import deribit_population
 from crossmargin.pm.risk import account_risk

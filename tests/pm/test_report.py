@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 from _pm_reference import black
 
-from crossmargin.model import Account, Instrument, Kind, MarginSchedule, Market, Position
-from crossmargin.pm import OptionData, VolSurface, portfolio_margin_report
+from crossmargin.model import (
+    Account,
+    Instrument,
+    Kind,
+    MarginSchedule,
+    Market,
+    OptionData,
+    Position,
+    VolSurface,
+)
+from crossmargin.pm import portfolio_margin_report
 from crossmargin.pm.risk import account_risk
 from crossmargin.rules import load_pm_rulebook
 

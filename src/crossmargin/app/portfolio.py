@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from crossmargin.health import AccountHealth, evaluate
-from crossmargin.io.document import Document, parse_document, read_document
+from crossmargin.io.document import Document, parse_document, parse_options, read_document
 from crossmargin.io.results import INLINE, OPTIONAL
-from crossmargin.model import Account, CrossMarginError, Instrument, Market
+from crossmargin.model import Account, CrossMarginError, Instrument, Market, OptionData
 from crossmargin.orders import max_withdrawable
 from crossmargin.pm import PortfolioMarginReport, portfolio_margin_report
-from crossmargin.pm.instruments import OptionData, parse_option_data
 from crossmargin.rules import (
     PmRulebook,
     Rulebook,
@@ -139,7 +138,7 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
     pm = None if pm_name is None else load_pm_rulebook(pm_name)
     options = None
     if document.options is not None:
-        options = parse_option_data(document.options, "options")
+        options = parse_options(document.options, "options")
     elif pm is not None:
         raise CrossMarginError("options", "portfolio margin needs the options section")
     instruments = margin_rules.with_instruments(document.instruments)

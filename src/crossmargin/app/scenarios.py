@@ -18,10 +18,10 @@ from crossmargin.model import (
     Kind,
     MarginSchedule,
     Market,
+    OptionData,
     Position,
 )
 from crossmargin.model.checks import finite, positive
-from crossmargin.pm.instruments import OptionData
 from crossmargin.pm.risk import account_risk
 from crossmargin.rules import PmRulebook, load_pm_rulebook
 

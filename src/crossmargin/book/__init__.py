@@ -11,21 +11,25 @@ from crossmargin.book.portfolio import (
     worst_losses,
 )
 from crossmargin.book.riskbook import (
+    AccountRisk,
     BookColumns,
     BookParams,
     CrashDistances,
     Liquidations,
+    PositionRisk,
     RiskBook,
     TickResult,
     Valuation,
 )
 
 __all__ = [
+    "AccountRisk",
     "BookColumns",
     "BookParams",
     "CrashDistances",
     "Liquidations",
     "PortfolioLoss",
+    "PositionRisk",
     "RiskBook",
     "TickResult",
     "Valuation",

@@ -26,13 +26,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crossmargin.model import Account, CrossMarginError, MarginMode, Position
+from crossmargin.model import (
+    Account,
+    CrossMarginError,
+    MarginMode,
+    OptionData,
+    Position,
+    VolSurface,
+)
 from crossmargin.model.checks import finite, non_empty
 
-__all__ = ["Document", "parse_document", "read_document"]
+__all__ = ["Document", "parse_document", "parse_options", "read_document"]
 
 _TOP_KEYS = {
     "rulebook",
@@ -235,3 +243,40 @@ def read_document(path: str | Path) -> Document:
             str(path), f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
     return parse_document(data)
+
+
+def parse_options(doc: Mapping[str, Any], path: str = "options") -> OptionData:
+    """Option data from a document section::
+
+    {"valuation_time": "2026-11-25T08:00:00+00:00",
+     "vols": {"BTC-27DEC26-70000-C": 0.6},
+     "surfaces": {"ETH": {"days": [7, 30], "atm": [0.8, 0.6], "skew": -0.2}}}
+    """
+    try:
+        when = datetime.fromisoformat(str(doc["valuation_time"]))
+    except KeyError:
+        raise CrossMarginError(f"{path}.valuation_time", "missing") from None
+    except ValueError:
+        raise CrossMarginError(f"{path}.valuation_time", "not an ISO date-time") from None
+    vols = doc.get("vols", {})
+    surfaces = doc.get("surfaces", {})
+    if not isinstance(vols, Mapping) or not isinstance(surfaces, Mapping):
+        raise CrossMarginError(path, "vols and surfaces must be objects")
+    built = {}
+    for name, spec in surfaces.items():
+        where = f"{path}.surfaces.{name}"
+        try:
+            built[name] = VolSurface(
+                tuple(spec["days"]),
+                tuple(spec["atm"]),
+                finite(f"{where}.skew", spec.get("skew", 0.0)),
+                finite(f"{where}.curvature", spec.get("curvature", 0.0)),
+            )
+        except (KeyError, TypeError):
+            raise CrossMarginError(where, "needs days and atm lists") from None
+        except CrossMarginError as error:
+            raise CrossMarginError(f"{where}.{error.path.split('.')[-1]}", error.reason) from None
+    try:
+        return OptionData(when, dict(vols), built)
+    except CrossMarginError as error:
+        raise error.at(path) from None

@@ -1,5 +1,7 @@
-"""Pure numpy kernels: the only place a margin formula lives.
+"""Every formula, once, one concept per module; ``risk`` is the account-risk kernel.
 
-Every function takes arrays (one row or a million) and broadcasts over leading axes, so the
-one-account API and the vectorised book share the same arithmetic.
+Per-position formulas are compiled scalar functions (numba) that the fused loops call directly,
+with numpy wrappers for array callers, so one account (``evaluate``) and a million
+(``RiskBook``) run the same arithmetic. ``money`` holds the exact (Decimal) twins the ledger
+needs.
 """

@@ -1,12 +1,9 @@
 """Portfolio margin: SPAN, Deribit PM, OKX PM, standard option rules and reports, on the scenario
 engine of :mod:`crossmargin.maths.scenarios` and the rulebooks of :mod:`crossmargin.rules`."""
 
-from crossmargin.pm.instruments import OptionData, VolSurface
 from crossmargin.pm.report import PortfolioMarginReport, portfolio_margin_report
 
 __all__ = [
-    "OptionData",
     "PortfolioMarginReport",
-    "VolSurface",
     "portfolio_margin_report",
 ]

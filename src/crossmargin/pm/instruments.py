@@ -1,115 +1,31 @@
-"""Market data for options and the compiled instrument set the scenario engine revalues.
+"""The compiled instrument set the scenario engine revalues.
 
-Option inputs not in :class:`~crossmargin.model.Market`: the valuation time (the core reads no
-clock), a vol per option symbol, or a :class:`VolSurface` per underlying. Forwards: an option is
-valued on its underlying's index price (``market.asset_price(underlying)``, zero basis, zero
-rates), a future or perpetual on its own mark.
+Option inputs beside the market come as :class:`~crossmargin.model.OptionData`. Forwards: an
+option is valued on its underlying's index price (``market.asset_price(underlying)``, zero
+basis, zero rates), a future or perpetual on its own mark.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
 
 import numpy as np
 
 from crossmargin.maths.scenarios import InstrumentArrays
-from crossmargin.model import CrossMarginError, Instrument, Kind, Market
-from crossmargin.model.checks import finite, positive
+from crossmargin.model import CrossMarginError, Instrument, Kind, Market, OptionData
 
 __all__ = [
-    "OptionData",
     "ScenarioInstruments",
-    "VolSurface",
     "build_instruments",
-    "parse_option_data",
     "spot_instrument",
     "years_to_expiry",
 ]
 
 YEAR_DAYS = 365.0
 EXPIRY_TIME = time(8, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class VolSurface:
-    """ATM vol per expiry (days, linear in total variance between nodes, flat outside) and a
-    smile ``atm + skew * k + curvature * k**2`` in log-moneyness ``k = ln(K / F)``."""
-
-    days: tuple[float, ...]
-    atm: tuple[float, ...]
-    skew: float = 0.0
-    curvature: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not self.days or len(self.days) != len(self.atm):
-            raise CrossMarginError("surface.atm", "need one ATM vol per expiry node")
-        for i, (d, v) in enumerate(zip(self.days, self.atm, strict=True)):
-            positive(f"surface.days[{i}]", d)
-            positive(f"surface.atm[{i}]", v)
-        if list(self.days) != sorted(self.days):
-            raise CrossMarginError("surface.days", "must be increasing")
-
-    def atm_vol(self, days: float) -> float:
-        """ATM vol at ``days`` to expiry."""
-        d = min(max(days, self.days[0]), self.days[-1])
-        var = np.interp(d, self.days, [v * v * t for v, t in zip(self.atm, self.days, strict=True)])
-        return math.sqrt(float(var) / d)
-
-
-@dataclass(frozen=True)
-class OptionData:
-    """Valuation time, option vols by symbol and surfaces by underlying (symbol vols win)."""
-
-    valuation_time: datetime
-    vols: Mapping[str, float] = field(default_factory=dict)
-    surfaces: Mapping[str, VolSurface] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.valuation_time.tzinfo is None:
-            raise CrossMarginError("valuation_time", "must carry a time zone")
-        for symbol, vol in self.vols.items():
-            positive(f"vols.{symbol}", vol)
-
-
-def parse_option_data(doc: Mapping[str, Any], path: str = "options") -> OptionData:
-    """Option data from a document section::
-
-    {"valuation_time": "2026-11-25T08:00:00+00:00",
-     "vols": {"BTC-27DEC26-70000-C": 0.6},
-     "surfaces": {"ETH": {"days": [7, 30], "atm": [0.8, 0.6], "skew": -0.2}}}
-    """
-    try:
-        when = datetime.fromisoformat(str(doc["valuation_time"]))
-    except KeyError:
-        raise CrossMarginError(f"{path}.valuation_time", "missing") from None
-    except ValueError:
-        raise CrossMarginError(f"{path}.valuation_time", "not an ISO date-time") from None
-    vols = doc.get("vols", {})
-    surfaces = doc.get("surfaces", {})
-    if not isinstance(vols, Mapping) or not isinstance(surfaces, Mapping):
-        raise CrossMarginError(path, "vols and surfaces must be objects")
-    built = {}
-    for name, spec in surfaces.items():
-        where = f"{path}.surfaces.{name}"
-        try:
-            built[name] = VolSurface(
-                tuple(spec["days"]),
-                tuple(spec["atm"]),
-                finite(f"{where}.skew", spec.get("skew", 0.0)),
-                finite(f"{where}.curvature", spec.get("curvature", 0.0)),
-            )
-        except (KeyError, TypeError):
-            raise CrossMarginError(where, "needs days and atm lists") from None
-        except CrossMarginError as error:
-            raise CrossMarginError(f"{where}.{error.path.split('.')[-1]}", error.reason) from None
-    try:
-        return OptionData(when, dict(vols), built)
-    except CrossMarginError as error:
-        raise error.at(path) from None
 
 
 def years_to_expiry(expiry: str, now: datetime, path: str = "expiry") -> float:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from crossmargin.maths.scenarios import aggregate, position_matrix, risk_array, to_numeraire
-from crossmargin.model import Account, CrossMarginError, Market
+from crossmargin.model import Account, CrossMarginError, Market, OptionData
 from crossmargin.pm.deribit import DeribitMargins, deribit_rows
 from crossmargin.pm.greeks import contract_greeks
-from crossmargin.pm.instruments import OptionData, build_instruments
+from crossmargin.pm.instruments import build_instruments
 from crossmargin.pm.risk import vol_shock
 from crossmargin.rules import PmRulebook
 

@@ -24,10 +24,9 @@ from numpy.typing import NDArray
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.maths.spreads import inter_spread_credit
 from crossmargin.maths.status import Status, margin_ratio, status
-from crossmargin.model import Account, Market
+from crossmargin.model import Account, Market, OptionData
 from crossmargin.pm.deribit import deribit_margin
 from crossmargin.pm.greeks import aggregate_greeks
-from crossmargin.pm.instruments import OptionData
 from crossmargin.pm.okx import Component, okx_margin
 from crossmargin.pm.risk import AccountRisk, UnitMargin, account_risk, option_values
 from crossmargin.pm.span import span_margin

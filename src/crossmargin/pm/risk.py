@@ -21,10 +21,9 @@ from crossmargin.maths.scenarios import (
     risk_array,
     to_numeraire,
 )
-from crossmargin.model import Account, CrossMarginError, Instrument, Market
+from crossmargin.model import Account, CrossMarginError, Instrument, Market, OptionData
 from crossmargin.pm.greeks import contract_greeks
 from crossmargin.pm.instruments import (
-    OptionData,
     ScenarioInstruments,
     build_instruments,
     spot_instrument,
