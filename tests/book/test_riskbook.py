@@ -301,3 +301,10 @@ def test_set_account_holds_the_account_as_given() -> None:
     with pytest.raises(CrossMarginError, match=r"^positions\[0\]\.symbol: unknown instrument"):
         book.set_account(Account("a", {"USDT": 1.0}, [Position("NOPE", 1.0, 1.0)]))
     assert_matches(book, accounts, m)
+
+
+@pytest.mark.parametrize("multiple", [0.0, -1.0, math.nan, math.inf])
+def test_liquidatable_rejects_a_bad_multiple(multiple: float) -> None:
+    book = RiskBook.from_accounts([Account("a", {"USDT": 1.0})], market())
+    with pytest.raises(CrossMarginError, match=r"^multiple: must be a positive number"):
+        book.liquidatable(multiple)

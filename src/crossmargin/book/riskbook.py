@@ -763,6 +763,8 @@ class RiskBook:
         """Accounts (indices) whose cross equity is below ``multiple`` x the cross maintenance
         margin, or with an isolated position under ``multiple`` x its own maintenance margin:
         what a venue with that liquidation trigger would liquidate now."""
+        if not (math.isfinite(multiple) and multiple > 0):
+            raise CrossMarginError("multiple", f"must be a positive number, got {multiple}")
         n = self.accounts
         acc = self._acc[:n]
         cross = acc[:, COLLATERAL] + acc[:, CROSS_EQUITY] < multiple * acc[:, CROSS_MM]
