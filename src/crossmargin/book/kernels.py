@@ -167,7 +167,7 @@ def _bucket(
         code0 = code1 = 0
         for step in range(0 if move.take_old else 1, 2 if move.add_new else 1):
             mark = move.mark if step else move.old_mark
-            equity, initial, maintenance, code, k = position_risk(
+            equity, initial, maintenance, code, k, _, _ = position_risk(
                 slot, mark, isolated, brackets, terms, k, ratio
             )
             if step:

@@ -297,12 +297,14 @@ class Liquidations:
 @dataclass(frozen=True)
 class PositionRisk:
     """Every open position (grouped by account): its account and instrument indices, signed
-    contracts, mode, and in the account currency its notional, PnL, equity contribution (PnL,
-    plus the margin if isolated), IM and MM; and its bracket's max leverage."""
+    contracts, entry price, mode, and in the account currency its notional, PnL, equity
+    contribution (PnL, plus the margin if isolated), IM and MM; and its bracket's max
+    leverage."""
 
     account: I32
     instrument: I32
     qty: Float
+    entry: Float
     isolated: Bool
     notional: Float
     unrealized_pnl: Float
@@ -737,6 +739,7 @@ class RiskBook:
             owner.astype(np.int32),
             inst.astype(np.int32),
             holdings.positions["qty"].copy(),
+            holdings.positions["entry"].copy(),
             holdings.positions["isolated"].copy(),
             rows[:, NOTIONAL],
             rows[:, PNL],
@@ -848,9 +851,10 @@ class RiskBook:
         """The positions of accounts ``picked`` (sorted indices) grouped by account, with the
         current market: the input of the account-risk kernel's analytics. Also each
         position's account and instrument."""
-        slots, inst, isolated = self._live()
+        subset = len(picked) != self.accounts
+        slots, inst, isolated = self._live(np.unique(picked // self.BLOCK) if subset else None)
         owner = self._owner[slots]
-        if len(picked) != self.accounts:
+        if subset:
             keep = np.isin(owner, picked)
             slots, inst, isolated = slots[keep], inst[keep], isolated[keep]
             local = np.searchsorted(picked, owner[keep])
@@ -877,12 +881,18 @@ class RiskBook:
         )
         return holdings, owner, inst
 
-    def _live(self) -> tuple[Int, Int, Bool]:
-        """Every open position's slot, instrument and isolated flag, bucket by bucket."""
-        counts = self._count
-        bucket = np.repeat(np.arange(len(counts)), counts)
+    def _live(self, blocks: Int | None = None) -> tuple[Int, Int, Bool]:
+        """Every open position's slot, instrument and isolated flag, bucket by bucket (only
+        the buckets of account ``blocks`` if given)."""
+        per_block = 2 * self._n_inst
+        if blocks is None:
+            buckets = np.arange(len(self._count))
+        else:
+            buckets = (blocks[:, None] * per_block + np.arange(per_block)).reshape(-1)
+        counts = self._count[buckets]
+        bucket = np.repeat(buckets, counts)
         offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        slots = (np.repeat(self._start, counts) + offsets).astype(np.intp)
+        slots = (np.repeat(self._start[buckets], counts) + offsets).astype(np.intp)
         return slots, (bucket // 2 % self._n_inst).astype(np.intp), bucket % 2 == 1
 
     def _find(self, account: int, instrument: int) -> tuple[int, bool] | None:

@@ -158,26 +158,26 @@ class Screen:
         self.book.set_account(model_account(state, name, self.ctx.currency))
         return self.book.account_risk(name)
 
-    def queue(self, state: State) -> Queue:
+    def queue(self) -> Queue:
         """The ADL queue at the current marks: every profitable position's trader, symbol and
         rank (:func:`crossmargin.maths.adl.adl_rank`)."""
-        risk = self.book.position_risk()
-        ids = self.book.account_ids
-        symbols = self.book.params.symbols
-        names = [ids[a] for a in risk.account.tolist()]
-        held = [symbols[i] for i in risk.instrument.tolist()]
-        entry = np.array(
-            [float(state.positions[n][s].entry) for n, s in zip(names, held, strict=True)]
-        )
-        size = np.array([self.ctx.instruments[s].contract_size for s in held])
-        cross = self.book.values().cross_equity
+        book = self.book
+        risk = book.position_risk()
+        size = book.params.contract_size[risk.instrument]
+        cross = book.values().cross_equity
         ranks = adl_rank(
-            risk.unrealized_pnl, risk.qty * size * entry, risk.notional, cross[risk.account]
+            risk.unrealized_pnl, risk.qty * size * risk.entry, risk.notional, cross[risk.account]
         )
-        profitable = np.flatnonzero(risk.unrealized_pnl > 0).tolist()
+        ids, symbols = book.account_ids, book.params.symbols
         return Queue(
             tuple(
-                (names[k], held[k], int(np.sign(risk.qty[k])), float(ranks[k])) for k in profitable
+                (
+                    ids[risk.account[k]],
+                    symbols[risk.instrument[k]],
+                    int(np.sign(risk.qty[k])),
+                    ranks[k],
+                )
+                for k in np.flatnonzero(risk.unrealized_pnl > 0).tolist()
             )
         )
 
@@ -247,7 +247,7 @@ def _liquidate_cross(em: Emitter, screen: Screen, account: str) -> list[tuple[st
             rules.backstop_ratio is not None
             and h.cross_equity < float(rules.backstop_ratio) * h.cross_maintenance_margin
         ):
-            for k in rows:
+            for k in sorted(rows, key=lambda k: symbols[int(h.positions.instrument[k])]):
                 symbol = symbols[int(h.positions.instrument[k])]
                 qty = held[symbol].qty
                 _close(em, screen.ctx, account, symbol, -qty)
@@ -284,7 +284,7 @@ def liquidation_pass(em: Emitter, screen: Screen) -> list[str]:
     ids. ``screen`` must be in step with ``em.state``."""
     state = em.state
     hit = screen.liquidatable()
-    queue = screen.queue(state) if hit else Queue(())
+    queue = screen.queue() if hit else Queue(())
     for account in hit:
         shortfalls = [
             (isolated(account, s), [(s, q)]) for s, q in _liquidate_isolated(em, screen, account)

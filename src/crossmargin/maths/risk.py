@@ -175,20 +175,21 @@ def position_risk(
     terms: Terms,
     guess: np.uint64,
     margin_call_ratio: float,
-) -> tuple[float, float, float, int, np.uint64]:
+) -> tuple[float, float, float, int, np.uint64, float, float]:
     """What one position adds to its account at ``mark``: equity (PnL, plus the isolated margin
     if isolated), IM and MM in the account currency, its own status code if isolated (else 0),
-    and its bracket (searched from ``guess``). Isolated positions of an ``at_entry`` schedule
-    take IM and MM at the entry price."""
+    its bracket (searched from ``guess``); then its notional (account currency) and the
+    bracket's max leverage. Isolated positions of an ``at_entry`` schedule take IM and MM at
+    the entry price."""
     basis = slot.entry if isolated and terms.at_entry else mark
-    _, _, im, mm, k, _ = margins_of(slot.qty, basis, slot.leverage, brackets, terms, guess)
+    n, _, im, mm, k, cap = margins_of(slot.qty, basis, slot.leverage, brackets, terms, guess)
     pnl = unrealized_pnl_of(slot.qty, terms.contract_size, slot.entry, mark, terms.inverse)
     code = 0
     if isolated:
         pnl += slot.margin
         code = status_of(pnl, mm, margin_call_ratio)
     f = terms.factor
-    return f * pnl, f * im, f * mm, code, k
+    return f * pnl, f * im, f * mm, code, k, f * n, cap
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
@@ -290,7 +291,7 @@ def _sums(h: Holdings, a: int, move: float, rows: Float) -> tuple[float, ...]:
         i = pos.instrument
         terms = terms_of(h.terms, i, _moved_price(h, h.terms[i].settle, move))
         slot = Slot(pos.qty, pos.entry, pos.leverage, pos.margin)
-        equity, im, mm, code, k = position_risk(
+        equity, im, mm, code, k, notional, cap = position_risk(
             slot,
             h.marks[i] * (1.0 + move),
             pos.isolated,
@@ -310,10 +311,8 @@ def _sums(h: Holdings, a: int, move: float, rows: Float) -> tuple[float, ...]:
             im_c += im
             mm_c += mm
         if write:
-            basis = pos.entry if pos.isolated and terms.at_entry else h.marks[i] * (1.0 + move)
-            n, _, _, _, _, cap = margins_of(pos.qty, basis, pos.leverage, h.brackets[i], terms, k)
             r = p - first
-            rows[r, NOTIONAL] = terms.factor * n
+            rows[r, NOTIONAL] = notional
             rows[r, PNL] = equity - terms.factor * pos.margin if pos.isolated else equity
             rows[r, EQUITY] = equity
             rows[r, IM] = im
