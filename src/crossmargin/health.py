@@ -201,7 +201,6 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     record = np.empty((1, FIELDS))
     rows = np.empty((len(frame.positions), ROW_FIELDS))
     holdings_risk(h, record, rows)
-    _check_leverage(account, frame, rows)
     liquidation = np.empty(len(frame.positions))
     liquidation_prices(h, record, liquidation)
     crash = np.empty((1, 2))
@@ -263,22 +262,6 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
         crash_move_up=up,
         positions=tuple(positions),
     )
-
-
-def _check_leverage(account: Account, frame: _Frame, rows: Float) -> None:
-    """A chosen leverage above the bracket's cap is bad input (venues refuse it)."""
-    leverage = frame.holdings.positions["leverage"]
-    over = np.flatnonzero(leverage > rows[:, CAP] * (1 + 1e-12))
-    if over.size:
-        i = int(over[0])
-        position = frame.positions[i][0]
-        index = account.positions.index(position)
-        notional = rows[i, NOTIONAL] / frame.factor[i]
-        raise CrossMarginError(
-            f"positions[{index}].leverage",
-            f"{position.leverage:g}x is above the {rows[i, CAP]:g}x maximum of bracket "
-            f"{int(rows[i, BRACKET]) + 1} at notional {notional:,.2f}",
-        )
 
 
 def _spot_rows(

@@ -129,24 +129,26 @@ def _increases_risk(old: Position | None, new: Position | None) -> bool:
 def what_if(account: Account, market: Market, order: Order) -> WhatIf:
     """Simulate ``order``: accepted unless it adds risk beyond the initial margin or a leverage cap.
 
-    Orders that only reduce a position are always accepted. Nothing is changed: the result
-    carries the hypothetical account.
+    Leverage caps are pre-trade rules: a position already above its bracket's cap is margined
+    at the cap, and an order that only reduces a position is always accepted. Nothing is
+    changed: the result carries the hypothetical account.
     """
     before = evaluate(account, market)
     after_account = apply_fill(account, market, order)
     old = account.position(order.symbol)
     new = after_account.position(order.symbol)
-    try:
-        after = evaluate(after_account, market)
-    except CrossMarginError as error:
-        if not error.path.endswith(".leverage"):
-            raise
-        return WhatIf(False, f"bracket leverage exceeded: {error.reason}", account, before, before)
+    after = evaluate(after_account, market)
     reason = None
     if _increases_risk(old, new):
         assert new is not None
         row = next(p for p in after.positions if p.symbol == new.symbol)
-        if after.cross_equity < after.cross_initial_margin:
+        if new.leverage is not None and new.leverage > row.max_leverage * (1 + 1e-12):
+            reason = (
+                f"bracket leverage exceeded: {new.leverage:g}x is above the "
+                f"{row.max_leverage:g}x maximum of bracket {row.bracket + 1} at notional "
+                f"{row.notional:,.2f}"
+            )
+        elif after.cross_equity < after.cross_initial_margin:
             reason = (
                 f"initial margin breached: cross equity {after.cross_equity:,.2f} below initial "
                 f"margin {after.cross_initial_margin:,.2f} {after.currency}"

@@ -137,7 +137,6 @@ BAD = [
         _set_position("entry_price", math.inf),
         "accounts[0].positions[0].entry_price: must be finite",
     ),
-    (_set_position("leverage", 80), "accounts[0].positions[0].leverage: 80x is above the 50x"),
     (
         lambda d: d["accounts"][0]["positions"][1].pop("isolated_margin"),
         "accounts[0].positions[1].isolated_margin: required for an isolated position",

@@ -3,7 +3,7 @@
 The schedule of every venue model is held as padded arrays, brackets on the last axis ``K``:
 
     MM = n * (mmr_k + maintenance_rate_per_size * s) - maintenance_amount_k
-    IM = n * max(1 / leverage, initial_rate + initial_rate_per_size * s)
+    IM = n * max(1 / min(leverage, cap_k), initial_rate + initial_rate_per_size * s)
 
 with ``n`` the notional (settle asset), ``s`` the size in coins and ``k`` the bracket with
 ``floor_k <= n < floor_(k+1)``. Unused bracket slots have floor ``+inf``. The compiled loops
@@ -154,11 +154,13 @@ def bracket_margins(
     notional: float, size: float, k: np.uint64, leverage: float, brackets: Float, terms: Terms
 ) -> tuple[float, float, float]:
     """(IM, MM, bracket max leverage) of a position of ``notional`` and ``size`` in bracket
-    ``k``; ``leverage`` NaN means the bracket maximum."""
+    ``k``; ``leverage`` NaN means the bracket maximum, and a leverage above it is margined at
+    the maximum (IM = notional x max(1 / leverage, 1 / cap)): caps refuse orders, never
+    positions already held."""
     mm = notional * (brackets[RATE, k] + terms.maintenance_rate_per_size * size)
     mm -= brackets[AMOUNT, k]
     cap = brackets[CAP, k]
-    chosen = cap if np.isnan(leverage) else leverage
+    chosen = cap if np.isnan(leverage) else min(leverage, cap)
     by_size = terms.initial_rate + terms.initial_rate_per_size * size
     return notional * max(1.0 / chosen, by_size), mm, cap
 
