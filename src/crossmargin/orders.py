@@ -14,7 +14,15 @@ from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Market, Order
 from crossmargin.model.positions import Position
 
-__all__ = ["WhatIf", "apply_fill", "max_withdrawable", "what_if"]
+__all__ = [
+    "OrderRisk",
+    "WhatIf",
+    "apply_fill",
+    "increases_risk",
+    "max_withdrawable",
+    "refusal",
+    "what_if",
+]
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,46 @@ def apply_fill(account: Account, market: Market, order: Order) -> Account:
     return Account(account.id, balances, positions)
 
 
-def _increases_risk(old: Position | None, new: Position | None) -> bool:
+@dataclass(frozen=True)
+class OrderRisk:
+    """What a pre-trade check reads of the account after the fill (account currency): the
+    position's bracket cap, bracket (0 is the first) and notional, the cross equity and IM,
+    and the position's own equity and IM (used when it is isolated)."""
+
+    max_leverage: float
+    bracket: int
+    notional: float
+    cross_equity: float
+    cross_initial_margin: float
+    equity: float
+    initial_margin: float
+
+
+def refusal(position: Position, risk: OrderRisk, currency: str) -> str | None:
+    """Why an order that adds risk and leaves ``position`` must be refused (``None``: it may
+    fill): a chosen leverage above the bracket's cap, or initial margin not covered."""
+    if position.leverage is not None and position.leverage > risk.max_leverage * (1 + 1e-12):
+        return (
+            f"bracket leverage exceeded: {position.leverage:g}x is above the "
+            f"{risk.max_leverage:g}x maximum of bracket {risk.bracket + 1} at notional "
+            f"{risk.notional:,.2f}"
+        )
+    if risk.cross_equity < risk.cross_initial_margin:
+        return (
+            f"initial margin breached: cross equity {risk.cross_equity:,.2f} below initial "
+            f"margin {risk.cross_initial_margin:,.2f} {currency}"
+        )
+    if position.is_isolated and risk.equity < risk.initial_margin:
+        return (
+            f"initial margin breached: isolated margin {risk.equity:,.2f} below initial "
+            f"margin {risk.initial_margin:,.2f} {currency}"
+        )
+    return None
+
+
+def increases_risk(old: Position | None, new: Position | None) -> bool:
+    """Whether ``new`` (the position after a fill) holds more than ``old``: opened, flipped or
+    grown."""
     if new is None:
         return False
     if old is None or np.sign(old.qty) != np.sign(new.qty):
@@ -139,41 +186,44 @@ def what_if(account: Account, market: Market, order: Order) -> WhatIf:
     new = after_account.position(order.symbol)
     after = evaluate(after_account, market)
     reason = None
-    if _increases_risk(old, new):
+    if increases_risk(old, new):
         assert new is not None
         row = next(p for p in after.positions if p.symbol == new.symbol)
-        if new.leverage is not None and new.leverage > row.max_leverage * (1 + 1e-12):
-            reason = (
-                f"bracket leverage exceeded: {new.leverage:g}x is above the "
-                f"{row.max_leverage:g}x maximum of bracket {row.bracket + 1} at notional "
-                f"{row.notional:,.2f}"
-            )
-        elif after.cross_equity < after.cross_initial_margin:
-            reason = (
-                f"initial margin breached: cross equity {after.cross_equity:,.2f} below initial "
-                f"margin {after.cross_initial_margin:,.2f} {after.currency}"
-            )
-        elif new.is_isolated and row.equity < row.initial_margin:
-            reason = (
-                f"initial margin breached: isolated margin {row.equity:,.2f} below initial "
-                f"margin {row.initial_margin:,.2f} {after.currency}"
-            )
+        reason = refusal(
+            new,
+            OrderRisk(
+                row.max_leverage,
+                row.bracket,
+                row.notional,
+                after.cross_equity,
+                after.cross_initial_margin,
+                row.equity,
+                row.initial_margin,
+            ),
+            after.currency,
+        )
     if reason is not None:
         return WhatIf(False, reason, after_account, before, after)
     return WhatIf(True, None, after_account, before, after)
 
 
 def max_withdrawable(
-    account: Account, market: Market, health: AccountHealth | None = None
+    account: Account,
+    market: Market,
+    health: AccountHealth | None = None,
+    *,
+    available: float | None = None,
 ) -> dict[str, float]:
     """Largest amount of each positive balance that can leave without breaching initial margin.
 
     Withdrawing ``w`` units of an asset lowers collateral value by its haircut value; the cross
     equity must stay at or above the cross initial margin. ``health`` is the account's
-    :func:`evaluate` at ``market`` when the caller has it already.
+    :func:`evaluate` at ``market`` when the caller has it already, ``available`` its available
+    balance (account currency) when only that is known.
     """
-    now = evaluate(account, market) if health is None else health
-    free = now.available_balance
+    if available is None:
+        available = (evaluate(account, market) if health is None else health).available_balance
+    free = available
     result: dict[str, float] = {}
     for asset, amount in account.balances.items():
         if amount <= 0 or free <= 0:

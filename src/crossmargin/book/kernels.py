@@ -46,6 +46,7 @@ __all__ = [
     "finish_accounts",
     "group_by_account",
     "remargin_blocks",
+    "resum_account",
     "tick_instruments",
 ]
 
@@ -276,6 +277,28 @@ def apply_slot(state: BookState, j: int, i: int, isolated: bool, sign: int) -> N
     mark = state.marks[i]
     move = Move(mark, mark, sign < 0, sign > 0)
     _bucket(state, U(i), isolated, U(j), U(j) + U(1), move, np.empty(0, dtype=np.intp), 0)
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def resum_account(state: BookState, a: int) -> None:
+    """Recompute account ``a``'s record (but the collateral value) and status from its
+    positions alone: no drift of incremental sums survives a re-layout (an account with no
+    positions left has exactly zero PnL and margin)."""
+    acc, n_inst = state.acc, state.instruments
+    for f in range(CROSS_EQUITY, FIELDS):
+        acc[U(a), U(f)] = 0.0
+    none = np.empty(0, dtype=np.intp)
+    block = a // state.block_size
+    for i in range(n_inst):
+        mark = state.marks[i]
+        for mode in range(2):
+            bucket = (block * n_inst + i) * 2 + mode
+            lo = state.starts[bucket]
+            for j in range(lo, lo + state.counts[bucket]):
+                if state.owner[j] == a:
+                    move = Move(mark, mark, False, True)
+                    _bucket(state, U(i), mode == 1, U(j), U(j) + U(1), move, none, 0)
+    state.status[U(a)] = record_status(acc, U(a), state.margin_call_ratio)
 
 
 @njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]

@@ -29,11 +29,13 @@ from crossmargin.book.kernels import (
     finish_accounts,
     group_by_account,
     remargin_blocks,
+    resum_account,
     tick_instruments,
 )
 from crossmargin.maths.collateral import collateral_table, collateral_units
 from crossmargin.maths.liquidation import down_grid, up_grid
 from crossmargin.maths.risk import (
+    BRACKET,
     CAP,
     COLLATERAL,
     CROSS_EQUITY,
@@ -54,6 +56,7 @@ from crossmargin.maths.risk import (
     instrument_terms,
     liquidation_prices,
     record_figures,
+    record_statuses,
 )
 from crossmargin.maths.status import Status
 from crossmargin.maths.tiers import MarginArrays
@@ -298,8 +301,8 @@ class Liquidations:
 class PositionRisk:
     """Every open position (grouped by account): its account and instrument indices, signed
     contracts, entry price, mode, and in the account currency its notional, PnL, equity
-    contribution (PnL, plus the margin if isolated), IM and MM; and its bracket's max
-    leverage."""
+    contribution (PnL, plus the margin if isolated), IM and MM; its bracket's max leverage and
+    its bracket (0 is the first)."""
 
     account: I32
     instrument: I32
@@ -312,6 +315,7 @@ class PositionRisk:
     initial_margin: Float
     maintenance_margin: Float
     max_leverage: Float
+    bracket: Int
 
 
 @dataclass(frozen=True)
@@ -665,7 +669,8 @@ class RiskBook:
 
     def set_account(self, account: Account) -> None:
         """Make the book hold ``account`` as it is (added if new): its balances, its positions
-        and none other; spot holdings must be given as balances."""
+        and none other; spot holdings must be given as balances. Its sums are then recomputed
+        from scratch."""
         for asset in account.balances:
             if asset not in self._asset_index:
                 raise CrossMarginError(f"balances.{asset}", "unknown asset")
@@ -685,6 +690,7 @@ class RiskBook:
                 self.remove_position(account.id, symbol)
         for position in account.positions:
             self.set_position(account.id, position)
+        resum_account(self._state(), a)
 
     def remove_position(self, account_id: str, symbol: str) -> None:
         """Close the account's position in ``symbol`` (error if it has none)."""
@@ -747,6 +753,7 @@ class RiskBook:
             rows[:, IM],
             rows[:, MM],
             rows[:, CAP],
+            rows[:, BRACKET].astype(np.intp),
         )
 
     def account_risk(self, account_id: str) -> AccountRisk:
@@ -760,6 +767,71 @@ class RiskBook:
             float(record[CROSS_MM]),
             Status(int(self._status[a])),
             self.position_risk([a]),
+        )
+
+    def trial(self, account: Account, prices: Mapping[str, float] | None = None) -> AccountRisk:
+        """``account``'s figures as if the book held it, at the book's marks (``prices``
+        standing in for some), without changing the book: the pre-trade check of an order
+        (one account-risk kernel call; no liquidation-price or crash-distance search)."""
+        n = len(account.positions)
+        positions = np.zeros(n, dtype=POSITION)
+        for k, position in enumerate(account.positions):
+            row = positions[k]
+            row["instrument"] = self._instrument(position.symbol, f"positions[{k}].symbol")
+            row["qty"] = position.qty
+            row["entry"] = position.entry_price
+            row["leverage"] = math.nan if position.leverage is None else position.leverage
+            row["margin"] = position.isolated_margin or 0.0
+            row["isolated"] = position.is_isolated
+        marks = self._mark
+        if prices:
+            marks = marks.copy()
+            for symbol, price in prices.items():
+                marks[self._instrument(symbol, f"prices.{symbol}")] = price
+        self._check_priced_at(marks, positions["instrument"].astype(np.intp))
+        balances = np.zeros((1, len(self.params.assets)))
+        for asset, amount in account.balances.items():
+            if asset not in self._asset_index:
+                raise CrossMarginError(f"balances.{asset}", "unknown asset")
+            balances[0, self._asset_index[asset]] = amount
+        params = self.params
+        holdings = Holdings(
+            np.array([0, n], dtype=np.intp),
+            positions,
+            self._terms,
+            self._brackets,
+            marks,
+            collateral_units(balances, params.up_to, params.ratios),
+            self._to_currency(),
+            params.stable,
+            bool(params.stable[params.currency]),
+            params.margin_call_ratio,
+        )
+        record = np.empty((1, FIELDS))
+        rows = np.empty((n, ROW_FIELDS))
+        holdings_risk(holdings, record, rows)
+        status = np.empty(1, dtype=np.int8)
+        record_statuses(record, params.margin_call_ratio, status)
+        return AccountRisk(
+            account.id,
+            float(record[0, COLLATERAL] + record[0, CROSS_EQUITY]),
+            float(record[0, CROSS_IM]),
+            float(record[0, CROSS_MM]),
+            Status(int(status[0])),
+            PositionRisk(
+                np.zeros(n, dtype=np.int32),
+                positions["instrument"].astype(np.int32),
+                positions["qty"].copy(),
+                positions["entry"].copy(),
+                positions["isolated"].copy(),
+                rows[:, NOTIONAL],
+                rows[:, PNL],
+                rows[:, EQUITY],
+                rows[:, IM],
+                rows[:, MM],
+                rows[:, CAP],
+                rows[:, BRACKET].astype(np.intp),
+            ),
         )
 
     def liquidatable(self, multiple: float = 1.0) -> Int:
@@ -790,8 +862,11 @@ class RiskBook:
             raise CrossMarginError(path, f"unknown instrument {symbol!r}") from None
 
     def _check_priced(self, instruments: Int) -> None:
+        self._check_priced_at(self._mark, instruments)
+
+    def _check_priced_at(self, marks: Float, instruments: Int) -> None:
         for i in instruments.tolist():
-            if not np.isfinite(self._mark[i]):
+            if not np.isfinite(marks[i]):
                 raise CrossMarginError(f"prices.{self.params.symbols[i]}", "missing mark price")
             self._check_assets(np.array([self.params.settle[i]]))
 

@@ -14,7 +14,12 @@ fractions of notional):
 - ``[penalty]`` ``rate`` (default 0): paid to the insurance fund, capped at remaining equity;
 - ``[fees]`` ``maker`` and ``taker`` trading fee rates;
 - ``[insurance]`` ``covers_bankruptcy`` (default true): the fund pays negative wallets first;
-- ``[adl]`` ``ranking``: ``pnl_leverage`` (queue by PnL% x leverage) or ``pro_rata``.
+- ``[adl]`` ``ranking``: ``pnl_leverage`` (queue by PnL% x leverage) or ``pro_rata``;
+- ``[orders]`` ``lot_size`` (contracts; liquidation sizes are whole lots, and a position of less
+  than a lot closes whole), ``fill_band`` (a fill more than this fraction away from the mark is
+  refused unless it names an outside price source), ``max_funding_rate`` (the venue's clamp on
+  one interval's funding rate, either sign) and ``max_liquidation_steps`` (partial closes of one
+  account in one pass before the rest closes whole).
 
 Any key not listed is an error naming ``file:section.key``.
 """
@@ -45,6 +50,7 @@ _SECTIONS: Mapping[str, frozenset[str]] = {
     "fees": frozenset({"maker", "taker"}),
     "insurance": frozenset({"covers_bankruptcy"}),
     "adl": frozenset({"ranking"}),
+    "orders": frozenset({"lot_size", "fill_band", "max_funding_rate", "max_liquidation_steps"}),
 }
 _REQUIRED = ("rulebook", "margin", "fees", "adl")
 
@@ -75,6 +81,10 @@ class VenueRules:
     taker_fee: Decimal
     insurance_covers: bool
     adl: str
+    lot_size: Decimal
+    fill_band: Decimal
+    max_funding_rate: Decimal
+    max_liquidation_steps: int
 
 
 def _decimal(path: str, value: Any) -> Decimal:
@@ -166,7 +176,7 @@ def _parse(data: Mapping[str, Any], origin: str) -> VenueRules:
     for section in _REQUIRED:
         if section not in data:
             raise CrossMarginError(f"{origin}:{section}", "required section")
-    head, margin, trigger, partial, backstop, penalty, fees, insurance, adl = (
+    head, margin, trigger, partial, backstop, penalty, fees, insurance, adl, orders = (
         _Reader(data, origin, s) for s in _SECTIONS
     )
     zero, one = Decimal(0), Decimal(1)
@@ -199,6 +209,12 @@ def _parse(data: Mapping[str, Any], origin: str) -> VenueRules:
         taker_fee=fees.number("taker", zero, one),
         insurance_covers=insurance.flag("covers_bankruptcy", True),
         adl=ranking,
+        lot_size=orders.number("lot_size", Decimal("0.00000001"), None, Decimal("0.001")),
+        fill_band=orders.number("fill_band", Decimal("0.001"), one, Decimal("0.05")),
+        max_funding_rate=orders.number("max_funding_rate", zero, one, Decimal("0.03")),
+        max_liquidation_steps=int(
+            orders.number("max_liquidation_steps", one, Decimal(10_000), Decimal(50))
+        ),
     )
 
 
