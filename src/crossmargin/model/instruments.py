@@ -10,7 +10,8 @@ Every venue model (tiered brackets, Hyperliquid, size-scaled rates) compiles int
     IM = n * max(1 / leverage, initial_rate + initial_rate_per_size * s)
 
 With ``isolated_at_entry`` (Bybit's classic isolated margin) an isolated position's IM and MM are
-fixed at its entry-price value instead of following the mark.
+fixed at its entry-price value instead of following the mark. A ``close_fee_rate`` (Bybit's
+taker fee) adds the estimated fee to close, priced at the leverage bankruptcy price, to both.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class MarginSchedule:
     initial_rate_per_size: float = 0.0
     maintenance_rate_per_size: float = 0.0
     isolated_at_entry: bool = False
+    close_fee_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.tiers:
@@ -106,6 +108,9 @@ class MarginSchedule:
         non_negative("initial_rate", self.initial_rate)
         non_negative("initial_rate_per_size", self.initial_rate_per_size)
         non_negative("maintenance_rate_per_size", self.maintenance_rate_per_size)
+        if not 0.0 <= self.close_fee_rate < 1.0:
+            rate = self.close_fee_rate
+            raise CrossMarginError("close_fee_rate", f"must be within [0, 1), got {rate}")
 
     @classmethod
     def brackets(
