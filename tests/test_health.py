@@ -10,6 +10,7 @@ from crossmargin import (
     CollateralRule,
     Instrument,
     Kind,
+    MarginMode,
     MarginSchedule,
     Market,
     Position,
@@ -86,3 +87,32 @@ def test_status_levels(cash: float, status: Status) -> None:
     market = Market({"BTCUSDT": linear_perp("BTCUSDT", schedule)}, {"BTCUSDT": 50_000.0}, "USDT")
     account = Account("s", {"USDT": cash}, [Position("BTCUSDT", 1.0, 50_000.0)])
     assert evaluate(account, market).status == status
+
+
+def test_bankruptcy_prices_cross_and_isolated() -> None:
+    """Cross long 1 BTC at 50,000 with 10,000 USDT and a short ETH leg at a 1,000 loss: the
+    cross equity is zero at 50,000 - 9,000 = 41,000. Isolated long 1 BTC with 5,000 of margin:
+    45,000. No fee to close without a ``close_fee_rate``."""
+    schedule = MarginSchedule.brackets([0.0], [0.004], [125.0])
+    market = Market(
+        {"BTCUSDT": linear_perp("BTCUSDT", schedule), "ETHUSDT": linear_perp("ETHUSDT", schedule)},
+        {"BTCUSDT": 50_000.0, "ETHUSDT": 2_100.0},
+        "USDT",
+    )
+    legs = [Position("BTCUSDT", 1.0, 50_000.0), Position("ETHUSDT", -10.0, 2_000.0)]
+    cross = Account("c", {"USDT": 10_000.0}, legs)
+    btc, eth = evaluate(cross, market).positions
+    assert btc.bankruptcy_price == pytest.approx(41_000.0)
+    assert eth.bankruptcy_price == pytest.approx(2_100.0 + 9_000.0 / 10)
+    iso = Position("BTCUSDT", 1.0, 50_000.0, MarginMode.ISOLATED, 5_000.0)
+    (row,) = evaluate(Account("i", {}, [iso]), market).positions
+    assert row.bankruptcy_price == pytest.approx(45_000.0)
+    assert row.liquidation_price is not None and row.liquidation_price > row.bankruptcy_price
+
+
+def test_a_short_without_a_bankruptcy_price() -> None:
+    """A 1x-collateralised inverse short never goes bankrupt at a positive price."""
+    perp = inverse_perp("BTCUSD_PERP", binance_btc())
+    market = Market({"BTCUSD_PERP": perp}, {"BTCUSD_PERP": 50_000.0}, "BTC")
+    account = Account("s", {"BTC": 1.0}, [Position("BTCUSD_PERP", -500, 50_000.0)])
+    assert evaluate(account, market).positions[0].bankruptcy_price is None

@@ -108,3 +108,66 @@ def test_bad_rulebooks_name_the_field(tmp_path: Path, body: str, message: str) -
     with pytest.raises(CrossMarginError) as caught:
         load_rulebook(_write(tmp_path, body))
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_left_out_amount_continues_from_the_given_amount_below(tmp_path: Path) -> None:
+    """Given 5 at the 1,000 floor (rates 1% -> 2% -> 4%), the 5,000 floor's amount is
+    5 + 5,000 x 2% = 105, not the 0-based chain's 110: MM is continuous at 5,000."""
+    tiers = [
+        "{ max_notional = 1000, maintenance_margin_rate = 0.01, max_leverage = 50 }",
+        "{ min_notional = 1000, max_notional = 5000, maintenance_margin_rate = 0.02,"
+        " max_leverage = 25, maintenance_amount = 5 }",
+        "{ min_notional = 5000, maintenance_margin_rate = 0.04, max_leverage = 10 }",
+    ]
+    path = _write(
+        tmp_path,
+        '[[markets]]\nsymbol = "XUSDT"\nunderlying = "X"\nquote = "USDT"\n'
+        f"tiers = [{', '.join(tiers)}]\n",
+    )
+    margin = load_rulebook(path).instruments["XUSDT"].margin
+    assert margin is not None
+    assert [t.maintenance_amount for t in margin.tiers] == pytest.approx([0.0, 5.0, 105.0])
+    low, high = margin.tiers[1], margin.tiers[2]
+    assert 5_000 * low.maintenance_margin_rate - low.maintenance_amount == pytest.approx(
+        5_000 * high.maintenance_margin_rate - high.maintenance_amount
+    )
+
+
+def test_bundled_account_modes_default_to_the_venue_default() -> None:
+    binance = load_rulebook("binance-usdm")
+    assert binance.account_mode == "single_asset"
+    assert set(binance.account_modes) == {"single_asset", "multi_assets", "portfolio_margin"}
+    assert binance.collateral["USDT"].ratios == (1.0,)
+    assert binance.mode("multi_assets").margin_modes == ("cross",)
+    bybit = load_rulebook("bybit-linear")
+    assert bybit.account_mode == "cross"
+    assert bybit.mode("isolated").margin_modes == ("isolated",)
+    assert load_rulebook("hyperliquid").mode().name == "default"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            'account_mode = "x"\n',
+            "venue.toml:rulebook.account_mode: no [account_modes] to choose from",
+        ),
+        (
+            '[account_modes.a]\nsource = "https://example.org"\nmargin_modes = ["cross"]\n',
+            "venue.toml:rulebook.account_mode: must name one of a",
+        ),
+        (
+            'account_mode = "a"\n[account_modes.a]\nsource = "https://example.org"\n'
+            'margin_modes = ["hedge"]\n',
+            "venue.toml:account_modes.a.margin_modes[0]: must be 'cross' or 'isolated'",
+        ),
+        (
+            'account_mode = "a"\n[account_modes.a]\nmargin_modes = ["cross"]\n',
+            "venue.toml:account_modes.a.source: required",
+        ),
+    ],
+)
+def test_bad_account_modes_name_the_field(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(CrossMarginError) as caught:
+        load_rulebook(_write(tmp_path, body))
+    assert str(caught.value).startswith(message), str(caught.value)

@@ -30,6 +30,7 @@ from crossmargin.maths.risk import (
     POSITION,
     ROW_FIELDS,
     Holdings,
+    bankruptcy_prices,
     crash_moves,
     effective_leverage_of,
     holdings_risk,
@@ -53,7 +54,9 @@ class PositionHealth:
 
     For isolated positions ``equity`` is the isolated margin plus PnL and ``status`` its own; for
     cross positions both describe the cross account. ``liquidation_price`` is ``None`` where no
-    positive mark price liquidates the position.
+    positive mark price liquidates the position; ``bankruptcy_price`` is the mark at which the
+    equity backing it, less its fee to close where the venue counts one, is zero (``None``: no
+    positive price).
     """
 
     symbol: str
@@ -70,6 +73,7 @@ class PositionHealth:
     bracket: int
     max_leverage: float
     liquidation_price: float | None
+    bankruptcy_price: float | None
     equity: float
     status: Status
 
@@ -203,6 +207,8 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     holdings_risk(h, record, rows)
     liquidation = np.empty(len(frame.positions))
     liquidation_prices(h, record, liquidation)
+    bankruptcy = np.empty(len(frame.positions))
+    bankruptcy_prices(h, record, bankruptcy)
     crash = np.empty((1, 2))
     grids = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
     crash_moves(h, np.zeros(1, dtype=np.intp), *grids, CRASH_STEP, crash)
@@ -233,6 +239,7 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
                 bracket=int(row[BRACKET]),
                 max_leverage=float(row[CAP]),
                 liquidation_price=None if np.isnan(liquidation[i]) else float(liquidation[i]),
+                bankruptcy_price=None if np.isnan(bankruptcy[i]) else float(bankruptcy[i]),
                 equity=float(row[EQUITY]) if iso else cross_equity,
                 status=Status(int(row[CODE])) if iso else cross_status,
             )
@@ -292,6 +299,7 @@ def _spot_rows(
                 bracket=0,
                 max_leverage=1.0,
                 liquidation_price=None,
+                bankruptcy_price=None,
                 equity=cross_equity,
                 status=cross_status,
             )

@@ -149,12 +149,15 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
     accounts = tuple(
         _aliased(account, aliases, f"accounts[{a}]") for a, account in enumerate(document.accounts)
     )
+    mode = margin_rules.mode(document.account_mode)
+    for a, account in enumerate(accounts):
+        mode.check(account, f"accounts[{a}]")
     market = Market(
         instruments,
         prices,
         document.currency or margin_rules.currency,
-        margin_rules.collateral,
-        margin_rules.margin_call_ratio
+        mode.collateral,
+        (mode.margin_call_ratio or margin_rules.margin_call_ratio)
         if document.margin_call_ratio is None
         else document.margin_call_ratio,
     )

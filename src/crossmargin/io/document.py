@@ -10,6 +10,8 @@
 ```
 
 Optional top-level fields: ``currency`` and ``margin_call_ratio`` (override the rulebook's),
+``account_mode`` (one of the rulebook's account modes, e.g. ``multi_assets``; default: the
+venue's default mode),
 ``leverage_tiers`` (ccxt ``fetch_leverage_tiers()`` output: symbol -> tiers),
 ``portfolio_margin`` (a PM rulebook: ``cme-span``, ``deribit-pm``, ``okx-pm`` or a path) and
 ``options`` (valuation time, vols and vol surfaces). Options are instruments of kind ``option``
@@ -52,6 +54,7 @@ _TOP_KEYS = {
     "leverage_tiers",
     "portfolio_margin",
     "options",
+    "account_mode",
 }
 _POSITION_KEYS = {"symbol", "qty", "entry_price", "margin_mode", "isolated_margin", "leverage"}
 _CCXT_POSITION_KEYS = {
@@ -104,6 +107,7 @@ class Document:
     currency: str | None = None
     margin_call_ratio: float | None = None
     options: Mapping[str, Any] | None = None
+    account_mode: str | None = None
 
 
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
@@ -224,6 +228,7 @@ def parse_document(data: Any) -> Document:
         currency=_name(doc.get("currency"), "currency"),
         margin_call_ratio=None if ratio is None else finite("margin_call_ratio", ratio),
         options=None if options is None else _mapping(options, "options"),
+        account_mode=_name(doc.get("account_mode"), "account_mode"),
     )
 
 

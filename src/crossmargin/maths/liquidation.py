@@ -111,6 +111,7 @@ def _liquidation_loop(
             maintenance_per_size[r],
             False,
             1.0,
+            0.0,
         )
         out[i] = liquidation_price_of(
             qty[i], entry[i], mark[i], buffer[i], brackets[r], terms, False

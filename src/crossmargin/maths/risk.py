@@ -34,6 +34,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from crossmargin.maths.bankruptcy import bankruptcy_price_of, close_fee_of
 from crossmargin.maths.liquidation import liquidation_price_of
 from crossmargin.maths.pnl import unrealized_pnl_of
 from crossmargin.maths.status import margin_ratio_of, status_of
@@ -48,8 +49,10 @@ __all__ = [
     "Slot",
     "account_risk",
     "available_of",
+    "bankruptcy_prices",
     "crash_moves",
     "effective_leverage_of",
+    "fee_to_close",
     "holdings_risk",
     "instrument_terms",
     "liquidation_buffer_of",
@@ -80,13 +83,14 @@ INSTRUMENT = np.dtype(
         ("initial_rate_per_size", np.float64),
         ("maintenance_rate_per_size", np.float64),
         ("settle", np.int64),
+        ("close_fee_rate", np.float64),
         ("inverse", np.bool_),
         ("at_entry", np.bool_),
     ],
     align=True,
 )
 """One derivative instrument's scalar terms (its brackets sit in a (4, K) array beside it);
-``settle`` indexes the asset columns."""
+``settle`` indexes the asset columns; ``close_fee_rate`` prices the fee to close (Bybit)."""
 
 POSITION = np.dtype(
     [
@@ -117,6 +121,7 @@ def instrument_terms(
     terms["settle"] = settle
     terms["inverse"] = inverse
     terms["at_entry"] = schedule.isolated_at_entry
+    terms["close_fee_rate"] = schedule.close_fee_rate
     return terms
 
 
@@ -163,6 +168,7 @@ def terms_of(terms: NDArray[np.void], i: int, factor: float) -> Terms:
         t.maintenance_rate_per_size,
         t.at_entry,
         factor,
+        t.close_fee_rate,
     )
 
 
@@ -180,9 +186,12 @@ def position_risk(
     if isolated), IM and MM in the account currency, its own status code if isolated (else 0),
     its bracket (searched from ``guess``); then its notional (account currency) and the
     bracket's max leverage. Isolated positions of an ``at_entry`` schedule take IM and MM at
-    the entry price."""
+    the entry price; a ``close_fee_rate`` adds the fee to close to both (:func:`fee_to_close`)."""
     basis = slot.entry if isolated and terms.at_entry else mark
     n, _, im, mm, k, cap = margins_of(slot.qty, basis, slot.leverage, brackets, terms, guess)
+    fee = fee_to_close(slot, cap, terms)
+    im += fee
+    mm += fee
     pnl = unrealized_pnl_of(slot.qty, terms.contract_size, slot.entry, mark, terms.inverse)
     code = 0
     if isolated:
@@ -190,6 +199,17 @@ def position_risk(
         code = status_of(pnl, mm, margin_call_ratio)
     f = terms.factor
     return f * pnl, f * im, f * mm, code, k, f * n, cap
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def fee_to_close(slot: Slot, cap: float, terms: Terms) -> float:
+    """The position's estimated fee to close (settle asset), at the chosen leverage or the
+    bracket maximum ``cap``; 0 without a ``close_fee_rate``."""
+    leverage = cap if np.isnan(slot.leverage) else slot.leverage
+    fee: float = close_fee_of(
+        slot.qty, terms.contract_size, slot.entry, leverage, terms.inverse, terms.close_fee_rate
+    )
+    return fee
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
@@ -237,16 +257,24 @@ def effective_leverage_of(gross_notional: float, equity: float) -> float:
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
 def liquidation_buffer_of(
-    isolated: bool, fixed: bool, margin: float, cross_surplus: float, pnl: float, mm: float
+    isolated: bool,
+    fixed: bool,
+    margin: float,
+    cross_surplus: float,
+    pnl: float,
+    mm: float,
+    fee: float,
 ) -> float:
     """The equity backing one position less every other requirement, settle asset: what the
-    closed-form liquidation price solves ``buffer + PnL(p) - MM(p) = 0`` with.
+    closed-form liquidation price solves ``buffer + PnL(p) - MM(p) = 0`` with; ``mm`` is the
+    position's MM without its fee to close ``fee`` (a constant part of its MM).
 
-    Isolated: its margin (less its MM when fixed at entry). Cross: the account's cross surplus
-    (cross equity - cross MM, in the settle asset) with this position's PnL and MM taken out.
+    Isolated: its margin less its fee to close (and less its MM when fixed at entry). Cross: the
+    account's cross surplus (cross equity - cross MM, in the settle asset) with this position's
+    PnL and MM taken out; its fee stays in, as part of the cross MM.
     """
     if isolated:
-        return margin - mm if fixed else margin
+        return margin - fee - mm if fixed else margin - fee
     return cross_surplus - pnl + mm
 
 
@@ -462,7 +490,7 @@ def liquidation_prices(h: Holdings, records: Float, out: Float) -> None:
             terms = terms_of(h.terms, i, factor)
             mark = h.marks[i]
             fixed = pos.isolated and terms.at_entry
-            _, _, _, mm, _, _ = margins_of(
+            _, _, _, mm, _, cap = margins_of(
                 pos.qty,
                 pos.entry if fixed else mark,
                 pos.leverage,
@@ -470,8 +498,29 @@ def liquidation_prices(h: Holdings, records: Float, out: Float) -> None:
                 terms,
                 np.uint64(0),
             )
+            fee = fee_to_close(Slot(pos.qty, pos.entry, pos.leverage, pos.margin), cap, terms)
             pnl = unrealized_pnl_of(pos.qty, terms.contract_size, pos.entry, mark, terms.inverse)
-            buffer = liquidation_buffer_of(pos.isolated, fixed, pos.margin, cross / factor, pnl, mm)
+            buffer = liquidation_buffer_of(
+                pos.isolated, fixed, pos.margin, cross / factor, pnl, mm, fee
+            )
             out[p] = liquidation_price_of(
                 pos.qty, pos.entry, mark, buffer, h.brackets[i], terms, fixed
+            )
+
+
+@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def bankruptcy_prices(h: Holdings, records: Float, out: Float) -> None:
+    """Bankruptcy price of every position (NaN where none): the mark at which the equity
+    backing it, less its fee to close there, is zero with everything else at the current
+    prices (isolated: its margin + PnL; cross: its account's cross equity, ``records[a]``)."""
+    for a in range(h.starts.shape[0] - 1):
+        cross = records[a, COLLATERAL] + records[a, CROSS_EQUITY]
+        for p in range(h.starts[a], h.starts[a + 1]):
+            pos = h.positions[p]
+            i = pos.instrument
+            t = h.terms[i]
+            pnl = unrealized_pnl_of(pos.qty, t.contract_size, pos.entry, h.marks[i], t.inverse)
+            buffer = pos.margin if pos.isolated else cross / h.price[t.settle] - pnl
+            out[p] = bankruptcy_price_of(
+                pos.qty, t.contract_size, pos.entry, t.inverse, buffer, t.close_fee_rate
             )

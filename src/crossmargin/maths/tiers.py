@@ -51,7 +51,8 @@ class Terms(NamedTuple):
     """The scalar terms of one instrument, as the compiled loops take them.
 
     ``factor`` converts the settle asset into the account currency; ``at_entry`` fixes an
-    isolated position's IM and MM at its entry-price value (Bybit classic isolated margin).
+    isolated position's IM and MM at its entry-price value (Bybit classic isolated margin);
+    ``close_fee_rate`` prices the fee to close counted in IM and MM (Bybit).
     """
 
     contract_size: float
@@ -61,6 +62,7 @@ class Terms(NamedTuple):
     maintenance_rate_per_size: float
     at_entry: bool
     factor: float
+    close_fee_rate: float
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class MarginArrays:
     initial_rate_per_size: Float
     maintenance_rate_per_size: Float
     isolated_at_entry: NDArray[np.bool_]
+    close_fee_rate: Float
 
     @classmethod
     def from_schedules(cls, schedules: Sequence[MarginSchedule]) -> MarginArrays:
@@ -97,6 +100,7 @@ class MarginArrays:
             np.array([s.initial_rate_per_size for s in schedules], dtype=np.float64),
             np.array([s.maintenance_rate_per_size for s in schedules], dtype=np.float64),
             np.array([s.isolated_at_entry for s in schedules], dtype=bool),
+            np.array([s.close_fee_rate for s in schedules], dtype=np.float64),
         )
 
     @property
@@ -114,6 +118,7 @@ class MarginArrays:
             self.initial_rate_per_size[idx],
             self.maintenance_rate_per_size[idx],
             self.isolated_at_entry[idx],
+            self.close_fee_rate[idx],
         )
 
     def flat_rows(self) -> tuple[Float, tuple[Float, Float, Float]]:
@@ -202,6 +207,7 @@ def _margins_loop(
             maintenance_per_size[r],
             False,
             1.0,
+            0.0,
         )
         n, s, im, mm, k, cap = margins_of(
             qty[i], price[i], leverage[i], brackets[r], terms, np.uint64(0)
@@ -245,6 +251,7 @@ def position_margins(
     schedule: MarginArrays,
 ) -> Margins:
     """Notional, IM and MM of positions at ``price``; ``leverage`` NaN means the bracket maximum.
+    No fee to close: it is priced from the entry (:func:`crossmargin.maths.risk.position_risk`).
 
     Inputs broadcast against each other and against the schedule's rows (its leading axes).
     """

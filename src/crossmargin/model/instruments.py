@@ -10,7 +10,8 @@ Every venue model (tiered brackets, Hyperliquid, size-scaled rates) compiles int
     IM = n * max(1 / leverage, initial_rate + initial_rate_per_size * s)
 
 With ``isolated_at_entry`` (Bybit's classic isolated margin) an isolated position's IM and MM are
-fixed at its entry-price value instead of following the mark.
+fixed at its entry-price value instead of following the mark. A ``close_fee_rate`` (Bybit's
+taker fee) adds the estimated fee to close, priced at the leverage bankruptcy price, to both.
 """
 
 from __future__ import annotations
@@ -56,16 +57,25 @@ class Tier:
         finite("maintenance_amount", self.maintenance_amount)
 
 
-def continuity_amounts(floors: list[float], rates: list[float]) -> list[float]:
+def continuity_amounts(
+    floors: list[float], rates: list[float], given: list[float | None] | None = None
+) -> list[float]:
     """Maintenance amounts that keep MM continuous across brackets.
 
-    cum_i = cum_(i-1) + floor_i * (mmr_i - mmr_(i-1)), cum_0 = 0.
+    cum_i = cum_(i-1) + floor_i * (mmr_i - mmr_(i-1)), cum_0 = 0. A ``given`` amount is kept
+    as is, and the brackets above it continue from it, so MM is continuous at every floor whose
+    amount is derived.
 
     Source: Binance USDⓈ-M leverage brackets (``cum`` in GET /fapi/v1/leverageBracket).
     """
-    amounts = [0.0]
-    for i in range(1, len(floors)):
-        amounts.append(amounts[-1] + floors[i] * (rates[i] - rates[i - 1]))
+    listed = given or [None] * len(floors)
+    amounts: list[float] = []
+    for i, amount in enumerate(listed):
+        if amount is None:
+            below = amounts[-1] + floors[i] * (rates[i] - rates[i - 1]) if i else 0.0
+            amounts.append(below)
+        else:
+            amounts.append(amount)
     return amounts
 
 
@@ -78,6 +88,7 @@ class MarginSchedule:
     initial_rate_per_size: float = 0.0
     maintenance_rate_per_size: float = 0.0
     isolated_at_entry: bool = False
+    close_fee_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.tiers:
@@ -97,6 +108,9 @@ class MarginSchedule:
         non_negative("initial_rate", self.initial_rate)
         non_negative("initial_rate_per_size", self.initial_rate_per_size)
         non_negative("maintenance_rate_per_size", self.maintenance_rate_per_size)
+        if not 0.0 <= self.close_fee_rate < 1.0:
+            rate = self.close_fee_rate
+            raise CrossMarginError("close_fee_rate", f"must be within [0, 1), got {rate}")
 
     @classmethod
     def brackets(
@@ -107,14 +121,11 @@ class MarginSchedule:
         amounts: list[float | None] | None = None,
     ) -> MarginSchedule:
         """Build brackets from floors; missing maintenance amounts follow the continuity rule."""
-        derived = continuity_amounts(floors, rates)
-        given = amounts or [None] * len(floors)
+        derived = continuity_amounts(floors, rates, amounts)
         caps = [*floors[1:], math.inf]
         tiers = tuple(
-            Tier(lo, hi, r, lev, d if a is None else a)
-            for lo, hi, r, lev, a, d in zip(
-                floors, caps, rates, max_leverage, given, derived, strict=True
-            )
+            Tier(lo, hi, r, lev, d)
+            for lo, hi, r, lev, d in zip(floors, caps, rates, max_leverage, derived, strict=True)
         )
         return cls(tiers)
 

@@ -17,21 +17,24 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from crossmargin.maths.dydx import adjusted_initial_margin_fraction
 from crossmargin.model import (
     CollateralRule,
     CrossMarginError,
     Instrument,
     Kind,
+    MarginMode,
     MarginSchedule,
     Market,
 )
 from crossmargin.model.checks import finite, non_empty, positive
+from crossmargin.rules.modes import AccountMode, parse_account_modes
 
 __all__ = [
     "MODELS",
@@ -57,6 +60,8 @@ _HEADER_KEYS = {
     "notes",
     "margin_call_ratio",
     "isolated_at_entry",
+    "close_fee_rate",
+    "account_mode",
 }
 _COLLATERAL_KEYS = {"ratio", "tiers", "stable", "source", "notes"}
 _MARKET_KEYS = {
@@ -78,6 +83,9 @@ _MARKET_KEYS = {
     "as_of",
     "notes",
     "isolated_at_entry",
+    "close_fee_rate",
+    "open_interest_lower_cap",
+    "open_interest_upper_cap",
     "strike",
     "option_type",
 }
@@ -197,7 +205,10 @@ def _schedule(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
     at_entry = data.get("isolated_at_entry", False)
     if not isinstance(at_entry, bool):
         raise CrossMarginError(_field(path, "isolated_at_entry"), "must be true or false")
-    return replace(_rates(data, model, path), isolated_at_entry=at_entry)
+    fee = _number(data, "close_fee_rate", path, 0.0)
+    if not 0.0 <= fee < 1.0:
+        raise CrossMarginError(_field(path, "close_fee_rate"), f"must be within [0, 1), got {fee}")
+    return replace(_rates(data, model, path), isolated_at_entry=at_entry, close_fee_rate=fee)
 
 
 def _rates(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
@@ -293,7 +304,11 @@ def _collateral(asset: str, data: Mapping[str, Any], path: str) -> CollateralRul
 
 @dataclass(frozen=True)
 class Rulebook:
-    """A venue's margin rules: header facts, collateral haircuts and market entries."""
+    """A venue's margin rules: header facts, collateral haircuts and market entries.
+
+    ``collateral`` is the haircut table of the default account mode ``account_mode`` (or the
+    top-level table of a rulebook without ``account_modes``).
+    """
 
     name: str
     title: str
@@ -308,6 +323,22 @@ class Rulebook:
     collateral: Mapping[str, CollateralRule]
     instruments: Mapping[str, Instrument]
     entries: Mapping[str, Mapping[str, Any]]
+    account_mode: str | None = None
+    account_modes: Mapping[str, AccountMode] = field(default_factory=dict)
+
+    def mode(self, name: str | None = None, path: str = "account_mode") -> AccountMode:
+        """The account mode ``name`` (``None``: the venue's default); errors name ``path``."""
+        chosen = self.account_mode if name is None else name
+        if chosen is None:
+            if name is not None:
+                raise CrossMarginError(path, f"rulebook {self.name} has no account modes")
+            return AccountMode(
+                "default", self.title, self.source, "", tuple(MarginMode), self.collateral
+            )
+        if chosen not in self.account_modes:
+            known = ", ".join(self.account_modes) or "none"
+            raise CrossMarginError(path, f"no account mode {chosen!r} in {self.name} ({known})")
+        return self.account_modes[chosen]
 
     def with_instruments(
         self, entries: Sequence[Mapping[str, Any]], path: str = "instruments"
@@ -333,19 +364,51 @@ class Rulebook:
         entries: Sequence[Mapping[str, Any]] = (),
         currency: str | None = None,
         margin_call_ratio: float | None = None,
+        account_mode: str | None = None,
+        open_interest: Mapping[str, float] | None = None,
     ) -> Market:
-        """A :class:`Market` under this rulebook at ``prices``."""
+        """A :class:`Market` under this rulebook at ``prices``, in ``account_mode`` (default:
+        the venue's default mode), whose collateral table and margin-call ratio it takes.
+
+        ``open_interest`` (symbol -> open interest notional, quote currency) raises the initial
+        margin rate of markets with open-interest caps (dYdX).
+        """
+        mode = self.mode(account_mode)
+        ratio = mode.margin_call_ratio or self.margin_call_ratio
+        instruments = self.with_instruments(entries)
+        for symbol, value in (open_interest or {}).items():
+            instruments[symbol] = self._at_open_interest(instruments, symbol, value)
         return Market(
-            self.with_instruments(entries),
+            instruments,
             prices,
             currency or self.currency,
-            self.collateral,
-            self.margin_call_ratio if margin_call_ratio is None else margin_call_ratio,
+            mode.collateral,
+            ratio if margin_call_ratio is None else margin_call_ratio,
         )
 
 
+    def _at_open_interest(
+        self, instruments: Mapping[str, Instrument], symbol: str, value: float
+    ) -> Instrument:
+        """``symbol``'s instrument with its initial rate scaled for open interest ``value``."""
+        where = f"open_interest.{symbol}"
+        if symbol not in instruments:
+            raise CrossMarginError(where, f"unknown instrument {symbol!r}")
+        oi = finite(where, value)
+        if oi < 0:
+            raise CrossMarginError(where, f"must be >= 0, got {oi}")
+        instrument = instruments[symbol]
+        entry = self.entries.get(symbol, {})
+        upper = float(entry.get("open_interest_upper_cap", 0.0))
+        if instrument.margin is None or upper == 0.0:
+            return instrument
+        lower = float(entry.get("open_interest_lower_cap", 0.0))
+        rate = adjusted_initial_margin_fraction(instrument.margin.initial_rate, oi, lower, upper)
+        return replace(instrument, margin=replace(instrument.margin, initial_rate=rate))
+
+
 def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
-    unknown = set(data) - {"rulebook", "collateral", "markets"}
+    unknown = set(data) - {"rulebook", "collateral", "markets", "account_modes"}
     if unknown:
         raise CrossMarginError(f"{origin}:{sorted(unknown)[0]}", "unknown section")
     header = _canonical(data.get("rulebook", {}), _HEADER_KEYS, f"{origin}:rulebook")
@@ -365,7 +428,8 @@ def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
         raise CrossMarginError(f"{origin}:markets", "must be an array of tables")
     instruments: dict[str, Instrument] = {}
     entries: dict[str, Mapping[str, Any]] = {}
-    defaults = {k: header[k] for k in ("isolated_at_entry",) if k in header}
+    inherited = ("isolated_at_entry", "close_fee_rate")
+    defaults: dict[str, Any] = {k: header[k] for k in inherited if k in header}
     for i, listed in enumerate(markets):
         raw = {**defaults, **_mapping_or_error(listed, f"{origin}:markets[{i}]")}
         instrument = build_instrument(raw, model, f"{origin}:markets[{i}]")
@@ -374,6 +438,18 @@ def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
         instruments[instrument.symbol] = instrument
         entries[instrument.symbol] = _canonical(raw, _MARKET_KEYS, f"{origin}:markets[{i}]")
     ratio = _number(header, "margin_call_ratio", where, 0.8)
+    modes = parse_account_modes(data.get("account_modes", {}), origin, _collateral)
+    default_mode = header.get("account_mode")
+    if modes and (not isinstance(default_mode, str) or default_mode not in modes):
+        raise CrossMarginError(f"{where}.account_mode", f"must name one of {', '.join(modes)}")
+    if not modes and default_mode is not None:
+        raise CrossMarginError(f"{where}.account_mode", "no [account_modes] to choose from")
+    if modes and collateral:
+        raise CrossMarginError(
+            f"{origin}:collateral", "give collateral per account mode ([account_modes.X])"
+        )
+    if isinstance(default_mode, str):
+        collateral = dict(modes[default_mode].collateral)
     return Rulebook(
         name=_string(header, "name", where),
         title=_string(header, "title", where, ""),
@@ -388,6 +464,8 @@ def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
         collateral=MappingProxyType(collateral),
         instruments=MappingProxyType(instruments),
         entries=MappingProxyType(entries),
+        account_mode=default_mode,
+        account_modes=MappingProxyType(modes),
     )
 
 
