@@ -106,6 +106,7 @@ def test_missing_vol() -> None:
         ({"price_moves": [0.1], "vol_moves": []}, "grid.vol_moves"),
         ({"price_steps": 0}, "grid.price_steps"),
         ({"price_moves": [0.1], "extended": {"moves": [-1.0]}}, "grid.extended.moves[0]"),
+        ({"price_moves": [0.1], "extended": {"cap_delta_one": 1}}, "grid.extended.cap_delta_one"),
     ],
 )
 def test_empty_or_bad_grid(table: dict[str, object], path: str) -> None:

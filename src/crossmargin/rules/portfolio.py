@@ -3,7 +3,9 @@
 Layout (see ``crossmargin/rules/pm/*.toml``)::
 
     [rulebook]            name, title, model (cme-span | deribit-pm | okx-pm), source, as_of,
-                          notes, and model-level numbers (mm_factor, im_ratio, imr_factor ...)
+                          notes, model-level numbers (mm_factor, im_ratio, imr_factor ...) and
+                          optionally standard_rulebook: the margin rulebook of the venue's
+                          standard margin, used when a document names only the PM rulebook
     [grid]                the scenario grid (crossmargin.rules.grid)
     [vol_shock]           relative = true (Deribit style) or false (SPAN vol points)
     [underlyings.BTC]     per-underlying parameters; [underlyings.default] covers the rest
@@ -78,6 +80,12 @@ class PmRulebook:
         return table[key]
 
     @property
+    def standard_rulebook(self) -> str | None:
+        """The margin rulebook of the venue's standard margin, when the PM rulebook names one."""
+        name = self.header.get("standard_rulebook")
+        return None if name is None else str(name)
+
+    @property
     def coin_accounting(self) -> bool:
         """True when scenario P&L is counted in the underlying coin (Deribit inverse portfolios)."""
         return bool(self.header.get("accounting") == "coin")
@@ -125,6 +133,8 @@ def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
         raise CrossMarginError("rulebook.model", f"must be one of {', '.join(MODELS)}")
     if head.get("sticky", "strike") not in ("strike", "delta"):
         raise CrossMarginError("rulebook.sticky", "must be 'strike' or 'delta'")
+    if "standard_rulebook" in head:
+        non_empty("rulebook.standard_rulebook", head["standard_rulebook"])
     unders = {}
     for name, table in _table(doc, "underlyings").items():
         if not isinstance(table, dict):
