@@ -24,7 +24,7 @@ from crossmargin.pm.deribit import (
 )
 from crossmargin.pm.greeks import contract_greeks
 from crossmargin.pm.instruments import build_instruments
-from crossmargin.pm.risk import vol_shock
+from crossmargin.pm.risk import check_ranges, vol_shock
 from crossmargin.rules import PmRulebook
 
 __all__ = ["PopulationMargins", "deribit_population"]
@@ -71,8 +71,10 @@ def deribit_population(
         raise CrossMarginError("accounts", "nothing to margin: no positions")
     instruments = [market.instrument(s) for s in col]
     currencies = tuple(sorted({i.underlying for i in instruments}))
-    ranges = {u: rulebook.param(u, "price_range") for u in currencies}
-    compiled = build_instruments(instruments, market, data, ranges, rulebook.sticky_delta)
+    compiled = build_instruments(
+        instruments, market, data, rulebook.scan_range, rulebook.sticky_delta
+    )
+    check_ranges(rulebook, compiled)
     arrays = compiled.arrays
     grid = rulebook.grid.arrays
     risk = to_numeraire(
