@@ -69,3 +69,23 @@ def test_isolated_positions_are_refused_under_portfolio_margin() -> None:
     position |= {"margin_mode": "isolated", "isolated_margin": 0.1}
     with pytest.raises(CrossMarginError, match=r"^accounts\[0\]\.positions\[0\]\.margin_mode"):
         evaluate_portfolio(parse_portfolio(doc))
+
+
+def test_a_calendar_spread_of_bundled_futures_rolls_at_its_expiry() -> None:
+    """Long 1 BTC of the perpetual, short 1 BTC of BTC-26MAR27 (121 days from the valuation
+    time): the scan nets to the two legs' basis-free P&L, zero here; the roll shock is
+    1 x 0.01 for the perpetual plus 1 x max(0.075 x t, 0.01) for the future."""
+    doc = futures_doc(
+        prices={"BTC": 1e5, "BTC-PERPETUAL": 1e5, "BTC-26MAR27": 1e5},
+        options={"valuation_time": "2026-11-25T08:00:00+00:00"},
+    )
+    doc["accounts"][0]["positions"].append(
+        {"symbol": "BTC-26MAR27", "qty": -10_000, "entry_price": 1e5}
+    )
+    (result,) = evaluate_portfolio(parse_portfolio(doc)).accounts
+    pm = result.portfolio_margin
+    assert pm is not None
+    t = 121 / 365
+    assert pm.worst_case == pytest.approx(0.0, abs=1e-12)
+    assert pm.add_ons["roll_shock"] == pytest.approx(0.01 + max(0.075 * t, 0.01), rel=1e-12)
+    assert pm.initial_margin == pytest.approx(0.01 + 0.075 * t, rel=1e-12)
