@@ -47,12 +47,12 @@ def test_json_layout_keeps_the_health_figures_at_the_top() -> None:
 
 
 def test_options_are_left_to_portfolio_margin() -> None:
-    """The standard figures cover the perpetual alone: the same account without its options."""
+    """The position rows cover the perpetual alone: the same account without its options."""
     portfolio = load_portfolio(PM_DOC)
     (row,) = evaluate_portfolio(portfolio).accounts
     (account,) = portfolio.accounts
     futures = Account(account.id, account.balances, account.positions[:1])
-    assert row.health == evaluate(futures, portfolio.market)
+    assert row.health.positions == evaluate(futures, portfolio.market).positions
 
 
 def _doc(**change: Any) -> dict[str, Any]:
@@ -78,8 +78,8 @@ def test_rulebook_names_resolve_by_kind(tmp_path: Path) -> None:
     ("doc", "message"),
     [
         (_doc(portfolio_margin=None), "accounts[0].positions[1].symbol: options are margined"),
-        ({**_doc(), "rulebook": None}, "rulebook: required"),
-        ({k: v for k, v in _doc().items() if k != "options"}, "options: portfolio margin needs"),
+        ({**_doc(), "rulebook": None, "portfolio_margin": "cme-span"}, "rulebook: required"),
+        ({k: v for k, v in _doc().items() if k != "options"}, "vols.BTC-25DEC26-70000-C: missing"),
     ],
 )
 def test_policy_errors_name_the_field(doc: dict[str, Any], message: str) -> None:

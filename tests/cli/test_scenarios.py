@@ -46,6 +46,24 @@ def test_strategy_table_shows_the_scenario_pnl() -> None:
     assert shown == {k + 1: f"{x:,.6g}" for k, x in enumerate(view.pnl.tolist())}
 
 
+def test_futures_only_document_marks_the_standard_edge_as_worst(tmp_path: Path) -> None:
+    """A long BTC-PERPETUAL under deribit-pm: P&L in BTC, the worst case (marked) at -16%, vol
+    up (scenario 1), not in the extended table; the heat map is written."""
+    doc = tmp_path / "perp.json"
+    doc.write_text(
+        '{"rulebook": "deribit-pm", "prices": {"BTC": 1e5, "BTC-PERPETUAL": 1e5},'
+        ' "accounts": [{"id": "p", "balances": {"BTC": 1}, "positions":'
+        ' [{"symbol": "BTC-PERPETUAL", "qty": 1000, "entry_price": 1e5}]}]}'
+    )
+    png = tmp_path / "perp.png"
+    result = runner.invoke(app, ["scenarios", str(doc), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "P&L (BTC)" in result.stdout
+    marked = [line for line in result.stdout.splitlines() if "<-" in line]
+    assert len(marked) == 1 and "standard" in marked[0] and "-16.00%" in marked[0]
+    assert png.read_bytes()[:8] == PNG
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1,9 +1,9 @@
 """Deribit PM (venues.md 5.4) on a hand-computed portfolio: a short BTC perpetual and a short
 strangle, all coin-settled. The expected numbers are recomputed here scenario by scenario with
 the scalar reference formulas: the 9 x 3 standard table (+-16%, vol up/same/down with
-volUp = max(vol (1 + 0.5 (30/dte)^p), 0.5)), the 8-point extended table (vol up, x factor),
-pnl_offset 0.6 on gains, the roll and delta shocks of ``crossmargin.pm.deribit``, and
-MM = 0.8 x IM."""
+volUp = max(vol (1 + 0.5 (30/dte)^p), 0.5)) with pnl_offset 0.6 on gains, the 8-point extended
+table (vol up, factor 1, the perpetual held at +-16%, losses beyond the 100,000 USD dampener),
+the roll and delta shocks of ``crossmargin.pm.deribit``, and MM = 0.8 x IM."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from crossmargin.model import (
     Position,
 )
 from crossmargin.pm import portfolio_margin_report
-from crossmargin.pm.deribit import delta_shock, offset_pnl, roll_shock
+from crossmargin.pm.deribit import counted_pnl, delta_shock, roll_moves
 from crossmargin.pm.standard_options import option_margin_rates
 from crossmargin.rules import load_pm_rulebook
 
@@ -70,28 +70,33 @@ def portfolio() -> tuple[Account, Market, OptionData]:
 
 def expected() -> dict[str, float]:
     """The hand computation (coin), independent of the engine."""
-    moves = [(0.16 * i / 4, v, 1.0) for i in range(-4, 5) for v in (1.0, 0.0, -1.0)]
-    moves += [(m, 1.0, 0.5) for m in (-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)]
+    moves = [(0.16 * i / 4, v, False) for i in range(-4, 5) for v in (1.0, 0.0, -1.0)]
+    moves += [(m, 1.0, True) for m in (-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0)]
     pnls = []
-    for move, vm, weight in moves:
+    for move, vm, extended in moves:
         f = F0 * (1 + move)
-        pnl = PERP_USD * (1 / F0 - 1 / f)
+        f_perp = F0 * (1 + min(max(move, -0.16), 0.16))
+        pnl = PERP_USD * (1 / F0 - 1 / f_perp)
         for k, call, vol in LEGS:
             vs = deribit_vol(vol, 30.0, vm, 0.5, 0.25, 0.30, 0.13, 0.5)
             pnl -= black(f, k, T, vs, call) / f - black(F0, k, T, vol, call) / F0
-        pnl *= weight
-        pnls.append(pnl * 0.6 if pnl > 0 else pnl)
+        if extended:
+            pnls.append(min(pnl + 100_000.0 / F0, 0.0))
+        else:
+            pnls.append(pnl * 0.6 if pnl > 0 else pnl)
     worst = -min(pnls)
     delta = PERP_USD / F0  # short inverse perp: -0.5 BTC
     opt_delta = 0.0
+    roll = abs(delta) * 0.01  # a perpetual rolls at the minimum annualised move
     for k, call, vol in LEGS:
         sd = vol * math.sqrt(T)
         d1 = (math.log(F0 / k) + sd * sd / 2) / sd
         bs = ncdf(d1) if call else ncdf(d1) - 1
-        opt_delta -= bs - black(F0, k, T, vol, call) / F0  # cash-adjusted, short
-    roll = 0.075 * abs(delta / 365 + opt_delta * T)
+        leg = -(bs - black(F0, k, T, vol, call) / F0)  # cash-adjusted, short
+        opt_delta += leg
+        roll += abs(leg) * max(0.075 * T, 0.01)
     net = delta + opt_delta
-    dshock = abs(net) * 0.1 * min(1.0, abs(net) * F0 / 20_000_000)
+    dshock = 0.1 * max(abs(net) - 20_000_000 / F0, 0.0)
     im = worst + roll + dshock
     return {"worst": worst, "roll": roll, "delta": dshock, "im": im, "mm": 0.8 * im}
 
@@ -145,9 +150,12 @@ def test_vector_d2_standard_option_rates() -> None:
 
 
 def test_kernels_broadcast_over_accounts() -> None:
-    """pnl_offset, roll and delta shocks work on many rows at once."""
-    pnl = offset_pnl(np.array([[1.0, -2.0], [3.0, 0.5]]), [0.6, 0.5])
-    np.testing.assert_allclose(pnl, [[0.6, -2.0], [1.5, 0.25]])
-    assert roll_shock([0.5, -2.0], 0.075).tolist() == pytest.approx([0.0375, 0.15])
-    big = delta_shock([1000.0, 1.0], 50_000.0, 0.1, 20_000_000.0)
-    assert big.tolist() == pytest.approx([100.0, 1.0 * 0.1 * 50_000 / 20_000_000])
+    """pnl_offset, the extended dampener, roll moves and the delta shock on many rows."""
+    pnl = np.array([[1.0, -2.0, -3.0, 4.0], [3.0, 0.5, -0.5, -2.0]])
+    extended = np.array([False, False, True, True])
+    counted = counted_pnl(pnl, extended, [0.6, 0.5], [1.0, 1.0])
+    np.testing.assert_allclose(counted, [[0.6, -2.0, -2.0, 0.0], [1.5, 0.25, 0.0, -1.0]])
+    moves = roll_moves([0.0, 0.5], 0.075, 0.01)
+    assert moves.tolist() == pytest.approx([0.01, 0.0375])
+    shock = delta_shock([1000.0, 1.0], 50_000.0, 0.1, 20_000_000.0)
+    assert shock.tolist() == pytest.approx([0.1 * (1000.0 - 400.0), 0.0])

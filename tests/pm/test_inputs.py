@@ -21,6 +21,7 @@ from crossmargin.model import (
 from crossmargin.pm.report import PortfolioMarginReport, portfolio_margin_report
 from crossmargin.rules import bundled_pm_rulebooks, load_pm_rulebook
 from crossmargin.rules.grid import grid_from_table
+from crossmargin.rules.portfolio import intra_schedule_from_table
 
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
 
@@ -106,6 +107,7 @@ def test_missing_vol() -> None:
         ({"price_moves": [0.1], "vol_moves": []}, "grid.vol_moves"),
         ({"price_steps": 0}, "grid.price_steps"),
         ({"price_moves": [0.1], "extended": {"moves": [-1.0]}}, "grid.extended.moves[0]"),
+        ({"price_moves": [0.1], "extended": {"cap_delta_one": 1}}, "grid.extended.cap_delta_one"),
     ],
 )
 def test_empty_or_bad_grid(table: dict[str, object], path: str) -> None:
@@ -131,6 +133,52 @@ def test_bad_inter_spread(spread: str, path: str, tmp_path: Path) -> None:
     file.write_text(f"{text}\n[[inter_spreads]]\n{spread}\n")
     with pytest.raises(CrossMarginError) as err:
         load_pm_rulebook(file)
+    assert err.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("table", "path"),
+    [
+        ({}, "intra.X.tiers"),
+        ({"tiers": [{"name": "a"}, {"name": "b"}]}, "intra.X.tiers[0].up_to_days"),
+        (
+            {"tiers": [{"name": "a", "up_to_days": 30, "price_range": 0.1}, {"name": "a"}]},
+            "intra.X.tiers[1].name",
+        ),
+        (
+            {
+                "tiers": [
+                    {"name": "a", "up_to_days": 30, "price_range": 0.1},
+                    {"name": "b", "up_to_days": 20, "price_range": 0.1},
+                ]
+            },
+            "intra.X.tiers[1].up_to_days",
+        ),
+        ({"tiers": [{"name": "a", "price_range": 0.0}]}, "intra.X.tiers[0].price_range"),
+        (
+            {"tiers": [{"name": "a", "price_range": 0.1}], "spreads": [{"legs": ["a", "z"]}]},
+            "intra.X.spreads[0].legs[1]",
+        ),
+        (
+            {"tiers": [{"name": "a", "price_range": 0.1}], "spreads": [{"legs": ["a", "a"]}]},
+            "intra.X.spreads[0].legs",
+        ),
+        (
+            {
+                "tiers": [
+                    {"name": "a", "up_to_days": 9, "price_range": 0.1},
+                    {"name": "b", "price_range": 0.1},
+                ],
+                "spreads": [{"legs": ["a", "b"], "rate": -0.1}],
+            },
+            "intra.X.spreads[0].rate",
+        ),
+    ],
+)
+def test_bad_intra_schedule(table: dict[str, object], path: str) -> None:
+    """A bad ``[intra.X]`` table of a SPAN rulebook names its field."""
+    with pytest.raises(CrossMarginError) as err:
+        intra_schedule_from_table(table, "intra.X")
     assert err.value.path == path
 
 

@@ -71,18 +71,26 @@ def test_option_value_converts_to_a_usd_account() -> None:
 
 
 def test_equity_is_cross_equity_plus_option_value() -> None:
-    """PM equity = 2 BTC balance + 0 perpetual P&L + the options' (negative) mark value; the
-    standard view of the non-option legs stays beside it."""
+    """PM equity = 2 BTC balance + 0 perpetual P&L + the options' (negative) mark value. The
+    account's top-level figures are the PM ones; the standard ones stand beside them, and the
+    perpetual's row keeps its standard margin."""
     result = only_account(document())
-    pm = result.portfolio_margin
-    assert pm is not None
-    assert result.health.cross_equity == pytest.approx(2.0, rel=1e-12)
-    assert pm.equity == pytest.approx(result.health.cross_equity + pm.option_value, rel=1e-12)
+    pm, standard = result.portfolio_margin, result.standard_margin
+    assert pm is not None and standard is not None
     assert pm.equity == pytest.approx(2.0 - strangle_usd() / F0, rel=1e-9)
     assert pm.margin_ratio == pytest.approx(pm.maintenance_margin / pm.equity, rel=1e-12)
-    assert result.health.equity == pytest.approx(2.0, rel=1e-12)
-    assert result.health.maintenance_margin == pytest.approx(30_000.0 * 0.01 / F0, rel=1e-9)
-    assert result.health.status is Status.HEALTHY
+    h = result.health
+    assert (h.equity, h.cross_equity) == (pm.equity, pm.equity)
+    assert (h.initial_margin, h.maintenance_margin) == (pm.initial_margin, pm.maintenance_margin)
+    assert (h.margin_ratio, h.status) == (pm.margin_ratio, pm.status)
+    assert h.available_balance == pytest.approx(max(pm.equity - pm.initial_margin, 0.0))
+    assert h.positions[0].maintenance_margin == pytest.approx(30_000.0 * 0.01 / F0, rel=1e-9)
+    assert standard.initial_margin == pm.standard_initial_margin
+    assert standard.maintenance_margin == pm.standard_maintenance_margin
+    assert standard.margin_ratio == pytest.approx(pm.standard_maintenance_margin / pm.equity)
+    data = to_data(result)
+    assert data["initial_margin"] == pm.initial_margin
+    assert data["standard_margin"]["initial_margin"] == pm.standard_initial_margin
 
 
 def test_direct_call_matches_the_cli_path() -> None:
@@ -123,7 +131,7 @@ def test_status_follows_the_pm_maintenance_margin() -> None:
     assert broke.margin_ratio == math.inf
     assert to_data(broke)["margin_ratio"] is None
     assert to_data(broke)["status"] == "bankrupt"
-    assert only_account(document(balance_for(0.5 * mm))).health.status is Status.HEALTHY
+    assert only_account(document(balance_for(0.5 * mm))).health.status is Status.LIQUIDATABLE
 
 
 @settings(max_examples=30, deadline=None)

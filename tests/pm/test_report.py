@@ -124,7 +124,8 @@ def test_span_short_option_minimum_and_net_option_value() -> None:
 
 
 def test_span_long_future_scan_is_the_price_scan_range() -> None:
-    """One long future: scan = PSR (35% of F for ETH), IM = 1.1 MM."""
+    """One long future four months out: scan = its tier's PSR (cme-span's ETH "months 3+",
+    37% of F), IM = 1.1 MM."""
     fut = Instrument(
         "ETH-F",
         Kind.FUTURE,
@@ -137,9 +138,9 @@ def test_span_long_future_scan_is_the_price_scan_range() -> None:
     market = Market({"ETH-F": fut}, {"ETH": F, "ETH-F": F}, "USD")
     account = Account("f", {"USD": 10_000.0}, [Position("ETH-F", 1.0, F)])
     report = portfolio_margin_report(account, market, load_pm_rulebook("cme-span"), OptionData(NOW))
-    assert report.worst_case == pytest.approx(0.35 * F)
-    assert report.worst_scenario.price_move == pytest.approx(-0.35)
-    assert report.maintenance_margin == pytest.approx(0.35 * F)
+    assert report.worst_case == pytest.approx(0.37 * F)
+    assert report.worst_scenario.price_move == pytest.approx(-0.37)
+    assert report.maintenance_margin == pytest.approx(0.37 * F)
 
 
 def test_surface_total_variance_interpolation() -> None:

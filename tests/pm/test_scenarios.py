@@ -52,6 +52,7 @@ def grid() -> ScenarioArrays:
         vol_move=np.concatenate([np.tile([1.0, 0.0, -1.0], 9), [1.0, 1.0, 1.0]]),
         weight=np.concatenate([np.ones(27), [0.3, 0.3, 0.3]]),
         dt=np.full(pm.size, 1 / 365),
+        delta_one_capped=np.arange(pm.size) >= 28,
     )
 
 
@@ -66,6 +67,9 @@ def brute_value(a: InstrumentArrays, i: int, f: float, vol: float, t: float) -> 
 def brute_pnl(a: InstrumentArrays, sc: ScenarioArrays, i: int, s: int, coin: bool) -> float:
     f0 = a.forward[i]
     move = sc.price_move[s] * (a.price_range[i] if sc.scaled[s] else 1.0)
+    assert sc.delta_one_capped is not None
+    if sc.delta_one_capped[s] and not a.is_option[i]:
+        move = min(max(move, -a.price_range[i]), a.price_range[i])
     f = f0 * (1 + move)
     t = max(a.t[i] - sc.dt[s], 0.0)
     vol0 = vol = 0.0
@@ -119,12 +123,15 @@ def test_vol_shock_term_structure_and_floors() -> None:
 
 
 def test_delta_one_risk_is_linear_in_the_move() -> None:
-    """A linear future's risk array is contract_size x F x move; inverse: cs (1/F - 1/F_s)."""
+    """A linear future's risk array is contract_size x F x move; inverse: cs (1/F - 1/F_s);
+    in the capped scenarios the move stops at +-price range."""
     a = random_instruments(np.random.default_rng(3), 4, False)
     a = InstrumentArrays(**{**a.__dict__, "is_option": np.zeros(4, bool)})
     sc = grid()
     r = risk_array(a, sc, VolShock())
-    move = np.where(sc.scaled, sc.price_move * a.price_range[:, None], sc.price_move)
+    rng = a.price_range[:, None]
+    move = np.where(sc.scaled, sc.price_move * rng, sc.price_move)
+    move = np.where(sc.delta_one_capped, np.clip(move, -rng, rng), move)
     f, cs = a.forward[:, None], a.contract_size[:, None]
     expected = (
         np.where(a.inverse[:, None], cs * (1 / f - 1 / (f * (1 + move))), cs * f * move) * sc.weight

@@ -2,22 +2,37 @@
 portfolio-margin rulebook, its portfolio margin.
 
 Policy kept here: which rulebook a name means (``--rulebook`` replaces the document's margin
-rulebook, or its ``portfolio_margin`` when the name is a PM rulebook), ccxt unified symbols
-resolve to the rulebook market they name, and options are margined only by portfolio margin
-(the standard figures cover the futures and spot legs).
+rulebook, or its ``portfolio_margin`` when the name is a PM rulebook; a document whose
+``rulebook`` names a PM rulebook is margined by it, on the standard rulebook the PM rulebook
+names), ccxt unified symbols resolve to the rulebook market they name, and options are margined
+only by portfolio margin (the standard figures cover the futures and spot legs). Without an
+options section a PM account is valued now (UTC), which only dated futures' time to expiry uses.
+
+Under portfolio margin an account's top-level equity, IM, MM, margin ratio, available balance
+and status are the PM figures; ``standard_margin`` gives the standard ones beside them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.io.document import Document, parse_document, parse_options, read_document
 from crossmargin.io.results import INLINE, OPTIONAL
-from crossmargin.model import Account, CrossMarginError, Instrument, Market, OptionData
+from crossmargin.maths.risk import available_of
+from crossmargin.maths.status import Status, margin_ratio, status
+from crossmargin.model import (
+    Account,
+    CrossMarginError,
+    Instrument,
+    MarginMode,
+    Market,
+    OptionData,
+)
 from crossmargin.orders import max_withdrawable
 from crossmargin.pm import PortfolioMarginReport, portfolio_margin_report
 from crossmargin.rules import (
@@ -35,6 +50,7 @@ __all__ = [
     "Portfolio",
     "PortfolioResult",
     "RulebookRef",
+    "StandardMargin",
     "evaluate_account",
     "evaluate_portfolio",
     "load_portfolio",
@@ -73,13 +89,27 @@ class RulebookRef:
 
 
 @dataclass(frozen=True)
+class StandardMargin:
+    """An account's figures under standard (per-position) margin while portfolio margin
+    applies: the PM equity against the standard IM and MM (account currency)."""
+
+    initial_margin: float
+    maintenance_margin: float
+    margin_ratio: float
+    available_balance: float
+    status: Status
+
+
+@dataclass(frozen=True)
 class AccountResult:
-    """One account: its standard health (options left out), the most each asset can withdraw,
-    and its portfolio margin when the document names a PM rulebook. Amounts in the account
-    currency."""
+    """One account: its health, the most each asset can withdraw and, when the document names
+    a PM rulebook, its portfolio margin. Under portfolio margin the health's account figures
+    are the PM ones (positions keep their standard IM and MM) and ``standard_margin`` holds
+    the standard figures. Amounts in the account currency."""
 
     health: AccountHealth = field(metadata=INLINE)
     max_withdrawable: Mapping[str, float]
+    standard_margin: StandardMargin | None = field(default=None, metadata=OPTIONAL)
     portfolio_margin: PortfolioMarginReport | None = field(default=None, metadata=OPTIONAL)
 
 
@@ -128,19 +158,27 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
     """
     pm_name: str | Path | None = document.portfolio_margin
     name: str | Path | None = document.rulebook
+    if name is not None and _is_pm(name):
+        if pm_name is not None and pm_name != name:
+            raise CrossMarginError(
+                "rulebook", f"{name!r} is a PM rulebook and portfolio_margin names {pm_name!r}"
+            )
+        pm_name, name = name, None
     if rulebook is not None and _is_pm(rulebook):
         pm_name = rulebook
     elif rulebook is not None:
         name = rulebook
+    pm = None if pm_name is None else load_pm_rulebook(pm_name)
+    if name is None and pm is not None:
+        name = pm.standard_rulebook
     if name is None:
         raise CrossMarginError("rulebook", "required (in the document or with --rulebook)")
     margin_rules = load_rulebook(name)
-    pm = None if pm_name is None else load_pm_rulebook(pm_name)
     options = None
     if document.options is not None:
         options = parse_options(document.options, "options")
     elif pm is not None:
-        raise CrossMarginError("options", "portfolio margin needs the options section")
+        options = OptionData(datetime.now(UTC))
     instruments = margin_rules.with_instruments(document.instruments)
     aliases = _unified_symbols(instruments)
     prices = {aliases.get(key, key): value for key, value in document.prices.items()}
@@ -175,9 +213,15 @@ def load_portfolio(path: str | Path, rulebook: str | Path | None = None) -> Port
 
 
 def _without_options(account: Account, portfolio: Portfolio) -> Account:
-    """The account's futures and spot legs; options are margined by the PM rulebook only."""
+    """The account's futures and spot legs; options are margined by the PM rulebook only, and
+    a PM account margins every position together (no isolated positions)."""
     kept = []
     for j, position in enumerate(account.positions):
+        if portfolio.pm is not None and position.margin_mode == MarginMode.ISOLATED:
+            raise CrossMarginError(
+                f"positions[{j}].margin_mode",
+                "portfolio margin covers the whole account: isolated positions are not allowed",
+            )
         instrument = portfolio.market.instruments.get(position.symbol)
         if instrument is None or not instrument.is_option:
             kept.append(position)
@@ -190,17 +234,44 @@ def _without_options(account: Account, portfolio: Portfolio) -> Account:
     return Account(account.id, account.balances, kept)
 
 
+def _under_pm(
+    health: AccountHealth, pm: PortfolioMarginReport, call_ratio: float
+) -> tuple[AccountHealth, StandardMargin]:
+    """The account's figures under its PM rulebook, and its standard figures beside them."""
+    equity = pm.equity
+    standard = StandardMargin(
+        pm.standard_initial_margin,
+        pm.standard_maintenance_margin,
+        float(margin_ratio(equity, pm.standard_maintenance_margin)),
+        available_of(equity, pm.standard_initial_margin),
+        Status(int(status(equity, pm.standard_maintenance_margin, call_ratio))),
+    )
+    under_pm = replace(
+        health,
+        equity=equity,
+        cross_equity=equity,
+        initial_margin=pm.initial_margin,
+        maintenance_margin=pm.maintenance_margin,
+        cross_initial_margin=pm.initial_margin,
+        cross_maintenance_margin=pm.maintenance_margin,
+        margin_ratio=pm.margin_ratio,
+        available_balance=available_of(equity, pm.initial_margin),
+        status=pm.status,
+    )
+    return under_pm, standard
+
+
 def evaluate_account(portfolio: Portfolio, account: Account) -> AccountResult:
     """Health, withdrawable amounts and portfolio margin of one of the portfolio's accounts."""
     market = portfolio.market
     base = _without_options(account, portfolio)
     health = evaluate(base, market)
-    pm = None
-    if portfolio.pm is not None and portfolio.options is not None:
-        pm = portfolio_margin_report(
-            account, market, portfolio.pm, portfolio.options, health=health
-        )
-    return AccountResult(health, max_withdrawable(base, market, health), pm)
+    withdrawable = max_withdrawable(base, market, health)
+    if portfolio.pm is None or portfolio.options is None:
+        return AccountResult(health, withdrawable)
+    pm = portfolio_margin_report(account, market, portfolio.pm, portfolio.options, health=health)
+    under_pm, standard = _under_pm(health, pm, market.margin_call_ratio)
+    return AccountResult(under_pm, withdrawable, standard, pm)
 
 
 def evaluate_portfolio(portfolio: Portfolio) -> PortfolioResult:

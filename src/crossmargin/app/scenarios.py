@@ -22,7 +22,8 @@ from crossmargin.model import (
     Position,
 )
 from crossmargin.model.checks import finite, positive
-from crossmargin.pm.risk import account_risk
+from crossmargin.pm.report import pm_margins
+from crossmargin.pm.risk import AccountRisk, account_risk
 from crossmargin.rules import PmRulebook, load_pm_rulebook
 
 __all__ = [
@@ -42,11 +43,32 @@ DEFAULT_PM_RULEBOOK = "deribit-pm"
 @dataclass(frozen=True)
 class ScenarioPnl:
     """A PM rulebook, the underlying whose parameters scale its grid and, when an account is
-    given, that account's P&L per scenario (grid order, in the underlying unit's currency)."""
+    given, that account's P&L per scenario (grid order, in ``currency``, the unit's coin or
+    USD): ``pnl`` as revalued, ``counted`` as the model counts it (Deribit's pnl_offset and
+    extended dampener) and ``worst`` the 0-based scenario that sets the worst case."""
 
     rulebook: PmRulebook
     underlying: str
     pnl: NDArray[np.float64] | None
+    counted: NDArray[np.float64] | None = None
+    currency: str = "USD"
+    worst: int | None = None
+
+
+def _unit_view(risk: AccountRisk, rulebook: PmRulebook, underlying: str) -> ScenarioPnl:
+    """The ``underlying`` unit of an account's risk under the rulebook's model."""
+    if underlying not in risk.units:
+        raise CrossMarginError("--underlying", f"account holds no {underlying} (has {risk.units})")
+    k = risk.units.index(underlying)
+    unit = pm_margins(risk, rulebook)[0][k]
+    return ScenarioPnl(
+        rulebook,
+        underlying,
+        risk.unit_pnl[k],
+        np.asarray(unit.pnl, dtype=np.float64),
+        unit.currency,
+        unit.worst_scenario,
+    )
 
 
 def parse_leg(text: str, underlying: str, index: int) -> tuple[Instrument, float, float | None]:
@@ -108,7 +130,7 @@ def strategy_scenarios(
     if not legs:
         return ScenarioPnl(rules, underlying, None)
     account, market, data = strategy_account(legs, underlying, spot)
-    return ScenarioPnl(rules, underlying, account_risk(account, market, rules, data).unit_pnl[0])
+    return _unit_view(account_risk(account, market, rules, data), rules, underlying)
 
 
 def document_scenarios(
@@ -119,12 +141,10 @@ def document_scenarios(
     portfolio = load_portfolio(document, rulebook)
     if portfolio.pm is None or portfolio.options is None:
         raise CrossMarginError(
-            "portfolio_margin", "the document needs portfolio_margin (or --rulebook) and options"
+            "portfolio_margin", "the document needs a PM rulebook (portfolio_margin or --rulebook)"
         )
     if not portfolio.accounts:
         raise CrossMarginError("accounts", "the document has no account")
     chosen = portfolio.account(account_id or portfolio.accounts[0].id)
     risk = account_risk(chosen, portfolio.market, portfolio.pm, portfolio.options)
-    if underlying not in risk.units:
-        raise CrossMarginError("--underlying", f"account holds no {underlying} (has {risk.units})")
-    return ScenarioPnl(portfolio.pm, underlying, risk.unit_pnl[risk.units.index(underlying)])
+    return _unit_view(risk, portfolio.pm, underlying)

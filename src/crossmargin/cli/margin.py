@@ -61,6 +61,7 @@ def _leverage(value: float) -> str:
 def account_tables(result: AccountResult) -> list[Table]:
     """Summary, positions and (under portfolio margin) the PM figures of one account."""
     h = result.health
+    pm = "" if result.portfolio_margin is None else " (PM)"
     summary = Table(title=f"account {h.id} ({h.currency})", show_header=False)
     summary.add_column("field")
     summary.add_column("value", justify="right")
@@ -69,8 +70,8 @@ def account_tables(result: AccountResult) -> list[Table]:
         ("collateral value", fmt(h.collateral_value)),
         ("unrealized PnL", fmt(h.unrealized_pnl)),
         ("equity", fmt(h.equity)),
-        ("initial margin", fmt(h.initial_margin)),
-        ("maintenance margin", fmt(h.maintenance_margin)),
+        (f"initial margin{pm}", fmt(h.initial_margin)),
+        (f"maintenance margin{pm}", fmt(h.maintenance_margin)),
         ("margin ratio", pct(h.margin_ratio)),
         ("available balance", fmt(h.available_balance)),
         ("effective leverage", _leverage(h.effective_leverage)),

@@ -1,5 +1,5 @@
 """``crossmargin scenarios``: a PM rulebook's scenario grid with an account's or a strategy's
-scenario P&L, and optionally a price x vol heat map (PNG) of that P&L."""
+scenario P&L, and optionally a heat map (PNG) of that P&L over every scenario."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from numpy.typing import NDArray
 from rich.table import Table
 
 from crossmargin.app.scenarios import ScenarioPnl, document_scenarios, strategy_scenarios
@@ -20,19 +21,16 @@ __all__ = ["grid_table", "heat_map", "scenarios"]
 
 def grid_table(view: ScenarioPnl) -> Table:
     """Every scenario of the grid (moves scaled by the underlying's price range), with the
-    P&L column when the view has one."""
+    P&L, the P&L as the model counts it and the worst-case mark when the view has an account."""
     rulebook, underlying, pnl = view.rulebook, view.underlying, view.pnl
     table = Table(title=f"{rulebook.title} - {underlying} scenarios (as of {rulebook.as_of})")
-    for name in (
-        "#",
-        "kind",
-        "price move",
-        "vol move",
-        "weight",
-        *([] if pnl is None else ["P&L"]),
-    ):
+    columns = ["#", "kind", "price move", "vol move", "weight"]
+    if pnl is not None:
+        columns += [f"P&L ({view.currency})", "counted", "worst"]
+    for name in columns:
         table.add_column(name, justify="right")
     for row in rulebook.grid.rows(rulebook.param(underlying, "price_range")):
+        s = row["scenario"] - 1
         cells = [
             str(row["scenario"]),
             row["kind"],
@@ -41,45 +39,92 @@ def grid_table(view: ScenarioPnl) -> Table:
             f"{row['weight']:.2f}",
         ]
         if pnl is not None:
-            cells.append(f"{pnl[row['scenario'] - 1]:,.6g}")
+            counted = pnl if view.counted is None else view.counted
+            cells += [f"{pnl[s]:,.6g}", f"{counted[s]:,.6g}", "<-" if s == view.worst else ""]
         table.add_row(*cells)
     return table
 
 
+def _cells(
+    view: ScenarioPnl, values: NDArray[np.float64], chosen: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], list[float], list[float], tuple[int, int] | None]:
+    """The chosen scenarios as a (vol x price) table of ``values``, its price moves (fractions)
+    and vol moves, and the (row, column) of the worst scenario when it is among them."""
+    a = view.rulebook.grid.arrays
+    scale = np.where(a.scaled, view.rulebook.param(view.underlying, "price_range"), 1.0)
+    moves = a.price_move * scale
+    prices = sorted({float(moves[s]) for s in np.flatnonzero(chosen)})
+    vols = sorted({float(a.vol_move[s]) for s in np.flatnonzero(chosen)}, reverse=True)
+    cells = np.full((len(vols), len(prices)), np.nan)
+    marked = None
+    for s in np.flatnonzero(chosen):
+        i, j = vols.index(float(a.vol_move[s])), prices.index(float(moves[s]))
+        cells[i, j] = values[s]
+        if s == view.worst:
+            marked = (i, j)
+    return cells, prices, vols, marked
+
+
 def heat_map(view: ScenarioPnl, path: Path) -> None:
-    """PNG of the standard scenarios' P&L: price moves across, vol moves down, losses red."""
+    """PNG of the counted scenario P&L: the standard table (price moves across, vol moves
+    down) above the extreme or extended scenarios, losses red, the worst case boxed, the
+    colour bar in the unit's currency; a cell whose revalued P&L differs from the counted one
+    shows it in brackets."""
     with needs_extra("plots", "crossmargin scenarios --png"):
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+        from matplotlib.patches import Rectangle
 
     rulebook, underlying, pnl = view.rulebook, view.underlying, view.pnl
     assert pnl is not None
-    a = rulebook.grid.arrays
-    price_range = rulebook.param(underlying, "price_range")
-    std = np.array([k == "standard" for k in rulebook.grid.kind])
-    prices = np.unique(a.price_move[std]) * price_range
-    vols = np.unique(a.vol_move[std])[::-1]
-    cells = np.full((vols.size, prices.size), np.nan)
-    scale = np.where(a.scaled, price_range, 1.0)
-    for s in np.flatnonzero(std):
-        i = int(np.flatnonzero(vols == a.vol_move[s])[0])
-        j = int(np.argmin(np.abs(prices - a.price_move[s] * scale[s])))
-        cells[i, j] = pnl[s]
-    bound = float(np.nanmax(np.abs(cells))) or 1.0
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * prices.size, 1.2 + 0.6 * vols.size))
-    image = ax.imshow(cells, cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
-    ax.set_xticks(range(prices.size), [f"{100 * p:+.1f}%" for p in prices])
-    ax.set_yticks(range(vols.size), [f"{v:+g}" for v in vols])
-    ax.set_xlabel("price move")
-    ax.set_ylabel("vol move")
-    ax.set_title(f"{rulebook.name}: {underlying} scenario P&L")
-    for i in range(vols.size):
-        for j in range(prices.size):
-            ax.text(j, i, f"{cells[i, j]:,.4g}", ha="center", va="center", fontsize=7)
-    fig.colorbar(image, ax=ax, label="P&L (losses red)")
-    fig.tight_layout()
+    values = pnl if view.counted is None else view.counted
+    standard = np.array([k == "standard" for k in rulebook.grid.kind])
+    panels = [(standard, "standard")]
+    if not standard.all():
+        others = sorted(set(rulebook.grid.kind) - {"standard"})
+        panels.append((~standard, " / ".join(others)))
+    tables = [
+        (_cells(view, values, mask), _cells(view, pnl, mask)[0], label) for mask, label in panels
+    ]
+    bound = float(np.nanmax(np.abs(values))) or 1.0
+    width = max(t[0][0].shape[1] for t in tables)
+    heights = [t[0][0].shape[0] + 1.0 for t in tables]
+    fig, axes = plt.subplots(
+        len(tables),
+        1,
+        figsize=(1.6 + 0.95 * width, 1.0 + 0.6 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+        layout="constrained",
+    )
+    norm = Normalize(-bound, bound)
+    for ax, ((cells, prices, vols, marked), raw, label) in zip(axes[:, 0], tables, strict=True):
+        ax.imshow(cells, cmap="RdYlGn", norm=norm, aspect="auto")
+        ax.set_xticks(range(len(prices)), [f"{100 * p:+.1f}%" for p in prices], fontsize=7)
+        ax.set_yticks(range(len(vols)), [f"{v:+g}" for v in vols])
+        ax.set_xlabel(f"price move ({label})")
+        ax.set_ylabel("vol move")
+        for i in range(len(vols)):
+            for j in range(len(prices)):
+                text = f"{cells[i, j]:,.4g}"
+                if not np.isclose(raw[i, j], cells[i, j], rtol=1e-12, atol=0.0):
+                    text += f"\n({raw[i, j]:,.4g})"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7)
+        if marked is not None:
+            i, j = marked
+            box = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.5)
+            ax.add_patch(box)
+    worst = "" if view.worst is None else f", worst case boxed (scenario {view.worst + 1})"
+    axes[0, 0].set_title(f"{rulebook.name}: {underlying} counted scenario P&L{worst}")
+    fig.colorbar(
+        ScalarMappable(norm, "RdYlGn"),
+        ax=axes[:, 0].tolist(),
+        label=f"P&L in {view.currency} (losses red)",
+    )
     try:
         fig.savefig(path, dpi=120)
     except OSError as error:

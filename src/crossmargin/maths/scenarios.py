@@ -14,9 +14,12 @@ linear option ``cs * V``; inverse option ``cs * V / F`` (coin; ``cs`` in the und
 
 A scenario moves the forward to ``F * (1 + move)`` where ``move`` is the scenario's price move,
 times the instrument's price range when the scenario is scaled (SPAN's multiples of the scan
-range). Vols move by the scenario's vol move (in [-1, 1]) under :class:`VolShock`, and the vol of
-an option comes from its own smile ``atm + skew * k + curvature * k**2`` with ``k = ln(K / F)``:
-sticky-strike keeps the base ``k``, sticky-delta re-reads the smile at the shocked forward.
+range). A scenario may cap the move of delta-one rows (futures, perpetuals, spot) at +-their
+price range: Deribit revalues them that way in its extended table, which is aimed at far
+out-of-the-money options. Vols move by the scenario's vol move (in [-1, 1]) under
+:class:`VolShock`, and the vol of an option comes from its own smile
+``atm + skew * k + curvature * k**2`` with ``k = ln(K / F)``: sticky-strike keeps the base
+``k``, sticky-delta re-reads the smile at the shocked forward.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "pnl_blocks",
     "position_matrix",
     "risk_array",
+    "scenario_forward",
     "shocked_vol",
     "to_numeraire",
     "worst",
@@ -84,13 +88,15 @@ class InstrumentArrays:
 
 @dataclass(frozen=True)
 class ScenarioArrays:
-    """One column per scenario: price move, whether it is scaled, vol move, weight, time step."""
+    """One column per scenario: price move, whether it is scaled, vol move, weight, time step
+    and, optionally, whether delta-one rows' moves are capped at their price range."""
 
     price_move: Float
     scaled: Bool
     vol_move: Float
     weight: Float
     dt: Float
+    delta_one_capped: Bool | None = None
 
     @property
     def size(self) -> int:
@@ -151,11 +157,21 @@ def contract_value(
     return np.where(inst.is_option[col], cs * option, delta_one)
 
 
+def scenario_forward(inst: InstrumentArrays, scen: ScenarioArrays) -> Float:
+    """Forward of every (instrument, scenario): ``F * (1 + move)`` (see the module docstring)."""
+    col = (slice(None), None)
+    rng = inst.price_range[col]
+    move = np.where(scen.scaled, scen.price_move * rng, scen.price_move)
+    if scen.delta_one_capped is not None:
+        capped = scen.delta_one_capped & ~inst.is_option[col]
+        move = np.where(capped, np.clip(move, -rng, rng), move)
+    return np.asarray(inst.forward[col] * (1.0 + move), dtype=np.float64)
+
+
 def risk_array(inst: InstrumentArrays, scen: ScenarioArrays, shock: VolShock) -> Float:
     """Weighted profit of one long contract per (instrument, scenario), in the settle asset."""
     col = (slice(None), None)
-    move = np.where(scen.scaled, scen.price_move * inst.price_range[col], scen.price_move)
-    f_s = inst.forward[col] * (1.0 + move)
+    f_s = scenario_forward(inst, scen)
     t_s = np.maximum(inst.t[col] - scen.dt, 0.0)
     strike = np.where(inst.is_option, inst.strike, 1.0)[col]
     k = np.log(strike / np.where(inst.sticky_delta[col], f_s, inst.forward[col]))
@@ -189,8 +205,7 @@ def to_numeraire(risk: Float, inst: InstrumentArrays, scen: ScenarioArrays, coin
     Coin-settled P&L converts to USD at the shocked forward; USD P&L converts to coin likewise.
     """
     col = (slice(None), None)
-    move = np.where(scen.scaled, scen.price_move * inst.price_range[col], scen.price_move)
-    f_s = inst.forward[col] * (1.0 + move)
+    f_s = scenario_forward(inst, scen)
     if coin:
         return np.where(inst.inverse[col], risk, risk / f_s)
     return np.where(inst.inverse[col], risk * f_s, risk)

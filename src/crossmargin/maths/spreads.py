@@ -1,7 +1,9 @@
 """Spread charges and credits between tiers or underlyings (CME SPAN, methodology 1.2).
 
-Intra-commodity: opposite net deltas of two tiers (expiries) are matched into spreads in
-priority order and charged per spread. Inter-commodity: opposite net deltas of two combined
+Intra-commodity: a combined commodity's expiries fall into tiers (by days to expiry), each tier
+with its own price scan range; opposite net deltas of two tiers are matched into spreads in
+priority order and charged per spread at that pair's rate, as CME publishes one charge per pair
+of tiers. Inter-commodity: opposite net deltas of two combined
 commodities are matched by delta ratio and credited a rate of each leg's weighted price risk
 (scan risk per unit of net delta), WPR style; a cap limits a spread's total credit, which makes
 the same kernel serve as the optional capped correlation credit between underlyings.
@@ -15,7 +17,51 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["InterSpread", "inter_spread_credit", "intra_spread_charge"]
+__all__ = [
+    "InterSpread",
+    "IntraSchedule",
+    "IntraSpread",
+    "IntraTier",
+    "inter_spread_credit",
+    "intra_spread_charge",
+]
+
+
+@dataclass(frozen=True)
+class IntraTier:
+    """Expiries up to ``up_to_days`` days away (``inf`` for the last tier) and their price
+    scan range as a fraction of the forward."""
+
+    name: str
+    up_to_days: float
+    price_range: float
+
+
+@dataclass(frozen=True)
+class IntraSpread:
+    """A spread between two tiers, charged per coin of matched delta ``rate x forward +
+    charge`` (``charge`` in the scan risk currency)."""
+
+    tier_a: str
+    tier_b: str
+    rate: float = 0.0
+    charge: float = 0.0
+
+
+@dataclass(frozen=True)
+class IntraSchedule:
+    """A combined commodity's tiers (nearest first) and spreads (in priority order)."""
+
+    tiers: tuple[IntraTier, ...]
+    spreads: tuple[IntraSpread, ...]
+
+    def tier_of(self, days: float) -> IntraTier:
+        """The tier of an expiry ``days`` away (undated rows: 0 days, the first tier)."""
+        return next((t for t in self.tiers if days <= t.up_to_days), self.tiers[-1])
+
+    def charges(self, forward: float) -> list[tuple[str, str, float]]:
+        """(tier, tier, charge per coin of spread) in priority order at ``forward``."""
+        return [(s.tier_a, s.tier_b, s.rate * forward + s.charge) for s in self.spreads]
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,25 @@
 """Deribit portfolio margin (PME) per currency, in coin (venues.md 5.4).
 
-    adjusted P&L = P&L x pnl_offset where P&L > 0, else P&L   (per scenario)
-    worst_case   = max(-min(adjusted over standard and extended scenarios), 0)
+Per scenario the aggregated P&L counts as Deribit's ``private/pme/simulate`` aggregates it:
+
+    standard table: P&L x pnl_offset where P&L > 0, else P&L
+    extended table: min(P&L + extended_dampener / F, 0)    (only losses beyond the dampener)
+    worst_case = max(-min(counted P&L over both tables), 0)
     IM = worst_case + roll_shock + delta_shock,   MM = mm_factor x IM
 
-Deribit publishes the roll- and delta-shock parameters but not their formulas; this engine uses
+with the extended moves revalued at vol up, weighted by the table factor and with futures and
+spot moved at most +-price_range (see :mod:`crossmargin.rules.grid`); a futures-only book's
+worst case is therefore the edge of the standard table, as in Deribit's simulator.
 
-    roll_shock  = annualised_move_risk x |sum(qty x delta_coin x max(t, roll_min_days / 365))|
-    delta_shock = |D| x max_delta_shock x min(1, |D| x F / delta_total_liq_shock_threshold)
+    roll_shock  = sum over positions of |qty x delta_coin| x max(annualised_move_risk x t,
+                  min_annualised_move)                      (t in years; 0 for perpetuals)
+    delta_shock = max_delta_shock x max(|D| - delta_total_liq_shock_threshold / F, 0)
 
-with ``D`` the currency's net coin delta: a parallel basis move of the futures curve scaled by
-time to expiry, and a delta charge that grows to ``max_delta_shock`` for very large portfolios.
+``D`` is the currency's net coin delta and ``F`` its forward in USD. Both published simulate
+responses (Deribit's API documentation example with BTC-PERPETUAL and BTC-28JUN24, and a
+short ETH-PERPETUAL) are reproduced exactly by these forms; Deribit publishes the parameters but
+not the formulas, so the extended dampener's form and the delta shock above its threshold are
+the engine's reading.
 """
 
 from __future__ import annotations
@@ -26,40 +35,58 @@ from crossmargin.pm.risk import AccountRisk, UnitMargin
 from crossmargin.rules import PmRulebook
 
 __all__ = [
+    "PARAMS",
     "DeribitMargins",
+    "counted_pnl",
     "delta_shock",
     "deribit_margin",
     "deribit_rows",
-    "offset_pnl",
-    "roll_shock",
+    "extended_columns",
+    "roll_moves",
 ]
 
 Float = NDArray[np.float64]
+Bool = NDArray[np.bool_]
+
+PARAMS = (
+    "pnl_offset",
+    "extended_dampener",
+    "max_delta_shock",
+    "delta_total_liq_shock_threshold",
+)
+"""Per-currency parameters :func:`deribit_rows` reads (``[underlyings.X]`` of the rulebook)."""
 
 
-def offset_pnl(pnl: Float, pnl_offset: ArrayLike) -> Float:
-    """Scenario P&L with gains scaled by ``pnl_offset`` (one value per row); losses in full."""
+def counted_pnl(pnl: Float, extended: Bool, pnl_offset: ArrayLike, dampener: ArrayLike) -> Float:
+    """Scenario P&L as counted (see the module docstring): ``extended`` marks the extended
+    columns; ``pnl_offset`` and ``dampener`` (coin) are one value per row or one for all."""
     off = np.asarray(pnl_offset, dtype=np.float64)
-    return np.where(pnl > 0.0, pnl * (off[..., None] if off.ndim else off), pnl)
+    damp = np.asarray(dampener, dtype=np.float64)
+    off = off[..., None] if off.ndim else off
+    damp = damp[..., None] if damp.ndim else damp
+    standard = np.where(pnl > 0.0, pnl * off, pnl)
+    return np.where(extended, np.minimum(pnl + damp, 0.0), standard)
 
 
-def roll_shock(delta_time: ArrayLike, annual_move: ArrayLike) -> Float:
-    """``annual_move x |sum(qty x delta_coin x years)|`` given that sum per row."""
-    return np.asarray(annual_move) * np.abs(np.asarray(delta_time, dtype=np.float64))
+def roll_moves(years: ArrayLike, annual_move: ArrayLike, min_move: ArrayLike) -> Float:
+    """Roll move of each position: ``max(annual_move x years, min_move)`` (fractions)."""
+    t = np.asarray(years, dtype=np.float64)
+    return np.maximum(np.asarray(annual_move) * t, np.asarray(min_move, dtype=np.float64))
 
 
 def delta_shock(
     net_delta: ArrayLike, forward: ArrayLike, max_shock: ArrayLike, threshold: ArrayLike
 ) -> Float:
-    """Charge in coin on the net coin delta, growing linearly up to ``max_shock`` of it."""
+    """Charge in coin on the net coin delta beyond ``threshold`` USD (0 up to it)."""
     d = np.abs(np.asarray(net_delta, dtype=np.float64))
-    cap = np.asarray(max_shock, dtype=np.float64)
-    return d * cap * np.minimum(1.0, d * np.asarray(forward, dtype=np.float64) / threshold)
+    excess = np.maximum(d - np.asarray(threshold) / np.asarray(forward, dtype=np.float64), 0.0)
+    return np.asarray(max_shock, dtype=np.float64) * excess
 
 
 @dataclass(frozen=True)
 class DeribitMargins:
-    """Per row (account-currency unit): worst case, its scenario, add-ons, IM and MM (coin)."""
+    """Per row (account-currency unit), in coin: counted scenario P&L, worst case and its
+    scenario, add-ons, IM and MM."""
 
     pnl: Float
     worst_case: Float
@@ -72,42 +99,52 @@ class DeribitMargins:
 
 def deribit_rows(
     pnl: Float,
-    delta_time: ArrayLike,
+    extended: Bool,
+    roll: ArrayLike,
     net_delta: ArrayLike,
     forward: ArrayLike,
     params: Mapping[str, ArrayLike],
     mm_factor: float,
 ) -> DeribitMargins:
-    """Deribit PM of many rows at once: ``pnl`` (rows x scenarios, coin), per row the sum of
-    ``qty x delta_coin x years``, the net coin delta and the forward; ``params`` holds
-    pnl_offset, annualised_move_risk, max_delta_shock, delta_total_liq_shock_threshold."""
-    adjusted = offset_pnl(pnl, params["pnl_offset"])
-    loss, idx = worst(adjusted)
-    roll = roll_shock(delta_time, params["annualised_move_risk"])
+    """Deribit PM of many rows at once: ``pnl`` (rows x scenarios, coin), the extended-column
+    mask, per row the roll shock (``sum |qty x delta_coin| x roll move``), the net coin delta
+    and the forward (USD); ``params`` holds :data:`PARAMS` per row (the dampener in USD)."""
+    f = np.asarray(forward, dtype=np.float64)
+    damp = np.asarray(params["extended_dampener"], dtype=np.float64) / f
+    counted = counted_pnl(pnl, extended, params["pnl_offset"], damp)
+    loss, idx = worst(counted)
+    roll_coin = np.asarray(roll, dtype=np.float64)
     shock = delta_shock(
-        net_delta, forward, params["max_delta_shock"], params["delta_total_liq_shock_threshold"]
+        net_delta, f, params["max_delta_shock"], params["delta_total_liq_shock_threshold"]
     )
-    im = loss + roll + shock
-    return DeribitMargins(adjusted, loss, idx, roll, shock, im, mm_factor * im)
+    im = loss + roll_coin + shock
+    return DeribitMargins(counted, loss, idx, roll_coin, shock, im, mm_factor * im)
+
+
+def extended_columns(rulebook: PmRulebook) -> Bool:
+    """Mask of the grid's extended scenarios."""
+    return np.array([k == "extended" for k in rulebook.grid.kind], dtype=bool)
 
 
 def deribit_margin(risk: AccountRisk, rulebook: PmRulebook) -> list[UnitMargin]:
     """One :class:`UnitMargin` per currency, in coin (USD when the rulebook counts in USD)."""
     a = risk.compiled.arrays
-    keys = (
-        "pnl_offset",
-        "annualised_move_risk",
-        "max_delta_shock",
-        "delta_total_liq_shock_threshold",
+    params = {k: np.array([rulebook.param(u, k) for u in risk.units]) for k in PARAMS}
+    unders = risk.compiled.underlyings
+    moves = roll_moves(
+        a.t,
+        [rulebook.param(u, "annualised_move_risk") for u in unders],
+        [rulebook.param(u, "min_annualised_move") for u in unders],
     )
-    params = {k: np.array([rulebook.param(u, k) for u in risk.units]) for k in keys}
-    days = np.array([rulebook.param(u, "roll_min_days") for u in risk.compiled.underlyings])
-    years = np.maximum(a.t, days / 365.0)
     delta = risk.greeks["delta_coin"]
+    roll = np.bincount(
+        risk.unit_of_row, np.abs(risk.qty * delta) * moves, minlength=len(risk.units)
+    )
     scale = np.where(risk.coin, 1.0, risk.unit_forward)
     m = deribit_rows(
-        risk.unit_pnl / np.where(risk.coin, 1.0, risk.unit_forward)[:, None],
-        risk.unit_sum(delta * years),
+        risk.unit_pnl / scale[:, None],
+        extended_columns(rulebook),
+        roll,
         risk.unit_sum(delta),
         risk.unit_forward,
         params,

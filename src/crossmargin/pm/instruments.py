@@ -8,7 +8,7 @@ basis, zero rates), a future or perpetual on its own mark.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
@@ -54,10 +54,11 @@ def build_instruments(
     instruments: Iterable[Instrument],
     market: Market,
     data: OptionData,
-    price_range: Mapping[str, float],
+    scan_range: Callable[[str, float], float],
     sticky_delta: bool = False,
 ) -> ScenarioInstruments:
-    """Compile ``instruments`` (derivatives or spot) for the engine; errors name the field."""
+    """Compile ``instruments`` (derivatives or spot) for the engine; errors name the field.
+    ``scan_range(underlying, days to expiry)`` gives each row's price range."""
     rows: list[tuple[float, ...]] = []
     symbols: list[str] = []
     unders: list[str] = []
@@ -80,7 +81,10 @@ def build_instruments(
         skew=table[:, 8],
         curvature=table[:, 9],
         sticky_delta=np.full(n, sticky_delta),
-        price_range=np.array([price_range[u] for u in unders], dtype=np.float64),
+        price_range=np.array(
+            [scan_range(u, float(t) * YEAR_DAYS) for u, t in zip(unders, table[:, 6], strict=True)],
+            dtype=np.float64,
+        ),
     )
     return ScenarioInstruments(tuple(symbols), tuple(unders), arrays)
 

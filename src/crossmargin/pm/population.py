@@ -15,20 +15,19 @@ import numpy as np
 
 from crossmargin.maths.scenarios import aggregate, position_matrix, risk_array, to_numeraire
 from crossmargin.model import Account, CrossMarginError, Market, OptionData
-from crossmargin.pm.deribit import DeribitMargins, deribit_rows
+from crossmargin.pm.deribit import (
+    PARAMS,
+    DeribitMargins,
+    deribit_rows,
+    extended_columns,
+    roll_moves,
+)
 from crossmargin.pm.greeks import contract_greeks
 from crossmargin.pm.instruments import build_instruments
-from crossmargin.pm.risk import vol_shock
+from crossmargin.pm.risk import check_ranges, vol_shock
 from crossmargin.rules import PmRulebook
 
 __all__ = ["PopulationMargins", "deribit_population"]
-
-PARAMS = (
-    "pnl_offset",
-    "annualised_move_risk",
-    "max_delta_shock",
-    "delta_total_liq_shock_threshold",
-)
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,10 @@ def deribit_population(
         raise CrossMarginError("accounts", "nothing to margin: no positions")
     instruments = [market.instrument(s) for s in col]
     currencies = tuple(sorted({i.underlying for i in instruments}))
-    ranges = {u: rulebook.param(u, "price_range") for u in currencies}
-    compiled = build_instruments(instruments, market, data, ranges, rulebook.sticky_delta)
+    compiled = build_instruments(
+        instruments, market, data, rulebook.scan_range, rulebook.sticky_delta
+    )
+    check_ranges(rulebook, compiled)
     arrays = compiled.arrays
     grid = rulebook.grid.arrays
     risk = to_numeraire(
@@ -86,14 +87,21 @@ def deribit_population(
     positions = position_matrix(
         rows, inst, qty_list, (len(accounts) * len(currencies), arrays.size)
     )
-    days = np.array([rulebook.param(u, "roll_min_days") for u in compiled.underlyings])
+    unders = compiled.underlyings
+    moves = roll_moves(
+        arrays.t,
+        [rulebook.param(u, "annualised_move_risk") for u in unders],
+        [rulebook.param(u, "min_annualised_move") for u in unders],
+    )
     delta = contract_greeks(arrays)["delta_coin"]
-    years = np.maximum(arrays.t, days / 365.0)
-    sums = aggregate(positions, np.column_stack([risk, delta * years, delta]))
-    pnl, delta_time, net_delta = sums[:, : grid.size], sums[:, grid.size], sums[:, -1]
+    sums = aggregate(positions, np.column_stack([risk, delta]))
+    pnl, net_delta = sums[:, : grid.size], sums[:, -1]
+    roll = aggregate(abs(positions), (np.abs(delta) * moves)[:, None])[:, 0]
     per_row = np.tile(np.arange(len(currencies)), len(accounts))
     params = {k: np.array([rulebook.param(u, k) for u in currencies])[per_row] for k in PARAMS}
     forward = np.array([market.asset_price(u) for u in currencies])[per_row]
     mm_factor = rulebook.number("mm_factor")
-    margins = deribit_rows(pnl, delta_time, net_delta, forward, params, mm_factor)
+    margins = deribit_rows(
+        pnl, extended_columns(rulebook), roll, net_delta, forward, params, mm_factor
+    )
     return PopulationMargins(tuple(a.id for a in accounts), currencies, margins)

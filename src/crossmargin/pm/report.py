@@ -60,8 +60,9 @@ class RulebookSource:
 
 @dataclass(frozen=True)
 class WorstScenario:
-    """A unit's worst scenario: 1-based index, grid kind, price move as a fraction (scaled by
-    the unit's price range where the grid scales it) and vol move."""
+    """A unit's worst scenario: 1-based index, grid kind, price move as a fraction (where the
+    grid scales it, by the price range of the unit's largest delta: SPAN tiers scan each
+    expiry by its own range) and vol move."""
 
     underlying: str
     scenario: int
@@ -214,6 +215,13 @@ def standard_margin(
     )
 
 
+def _dominant_range(risk: AccountRisk, underlying: str) -> float:
+    """Price range of the unit's row with the largest coin delta (the first on a tie)."""
+    rows = risk.rows_of(underlying)
+    exposure = np.abs(risk.qty[rows] * risk.greeks["delta_coin"][rows])
+    return float(risk.compiled.arrays.price_range[rows[int(np.argmax(exposure))]])
+
+
 def portfolio_margin_report(
     account: Account,
     market: Market,
@@ -243,7 +251,7 @@ def portfolio_margin_report(
     for unit in units:
         scale = unit.forward if unit.currency != "USD" else 1.0
         s = unit.worst_scenario
-        rng = rulebook.param(unit.underlying, "price_range") if grid.scaled[s] else 1.0
+        rng = _dominant_range(risk, unit.underlying) if grid.scaled[s] else 1.0
         for name, amount in unit.add_ons.items():
             add_ons[name] = add_ons.get(name, 0.0) + amount * scale * to_ccy
         scenario = WorstScenario(

@@ -34,6 +34,7 @@ __all__ = [
     "AccountRisk",
     "UnitMargin",
     "account_risk",
+    "check_ranges",
     "option_values",
     "vol_shock",
 ]
@@ -91,6 +92,17 @@ def vol_shock(rulebook: PmRulebook, underlyings: tuple[str, ...]) -> VolShock:
     )
 
 
+def check_ranges(rulebook: PmRulebook, compiled: ScenarioInstruments) -> None:
+    """Every row's price range must keep the grid's lowest scaled move above a zero price."""
+    grid = rulebook.grid.arrays
+    lowest = float(np.min(np.where(grid.scaled, grid.price_move, 0.0)))
+    for u, rng in zip(compiled.underlyings, compiled.arrays.price_range, strict=True):
+        if rng <= 0.0 or 1.0 + lowest * rng <= 0.0:
+            raise CrossMarginError(
+                f"underlyings.{u}.price_range", f"{rng} moves the price to zero or below"
+            )
+
+
 def account_risk(
     account: Account, market: Market, rulebook: PmRulebook, data: OptionData
 ) -> AccountRisk:
@@ -112,16 +124,12 @@ def account_risk(
     if not instruments:
         raise CrossMarginError("positions", "nothing to margin: no positions")
     unders = tuple(dict.fromkeys(inst.underlying for inst in instruments))
-    ranges = {u: rulebook.param(u, "price_range") for u in unders}
-    grid = rulebook.grid.arrays
-    lowest = float(np.min(np.where(grid.scaled, grid.price_move, 0.0)))
-    for u, rng in ranges.items():
-        if rng <= 0.0 or 1.0 + lowest * rng <= 0.0:
-            raise CrossMarginError(
-                f"underlyings.{u}.price_range", f"{rng} moves the price to zero or below"
-            )
-    compiled = build_instruments(instruments, market, data, ranges, rulebook.sticky_delta)
+    compiled = build_instruments(
+        instruments, market, data, rulebook.scan_range, rulebook.sticky_delta
+    )
+    check_ranges(rulebook, compiled)
     arrays = compiled.arrays
+    grid = rulebook.grid.arrays
     shock = vol_shock(rulebook, compiled.underlyings)
     risk = to_numeraire(risk_array(arrays, grid, shock), arrays, grid, coin)
     unit_of_row = np.array([unders.index(u) for u in compiled.underlyings], dtype=np.intp)

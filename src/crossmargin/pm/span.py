@@ -9,8 +9,6 @@ Scenario P&L is > 0 for a gain; the scan risk is the largest loss over the 16 sc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from crossmargin.maths.scenarios import worst
@@ -21,24 +19,15 @@ from crossmargin.rules import PmRulebook
 __all__ = ["span_margin"]
 
 
-def _intra_pairs(tiers: Sequence[str], charge: float) -> list[tuple[str, str, float]]:
-    """Flat-rate intra spreads: every pair of tiers, nearest tiers first."""
-    ordered = sorted(tiers)
-    pairs = [
-        (j - i, ordered[i], ordered[j])
-        for i in range(len(ordered))
-        for j in range(i + 1, len(ordered))
-    ]
-    return [(a, b, charge) for _, a, b in sorted(pairs)]
-
-
 def span_margin(risk: AccountRisk, rulebook: PmRulebook) -> tuple[list[UnitMargin], float]:
     """Per-underlying SPAN risk (USD; MM = risk, IM = risk x im_ratio) and the account's net
     option value (long minus short option value; 0 unless the rulebook takes it).
 
-    Composite deltas are the base deltas; intra-commodity tiers are expiries (``spot`` for
-    undated rows), charged ``intra_spread_rate x forward`` per matched coin of spread, nearest
-    tiers first; SOM is ``short_option_minimum x forward`` per coin of short options.
+    Composite deltas are the base deltas. Intra-commodity: each row's net delta joins its
+    expiry's tier of the rulebook's ``[intra]`` schedule (undated rows the first tier) and the
+    schedule's spreads match opposite tier deltas in priority order, each at its own charge per
+    coin; an underlying without a schedule is one tier (no intra charge). SOM is
+    ``short_option_minimum x forward`` per coin of short options.
     """
     g = risk.greeks
     a = risk.compiled.arrays
@@ -54,12 +43,14 @@ def span_margin(risk: AccountRisk, rulebook: PmRulebook) -> tuple[list[UnitMargi
     for k, u in enumerate(risk.units):
         f = float(risk.unit_forward[k])
         rows = risk.rows_of(u)
-        tiers: dict[str, float] = {}
-        for r in rows:
-            tier = risk.instruments[r].expiry or "spot"
-            tiers[tier] = tiers.get(tier, 0.0) + float(risk.qty[r] * g["delta_coin"][r])
-        pairs = _intra_pairs(list(tiers), rulebook.param(u, "intra_spread_rate") * f)
-        intra = intra_spread_charge(tiers, pairs)
+        schedule = rulebook.intra_schedule(u)
+        intra = 0.0
+        if schedule is not None:
+            tiers: dict[str, float] = {}
+            for r in rows:
+                tier = schedule.tier_of(float(a.t[r]) * 365.0).name
+                tiers[tier] = tiers.get(tier, 0.0) + float(risk.qty[r] * g["delta_coin"][r])
+            intra = intra_spread_charge(tiers, schedule.charges(f))
         short = a.is_option[rows] & (risk.qty[rows] < 0)
         short_coins = float(np.sum(-risk.qty[rows][short] * a.contract_size[rows][short]))
         som = rulebook.param(u, "short_option_minimum") * f * short_coins

@@ -15,9 +15,12 @@ A grid is read from a rulebook table such as::
     [grid.extended]             # Deribit: explicit fractions, vol up, P&L x factor
     moves = [-0.66, -0.33, 0.5, 1.0]
     vol_move = 1.0
-    factor = 0.5
+    factor = 1.0
+    cap_delta_one = true        # futures and spot move at most +-price_range here
 
 Scenario order: for each price move, each vol state; then extreme moves; then extended moves.
+``cap_delta_one`` follows Deribit's simulator, whose extended vector of a future holds the
+standard table's edge P&L (``private/pme/simulate``: ``initial_risk_vectors``).
 """
 
 from __future__ import annotations
@@ -85,32 +88,37 @@ def grid_from_table(table: Mapping[str, Any], path: str = "grid") -> ScenarioGri
     if not vols:
         raise CrossMarginError(f"{path}.vol_moves", "need at least one vol state")
     dt = non_negative(f"{path}.time_decay_days", table.get("time_decay_days", 0.0)) / 365.0
-    cols: list[tuple[float, bool, float, float, str]] = [
-        (m, True, v, 1.0, "standard") for m in moves for v in vols
+    cols: list[tuple[float, bool, float, float, str, bool]] = [
+        (m, True, v, 1.0, "standard", False) for m in moves for v in vols
     ]
     if "extreme" in table:
         ext = table["extreme"]
         mult = positive(f"{path}.extreme.multiple", ext.get("multiple", 2.0))
         cover = non_negative(f"{path}.extreme.covered", ext.get("covered", 1.0))
         vol = finite(f"{path}.extreme.vol_move", ext.get("vol_move", 0.0))
-        cols += [(s * mult, True, vol, cover, "extreme") for s in (1.0, -1.0)]
+        cols += [(s * mult, True, vol, cover, "extreme", False) for s in (1.0, -1.0)]
     if "extended" in table:
         ext = table["extended"]
         factor = non_negative(f"{path}.extended.factor", ext.get("factor", 1.0))
         vol = finite(f"{path}.extended.vol_move", ext.get("vol_move", 1.0))
+        cap = ext.get("cap_delta_one", False)
+        if not isinstance(cap, bool):
+            raise CrossMarginError(f"{path}.extended.cap_delta_one", "must be true or false")
         for i, m in enumerate(_floats(f"{path}.extended.moves", ext.get("moves", []))):
             if m <= -1.0:
                 raise CrossMarginError(f"{path}.extended.moves[{i}]", "must be above -1")
-            cols.append((m, False, vol, factor, "extended"))
+            cols.append((m, False, vol, factor, "extended", cap))
     return _grid(cols, dt)
 
 
-def _grid(cols: list[tuple[float, bool, float, float, str]], dt: float) -> ScenarioGrid:
+def _grid(cols: list[tuple[float, bool, float, float, str, bool]], dt: float) -> ScenarioGrid:
+    capped = np.array([c[5] for c in cols], dtype=bool)
     arrays = ScenarioArrays(
         price_move=np.array([c[0] for c in cols], dtype=np.float64),
         scaled=np.array([c[1] for c in cols], dtype=bool),
         vol_move=np.array([c[2] for c in cols], dtype=np.float64),
         weight=np.array([c[3] for c in cols], dtype=np.float64),
         dt=np.full(len(cols), dt),
+        delta_one_capped=capped if capped.any() else None,
     )
     return ScenarioGrid(arrays, tuple(c[4] for c in cols))

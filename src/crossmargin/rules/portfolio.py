@@ -3,10 +3,17 @@
 Layout (see ``crossmargin/rules/pm/*.toml``)::
 
     [rulebook]            name, title, model (cme-span | deribit-pm | okx-pm), source, as_of,
-                          notes, and model-level numbers (mm_factor, im_ratio, imr_factor ...)
+                          notes, model-level numbers (mm_factor, im_ratio, imr_factor ...) and
+                          optionally standard_rulebook: the margin rulebook of the venue's
+                          standard margin, used when a document names only the PM rulebook
     [grid]                the scenario grid (crossmargin.rules.grid)
     [vol_shock]           relative = true (Deribit style) or false (SPAN vol points)
     [underlyings.BTC]     per-underlying parameters; [underlyings.default] covers the rest
+    [intra.BTC]           optional SPAN tiers and intra-commodity spreads of an underlying
+                          ([intra.default] covers the rest): ``tiers`` nearest first, each
+                          {name, up_to_days (left out on the last), price_range}: the scan
+                          range of those expiries; ``spreads`` in priority order, each
+                          {legs = [tier, tier], rate (x forward) and/or charge, per coin}
     [standard_options]    short-option IM/MM rates for the standard-margin comparison
     [[inter_spreads]]     optional credits between underlyings (legs, ratios, rate, cap,
                           priority): SPAN's inter-commodity credit, else a capped correlation
@@ -23,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from crossmargin.maths.spreads import InterSpread
+from crossmargin.maths.spreads import InterSpread, IntraSchedule, IntraSpread, IntraTier
 from crossmargin.model import CrossMarginError
 from crossmargin.model.checks import finite, non_empty, non_negative, positive
 from crossmargin.rules.grid import ScenarioGrid, grid_from_table
@@ -34,6 +41,7 @@ __all__ = [
     "PmRulebook",
     "bundled_pm_rulebooks",
     "inter_spread_from_table",
+    "intra_schedule_from_table",
     "load_pm_rulebook",
     "parse_pm_rulebook",
 ]
@@ -57,6 +65,7 @@ class PmRulebook:
     standard_options: Mapping[str, Any]
     inter_spreads: tuple[InterSpread, ...]
     tables: Mapping[str, Any]
+    intra: Mapping[str, IntraSchedule]
 
     def number(self, key: str, default: float | None = None) -> float:
         """A model-level number from the header."""
@@ -76,6 +85,23 @@ class PmRulebook:
                 raise CrossMarginError(f"underlyings.{underlying}.{key}", "missing")
             return default
         return table[key]
+
+    def intra_schedule(self, underlying: str) -> IntraSchedule | None:
+        """The underlying's tiers and intra spreads (``[intra.default]`` otherwise), if any."""
+        return self.intra.get(underlying, self.intra.get("default"))
+
+    def scan_range(self, underlying: str, days: float) -> float:
+        """Price scan range of an expiry ``days`` away: its tier's, else the underlying's."""
+        schedule = self.intra_schedule(underlying)
+        if schedule is None:
+            return self.param(underlying, "price_range")
+        return schedule.tier_of(days).price_range
+
+    @property
+    def standard_rulebook(self) -> str | None:
+        """The margin rulebook of the venue's standard margin, when the PM rulebook names one."""
+        name = self.header.get("standard_rulebook")
+        return None if name is None else str(name)
 
     @property
     def coin_accounting(self) -> bool:
@@ -116,6 +142,55 @@ def inter_spread_from_table(table: Mapping[str, Any], path: str) -> InterSpread:
     )
 
 
+def intra_schedule_from_table(table: Mapping[str, Any], path: str) -> IntraSchedule:
+    """Read ``tiers`` and ``spreads`` (see the module docstring); errors name the field."""
+    raw_tiers = table.get("tiers")
+    if not isinstance(raw_tiers, list) or not raw_tiers:
+        raise CrossMarginError(f"{path}.tiers", "must be a non-empty list of tiers")
+    tiers: list[IntraTier] = []
+    for i, raw in enumerate(raw_tiers):
+        where = f"{path}.tiers[{i}]"
+        if not isinstance(raw, Mapping):
+            raise CrossMarginError(where, "must be a table")
+        name = non_empty(f"{where}.name", raw.get("name", ""))
+        if any(t.name == name for t in tiers):
+            raise CrossMarginError(f"{where}.name", f"duplicate tier {name!r}")
+        last = i == len(raw_tiers) - 1
+        if "up_to_days" not in raw and not last:
+            raise CrossMarginError(f"{where}.up_to_days", "required (only the last tier is open)")
+        days = (
+            math.inf
+            if "up_to_days" not in raw
+            else positive(f"{where}.up_to_days", raw["up_to_days"])
+        )
+        if tiers and days <= tiers[-1].up_to_days:
+            raise CrossMarginError(f"{where}.up_to_days", "tiers must be nearest first")
+        rng = positive(f"{where}.price_range", raw.get("price_range", 0.0))
+        tiers.append(IntraTier(name, days, rng))
+    raw_spreads = table.get("spreads", [])
+    if not isinstance(raw_spreads, list):
+        raise CrossMarginError(f"{path}.spreads", "must be a list of spreads")
+    names = {t.name for t in tiers}
+    spreads = []
+    for i, raw in enumerate(raw_spreads):
+        where = f"{path}.spreads[{i}]"
+        legs = raw.get("legs") if isinstance(raw, Mapping) else None
+        if not isinstance(legs, list) or len(legs) != 2 or legs[0] == legs[1]:
+            raise CrossMarginError(f"{where}.legs", "need two different tiers")
+        for j, leg in enumerate(legs):
+            if leg not in names:
+                raise CrossMarginError(f"{where}.legs[{j}]", f"no tier {leg!r}")
+        spreads.append(
+            IntraSpread(
+                legs[0],
+                legs[1],
+                non_negative(f"{where}.rate", raw.get("rate", 0.0)),
+                non_negative(f"{where}.charge", raw.get("charge", 0.0)),
+            )
+        )
+    return IntraSchedule(tuple(tiers), tuple(spreads))
+
+
 def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
     """Validate a parsed TOML document into a :class:`PmRulebook`."""
     head = _table(doc, "rulebook")
@@ -125,6 +200,8 @@ def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
         raise CrossMarginError("rulebook.model", f"must be one of {', '.join(MODELS)}")
     if head.get("sticky", "strike") not in ("strike", "delta"):
         raise CrossMarginError("rulebook.sticky", "must be 'strike' or 'delta'")
+    if "standard_rulebook" in head:
+        non_empty("rulebook.standard_rulebook", head["standard_rulebook"])
     unders = {}
     for name, table in _table(doc, "underlyings").items():
         if not isinstance(table, dict):
@@ -151,6 +228,12 @@ def parse_pm_rulebook(doc: Mapping[str, Any]) -> PmRulebook:
             for i, s in sorted(enumerate(spreads), key=lambda e: e[1].get("priority", 0))
         ),
         tables=MappingProxyType(dict(doc)),
+        intra=MappingProxyType(
+            {
+                name: intra_schedule_from_table(table, f"intra.{name}")
+                for name, table in _table(doc, "intra").items()
+            }
+        ),
     )
 
 
