@@ -42,7 +42,7 @@ from crossmargin.maths.status import Status, status_of
 from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, Instrument, Market, Position
 
-__all__ = ["AccountHealth", "PositionHealth", "evaluate"]
+__all__ = ["AccountHealth", "CollateralHealth", "PositionHealth", "evaluate"]
 
 Float = NDArray[np.float64]
 
@@ -53,7 +53,8 @@ class PositionHealth:
 
     For isolated positions ``equity`` is the isolated margin plus PnL and ``status`` its own; for
     cross positions both describe the cross account. ``liquidation_price`` is ``None`` where no
-    positive mark price liquidates the position.
+    positive mark price liquidates the position. ``over_limit``: the notional is past the venue's
+    position limit (the last bracket's cap); the position is still margined at the last bracket.
     """
 
     symbol: str
@@ -72,13 +73,30 @@ class PositionHealth:
     liquidation_price: float | None
     equity: float
     status: Status
+    over_limit: bool = False
+
+
+@dataclass(frozen=True)
+class CollateralHealth:
+    """One asset as collateral: ``balance`` held (balances plus spot positions), ``price`` in the
+    account currency, ``ratio`` the share of its value that counts (the haircut's complement;
+    a negative balance, owed, counts in full) and ``value = balance x price x ratio`` in the
+    account currency."""
+
+    asset: str
+    balance: float
+    price: float
+    ratio: float
+    value: float
 
 
 @dataclass(frozen=True)
 class AccountHealth:
     """Health of a whole account: the cross part plus every isolated position.
 
-    ``equity = collateral_value + cross unrealized PnL + sum of isolated equities``;
+    ``equity = collateral_value + cross unrealized PnL + sum of isolated equities`` (an isolated
+    equity is its margin plus its PnL); ``unrealized_pnl`` sums every derivative position, cross
+    and isolated; ``collateral`` is ``collateral_value`` per asset;
     ``initial_margin``/``maintenance_margin`` sum all positions; ``available_balance`` is the
     cross equity above the cross initial margin (what may still open positions or be
     withdrawn); ``status`` is the worst of the cross account and each isolated position.
@@ -91,6 +109,7 @@ class AccountHealth:
     currency: str
     wallet_balance: float
     collateral_value: float
+    collateral: tuple[CollateralHealth, ...]
     unrealized_pnl: float
     equity: float
     initial_margin: float
@@ -121,6 +140,7 @@ class _Frame:
 
     positions: tuple[tuple[Position, Instrument], ...]
     holdings: Holdings
+    assets: tuple[str, ...]
     amounts: Float
     factor: Float
 
@@ -191,7 +211,7 @@ def _frame(account: Account, market: Market) -> _Frame:
         market.collateral_rule(market.currency).stable,
         market.margin_call_ratio,
     )
-    return _Frame(tuple(derivatives), holdings, amount, price[settle])
+    return _Frame(tuple(derivatives), holdings, assets, amount, price[settle])
 
 
 def evaluate(account: Account, market: Market) -> AccountHealth:
@@ -236,10 +256,10 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
                 liquidation_price=None if np.isnan(liquidation[i]) else float(liquidation[i]),
                 equity=float(row[EQUITY]) if iso else cross_equity,
                 status=Status(int(row[CODE])) if iso else cross_status,
+                over_limit=bool(row[NOTIONAL] > frame.factor[i] * _limit(instrument)),
             )
         )
     positions.extend(_spot_rows(account, market, cross_equity, cross_status))
-    cross = ~h.positions["isolated"]
     down, up = (None if np.isnan(x) else float(x) for x in crash[0])
     distances = [d for d in (down, up) if d is not None]
     return AccountHealth(
@@ -247,7 +267,8 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
         currency=market.currency,
         wallet_balance=float(frame.amounts @ h.price),
         collateral_value=float(r[COLLATERAL]),
-        unrealized_pnl=float(rows[cross, PNL].sum()),
+        collateral=_collateral_rows(frame),
+        unrealized_pnl=float(rows[:, PNL].sum()),
         equity=equity,
         initial_margin=initial,
         maintenance_margin=maintenance,
@@ -263,6 +284,24 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
         crash_move_up=up,
         positions=tuple(positions),
     )
+
+
+def _limit(instrument: Instrument) -> float:
+    """The instrument's position limit (notional in the settle asset)."""
+    return np.inf if instrument.margin is None else instrument.margin.position_limit
+
+
+def _collateral_rows(frame: _Frame) -> tuple[CollateralHealth, ...]:
+    """Each non-zero holding's collateral value (the kernel's units at the asset's price)."""
+    h = frame.holdings
+    rows = []
+    for k, asset in enumerate(frame.assets):
+        amount, price = float(frame.amounts[k]), float(h.price[k])
+        if amount == 0.0:
+            continue
+        units = float(h.units[0, k])
+        rows.append(CollateralHealth(asset, amount, price, units / amount, units * price))
+    return tuple(rows)
 
 
 def _check_leverage(account: Account, frame: _Frame, rows: Float) -> None:

@@ -10,6 +10,7 @@ from crossmargin.health import AccountHealth, evaluate
 from crossmargin.maths.collateral import collateral_units, units_for_collateral
 from crossmargin.maths.entry import average_entry_of, realized_pnl_of, released_margin_of
 from crossmargin.maths.fees import trade_fee_of
+from crossmargin.maths.pnl import notional_of
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Market, Order
 from crossmargin.model.positions import Position
@@ -126,8 +127,27 @@ def _increases_risk(old: Position | None, new: Position | None) -> bool:
     return abs(new.qty) > abs(old.qty)
 
 
+def _past_limit(position: Position, market: Market) -> str | None:
+    """Why ``position`` is past its venue's position limit (the last bracket's cap), if it is."""
+    instrument = market.instrument(position.symbol)
+    if instrument.margin is None:
+        return None
+    cap = instrument.margin.position_limit
+    size = notional_of(
+        position.qty, instrument.contract_size, market.mark(position.symbol), instrument.inverse
+    )
+    if size <= cap:
+        return None
+    unit = instrument.settle
+    return (
+        f"position limit exceeded: notional {size:,.2f} {unit} is above the {cap:,.0f} {unit} "
+        f"cap of the last bracket of {position.symbol}"
+    )
+
+
 def what_if(account: Account, market: Market, order: Order) -> WhatIf:
-    """Simulate ``order``: accepted unless it adds risk beyond the initial margin or a leverage cap.
+    """Simulate ``order``: accepted unless it adds risk beyond the initial margin, a leverage cap
+    or the venue's position limit (the cap of the last bracket, at the mark).
 
     Orders that only reduce a position are always accepted. Nothing is changed: the result
     carries the hypothetical account.
@@ -145,20 +165,26 @@ def what_if(account: Account, market: Market, order: Order) -> WhatIf:
     reason = None
     if _increases_risk(old, new):
         assert new is not None
-        row = next(p for p in after.positions if p.symbol == new.symbol)
-        if after.cross_equity < after.cross_initial_margin:
-            reason = (
-                f"initial margin breached: cross equity {after.cross_equity:,.2f} below initial "
-                f"margin {after.cross_initial_margin:,.2f} {after.currency}"
-            )
-        elif new.is_isolated and row.equity < row.initial_margin:
-            reason = (
-                f"initial margin breached: isolated margin {row.equity:,.2f} below initial "
-                f"margin {row.initial_margin:,.2f} {after.currency}"
-            )
+        reason = _past_limit(new, market) or _initial_breach(new, after)
     if reason is not None:
         return WhatIf(False, reason, after_account, before, after)
     return WhatIf(True, None, after_account, before, after)
+
+
+def _initial_breach(new: Position, after: AccountHealth) -> str | None:
+    """Why the account after a risk-adding fill is below initial margin, if it is."""
+    row = next(p for p in after.positions if p.symbol == new.symbol)
+    if after.cross_equity < after.cross_initial_margin:
+        return (
+            f"initial margin breached: cross equity {after.cross_equity:,.2f} below initial "
+            f"margin {after.cross_initial_margin:,.2f} {after.currency}"
+        )
+    if new.is_isolated and row.equity < row.initial_margin:
+        return (
+            f"initial margin breached: isolated margin {row.equity:,.2f} below initial "
+            f"margin {row.initial_margin:,.2f} {after.currency}"
+        )
+    return None
 
 
 def max_withdrawable(
