@@ -45,7 +45,7 @@ def test_ccxt_positions_and_leverage_tiers() -> None:
                         "entryPrice": 30_000.0,
                         "markPrice": 31_000.0,
                         "marginMode": "isolated",
-                        "collateral": 3_000.0,
+                        "collateral": 1_000.0,
                         "leverage": 20,
                         "unrealizedPnl": -2_000.0,
                         "info": {},
@@ -56,6 +56,7 @@ def test_ccxt_positions_and_leverage_tiers() -> None:
     }
     portfolio = parse_portfolio(doc)
     (position,) = portfolio.accounts[0].positions
+    # ccxt's collateral includes the PnL: isolated wallet = 1,000 - (-2,000) = 3,000.
     assert (position.symbol, position.qty, position.isolated_margin) == ("BTCUSDT", -2.0, 3_000.0)
     row = evaluate(portfolio.accounts[0], portfolio.market).positions[0]
     # Notional 62,000 in tier 2: MM = 62,000 * 0.5% - 50 = 260; equity 3,000 - 2,000 = 1,000.

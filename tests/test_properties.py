@@ -98,15 +98,22 @@ def _surplus_of(health: AccountHealth, symbol: str) -> tuple[float, float]:
 @SETTINGS
 @given(scenarios())
 def test_equity_is_the_sum_of_its_parts(case: tuple[Account, Market]) -> None:
-    """equity = collateral value + cross PnL + isolated (margin + PnL), all in the currency."""
+    """equity = collateral value + every position's PnL + isolated margins, all in the currency;
+    cross equity = collateral value + cross PnL."""
     account, market = case
     health = evaluate(account, market)
-    isolated = sum(p.equity for p in health.positions if p.margin_mode == "isolated")
-    assert health.equity == pytest.approx(
-        health.collateral_value + health.unrealized_pnl + isolated, rel=1e-12, abs=1e-6
+    derivatives = [p for p in health.positions if p.kind != "spot"]
+    iso = [p for p in derivatives if p.margin_mode == "isolated"]
+    margins = sum(p.equity - p.unrealized_pnl for p in iso)
+    assert health.unrealized_pnl == pytest.approx(
+        sum(p.unrealized_pnl for p in derivatives), rel=1e-12, abs=1e-6
     )
+    assert health.equity == pytest.approx(
+        health.collateral_value + health.unrealized_pnl + margins, rel=1e-12, abs=1e-6
+    )
+    cross_pnl = sum(p.unrealized_pnl for p in derivatives if p.margin_mode == "cross")
     assert health.cross_equity == pytest.approx(
-        health.collateral_value + health.unrealized_pnl, rel=1e-12, abs=1e-6
+        health.collateral_value + cross_pnl, rel=1e-12, abs=1e-6
     )
     cross_mm = sum(p.maintenance_margin for p in health.positions if p.margin_mode == "cross")
     assert health.cross_maintenance_margin == pytest.approx(cross_mm, rel=1e-12, abs=1e-9)

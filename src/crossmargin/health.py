@@ -43,7 +43,7 @@ from crossmargin.maths.status import Status, status_of
 from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, Instrument, Market, Position
 
-__all__ = ["AccountHealth", "PositionHealth", "evaluate"]
+__all__ = ["AccountHealth", "CollateralHealth", "PositionHealth", "evaluate"]
 
 Float = NDArray[np.float64]
 
@@ -56,7 +56,8 @@ class PositionHealth:
     cross positions both describe the cross account. ``liquidation_price`` is ``None`` where no
     positive mark price liquidates the position; ``bankruptcy_price`` is the mark at which the
     equity backing it, less its fee to close where the venue counts one, is zero (``None``: no
-    positive price).
+    positive price). ``over_limit``: the notional is past the venue's position limit (the last
+    bracket's cap); the position is still margined at the last bracket.
     """
 
     symbol: str
@@ -76,13 +77,30 @@ class PositionHealth:
     bankruptcy_price: float | None
     equity: float
     status: Status
+    over_limit: bool = False
+
+
+@dataclass(frozen=True)
+class CollateralHealth:
+    """One asset as collateral: ``balance`` held (balances plus spot positions), ``price`` in the
+    account currency, ``ratio`` the share of its value that counts (the haircut's complement;
+    a negative balance, owed, counts in full) and ``value = balance x price x ratio`` in the
+    account currency."""
+
+    asset: str
+    balance: float
+    price: float
+    ratio: float
+    value: float
 
 
 @dataclass(frozen=True)
 class AccountHealth:
     """Health of a whole account: the cross part plus every isolated position.
 
-    ``equity = collateral_value + cross unrealized PnL + sum of isolated equities``;
+    ``equity = collateral_value + cross unrealized PnL + sum of isolated equities`` (an isolated
+    equity is its margin plus its PnL); ``unrealized_pnl`` sums every derivative position, cross
+    and isolated; ``collateral`` is ``collateral_value`` per asset;
     ``initial_margin``/``maintenance_margin`` sum all positions; ``available_balance`` is the
     cross equity above the cross initial margin (what may still open positions or be
     withdrawn); ``status`` is the worst of the cross account and each isolated position.
@@ -95,6 +113,7 @@ class AccountHealth:
     currency: str
     wallet_balance: float
     collateral_value: float
+    collateral: tuple[CollateralHealth, ...]
     unrealized_pnl: float
     equity: float
     initial_margin: float
@@ -125,6 +144,7 @@ class _Frame:
 
     positions: tuple[tuple[Position, Instrument], ...]
     holdings: Holdings
+    assets: tuple[str, ...]
     amounts: Float
     factor: Float
 
@@ -195,7 +215,7 @@ def _frame(account: Account, market: Market) -> _Frame:
         market.collateral_rule(market.currency).stable,
         market.margin_call_ratio,
     )
-    return _Frame(tuple(derivatives), holdings, amount, price[settle])
+    return _Frame(tuple(derivatives), holdings, assets, amount, price[settle])
 
 
 def evaluate(account: Account, market: Market) -> AccountHealth:
@@ -242,10 +262,10 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
                 bankruptcy_price=None if np.isnan(bankruptcy[i]) else float(bankruptcy[i]),
                 equity=float(row[EQUITY]) if iso else cross_equity,
                 status=Status(int(row[CODE])) if iso else cross_status,
+                over_limit=bool(row[NOTIONAL] > frame.factor[i] * _limit(instrument)),
             )
         )
     positions.extend(_spot_rows(account, market, cross_equity, cross_status))
-    cross = ~h.positions["isolated"]
     down, up = (None if np.isnan(x) else float(x) for x in crash[0])
     distances = [d for d in (down, up) if d is not None]
     return AccountHealth(
@@ -253,7 +273,8 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
         currency=market.currency,
         wallet_balance=float(frame.amounts @ h.price),
         collateral_value=float(r[COLLATERAL]),
-        unrealized_pnl=float(rows[cross, PNL].sum()),
+        collateral=_collateral_rows(frame),
+        unrealized_pnl=float(rows[:, PNL].sum()),
         equity=equity,
         initial_margin=initial,
         maintenance_margin=maintenance,
@@ -269,6 +290,24 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
         crash_move_up=up,
         positions=tuple(positions),
     )
+
+
+def _limit(instrument: Instrument) -> float:
+    """The instrument's position limit (notional in the settle asset)."""
+    return np.inf if instrument.margin is None else instrument.margin.position_limit
+
+
+def _collateral_rows(frame: _Frame) -> tuple[CollateralHealth, ...]:
+    """Each non-zero holding's collateral value (the kernel's units at the asset's price)."""
+    h = frame.holdings
+    rows = []
+    for k, asset in enumerate(frame.assets):
+        amount, price = float(frame.amounts[k]), float(h.price[k])
+        if amount == 0.0:
+            continue
+        units = float(h.units[0, k])
+        rows.append(CollateralHealth(asset, amount, price, units / amount, units * price))
+    return tuple(rows)
 
 
 def _spot_rows(

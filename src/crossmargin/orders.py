@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -10,6 +11,7 @@ from crossmargin.health import AccountHealth, evaluate
 from crossmargin.maths.collateral import collateral_units, units_for_collateral
 from crossmargin.maths.entry import average_entry_of, realized_pnl_of, released_margin_of
 from crossmargin.maths.fees import trade_fee_of
+from crossmargin.maths.pnl import notional_of
 from crossmargin.maths.tiers import MarginArrays, position_margins
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Market, Order
 from crossmargin.model.positions import Position
@@ -128,13 +130,16 @@ def apply_fill(account: Account, market: Market, order: Order) -> Account:
 
 @dataclass(frozen=True)
 class OrderRisk:
-    """What a pre-trade check reads of the account after the fill (account currency): the
-    position's bracket cap, bracket (0 is the first) and notional, the cross equity and IM,
-    and the position's own equity and IM (used when it is isolated)."""
+    """What a pre-trade check reads of the account after the fill: the position's bracket cap,
+    bracket (0 is the first), notional and the venue's position limit (the last bracket's
+    cap; both in the settle asset), and in the account currency the cross equity and IM and
+    the position's own equity and IM (used when it is isolated)."""
 
     max_leverage: float
     bracket: int
     notional: float
+    position_limit: float
+    settle: str
     cross_equity: float
     cross_initial_margin: float
     equity: float
@@ -143,7 +148,13 @@ class OrderRisk:
 
 def refusal(position: Position, risk: OrderRisk, currency: str) -> str | None:
     """Why an order that adds risk and leaves ``position`` must be refused (``None``: it may
-    fill): a chosen leverage above the bracket's cap, or initial margin not covered."""
+    fill): past the venue's position limit, a chosen leverage above the bracket's cap, or
+    initial margin not covered."""
+    if risk.notional > risk.position_limit:
+        return (
+            f"position limit exceeded: notional {risk.notional:,.2f} {risk.settle} is above the "
+            f"{risk.position_limit:,.0f} {risk.settle} cap of the last bracket of {position.symbol}"
+        )
     if position.leverage is not None and position.leverage > risk.max_leverage * (1 + 1e-12):
         return (
             f"bracket leverage exceeded: {position.leverage:g}x is above the "
@@ -174,7 +185,8 @@ def increases_risk(old: Position | None, new: Position | None) -> bool:
 
 
 def what_if(account: Account, market: Market, order: Order) -> WhatIf:
-    """Simulate ``order``: accepted unless it adds risk beyond the initial margin or a leverage cap.
+    """Simulate ``order``: accepted unless it adds risk beyond the initial margin, a leverage cap
+    or the venue's position limit (the cap of the last bracket, at the mark).
 
     Leverage caps are pre-trade rules: a position already above its bracket's cap is margined
     at the cap, and an order that only reduces a position is always accepted. Nothing is
@@ -189,12 +201,17 @@ def what_if(account: Account, market: Market, order: Order) -> WhatIf:
     if increases_risk(old, new):
         assert new is not None
         row = next(p for p in after.positions if p.symbol == new.symbol)
+        instrument = market.instrument(new.symbol)
         reason = refusal(
             new,
             OrderRisk(
                 row.max_leverage,
                 row.bracket,
-                row.notional,
+                notional_of(
+                    new.qty, instrument.contract_size, row.mark_price, instrument.inverse
+                ),
+                math.inf if instrument.margin is None else instrument.margin.position_limit,
+                instrument.settle,
                 after.cross_equity,
                 after.cross_initial_margin,
                 row.equity,

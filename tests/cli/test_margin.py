@@ -35,9 +35,9 @@ def _doc(tmp_path: Path, change: Any) -> Path:
 
 
 def test_margin_json_on_the_documented_example() -> None:
-    """The README's Hyperliquid document: short 0.5 BTC @ 60,000 marked 63,287 at 50x (MMR
-    1/(2*50) = 1%), isolated 2 ETH @ 2,400 marked 2,500 with 300 margin at 10x (ETH max 25x:
-    MMR 2%)."""
+    """The README's Hyperliquid document: 10,000 USDC, short 0.5 BTC @ 60,000 marked 63,287 at
+    50x (MMR 1/(2*50) = 1%), isolated 2 ETH @ 2,400 marked 2,500 with 300 margin at 10x (ETH max
+    25x: MMR 2%)."""
     out = json.loads(_run("margin", str(EXAMPLE), "--json").stdout)
     (account,) = out["accounts"]
     btc, eth = account["positions"]
@@ -46,15 +46,21 @@ def test_margin_json_on_the_documented_example() -> None:
     assert btc["notional"] == pytest.approx(31_643.5)
     assert btc["maintenance_margin"] == pytest.approx(316.435)
     assert btc["initial_margin"] == pytest.approx(632.87)
-    # Cross: 1,000 - 1,643.5 = -643.5 of equity; liq = 63,287 + (-643.5 - 316.435) / 0.5 / 1.01
-    assert btc["liquidation_price"] == pytest.approx(63_287 + (-643.5 - 316.435) / 0.5 / 1.01)
+    # Cross: 10,000 - 1,643.5 = 8,356.5 of equity; liq = 63,287 + (8,356.5 - 316.435) / 0.5 / 1.01
+    assert btc["liquidation_price"] == pytest.approx(63_287 + (8_356.5 - 316.435) / 0.5 / 1.01)
     assert eth["maintenance_margin"] == pytest.approx(100.0)
     assert eth["initial_margin"] == pytest.approx(500.0)
     assert eth["liquidation_price"] == pytest.approx(2_500 - 400 / 2 / (1 - 1 / 50))
-    assert account["equity"] == pytest.approx(-643.5 + 500.0)
-    assert account["status"] == "bankrupt"
-    assert account["margin_ratio"] is None
-    assert account["crash_distance"] == 0.0
+    assert account["equity"] == pytest.approx(8_356.5 + 500.0)
+    # One PnL: the account's sums both positions, cross and isolated (-1,643.5 + 200).
+    assert account["unrealized_pnl"] == pytest.approx(-1_643.5 + 200.0)
+    assert account["status"] == "healthy"
+    assert account["margin_ratio"] == pytest.approx((316.435 + 100.0) / 8_856.5)
+    assert account["effective_leverage"] == pytest.approx((31_643.5 + 5_000.0) / 8_856.5)
+    assert 0.0 < account["crash_distance"] < 1.0
+    assert account["collateral"] == [
+        {"asset": "USDC", "balance": 10_000.0, "price": 1.0, "ratio": 1.0, "value": 10_000.0}
+    ]
     for key in (
         "id",
         "equity",
@@ -73,7 +79,7 @@ def test_margin_json_on_the_documented_example() -> None:
 def test_margin_tables_and_rulebook_override(tmp_path: Path) -> None:
     """Tables print; ``--rulebook`` replaces the document's rulebook."""
     out = _run("margin", str(EXAMPLE)).stdout
-    assert "BTC-PERP" in out and "bankrupt" in out
+    assert "BTC-PERP" in out and "healthy" in out
     doc = _doc(tmp_path, lambda d: d.update(rulebook="binance-usdm"))
     result = runner.invoke(app, ["margin", str(doc), "--rulebook", "hyperliquid", "--json"])
     assert result.exit_code == 0
@@ -95,7 +101,7 @@ def test_what_if_rejects_a_breach_and_accepts_a_reduction() -> None:
             "--symbol",
             "BTC-PERP",
             "--qty",
-            "-1",
+            "-20",
             "--json",
         ).stdout
     )
@@ -115,9 +121,9 @@ def test_what_if_rejects_a_breach_and_accepts_a_reduction() -> None:
         ).stdout
     )
     assert reduced["accepted"] is True
-    # Closing the short at the mark realises -1,643.5: cash 1,000 -> -643.5, no BTC position.
+    # Closing the short at the mark realises -1,643.5: cash 10,000 -> 8,356.5, no BTC position.
     assert [p["symbol"] for p in reduced["after"]["positions"]] == ["ETH-PERP"]
-    assert reduced["after"]["equity"] == pytest.approx(-643.5 + 500.0)
+    assert reduced["after"]["equity"] == pytest.approx(8_356.5 + 500.0)
 
 
 def test_demo_runs() -> None:
@@ -257,7 +263,7 @@ def test_what_if_table_shows_the_json_figures() -> None:
         figures = ("equity", "initial_margin", "maintenance_margin", "available_balance")
         assert shown == [fmt(data[side][key]) for key in figures]
         assert data[side]["status"] in rows[side]
-    assert data["account"]["balances"] == {"USDC": pytest.approx(1_000.0 - 0.5 * 3_287.0)}
+    assert data["account"]["balances"] == {"USDC": pytest.approx(10_000.0 - 0.5 * 3_287.0)}
 
 
 def test_rulebooks_table_lists_the_json_entries() -> None:
@@ -299,3 +305,103 @@ def test_margin_with_a_bad_rulebook_option_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: rulebook: no bundled rulebook or file")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_isolated_only_account_shows_the_positions_pnl(tmp_path: Path) -> None:
+    """One PnL: an isolated long 0.5 BTC @ 60,000 marked 59,000 loses 500, and so does the
+    account (it used to show 0.00 beside the position's -500)."""
+    doc = {
+        "rulebook": "hyperliquid",
+        "prices": {"BTC-PERP": 59_000.0},
+        "accounts": [
+            {
+                "id": "iso",
+                "balances": {"USDC": 1_000.0},
+                "positions": [
+                    {
+                        "symbol": "BTC-PERP",
+                        "qty": 0.5,
+                        "entry_price": 60_000.0,
+                        "margin_mode": "isolated",
+                        "isolated_margin": 3_000.0,
+                        "leverage": 10,
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "iso.json"
+    path.write_text(json.dumps(doc))
+    (account,) = json.loads(_run("margin", str(path), "--json").stdout)["accounts"]
+    assert account["positions"][0]["unrealized_pnl"] == pytest.approx(-500.0)
+    assert account["unrealized_pnl"] == pytest.approx(-500.0)
+    # equity = collateral + PnL + isolated margin = 1,000 - 500 + 3,000.
+    assert account["equity"] == pytest.approx(3_500.0)
+
+
+def test_negative_balance_counts_in_full(tmp_path: Path) -> None:
+    """Binance rulebook in Multi-Assets mode: USDT ratio 0.9999, BTC 0.95. Owing 1,000 USDT counts
+    -1,000 (no haircut benefit), 1 BTC at 60,000 counts 0.95 x 60,000."""
+    doc = {
+        "rulebook": "binance-usdm",
+        "account_mode": "multi_assets",
+        "prices": {"BTC": 60_000.0, "BTCUSDT": 60_000.0},
+        "accounts": [{"id": "m", "balances": {"USDT": -1_000.0, "BTC": 1.0}}],
+    }
+    path = tmp_path / "neg.json"
+    path.write_text(json.dumps(doc))
+    (account,) = json.loads(_run("margin", str(path), "--json").stdout)["accounts"]
+    assert account["collateral_value"] == pytest.approx(-1_000.0 + 0.95 * 60_000.0)
+    usdt, btc = account["collateral"]
+    assert usdt == {"asset": "USDT", "balance": -1_000.0, "price": 1.0, "ratio": 1.0, "value": -1e3}
+    assert btc["ratio"] == pytest.approx(0.95) and btc["value"] == pytest.approx(57_000.0)
+    table = _run("margin", str(path)).stdout
+    assert "collateral of m" in table and "95.00%" in table
+
+
+def test_effective_leverage_is_never_negative(tmp_path: Path) -> None:
+    """With no positive equity the leverage is null in JSON and n/a in the table."""
+    doc = _doc(tmp_path, lambda d: d["accounts"][0]["balances"].update(USDC=1_000.0))
+    (account,) = json.loads(_run("margin", str(doc), "--json").stdout)["accounts"]
+    assert account["status"] == "bankrupt" and account["equity"] < 0
+    assert account["effective_leverage"] is None
+    row = next(line for line in _run("margin", str(doc)).stdout.splitlines() if "leverage" in line)
+    assert "n/a" in row and "-" not in row.replace("effective leverage", "")
+
+
+def test_option_legs_in_json_and_table() -> None:
+    """The PM document's short strangle: each leg with its value and Greeks; their sums are the
+    PM report's expiry bucket of Greeks and its option value (0 rate: BTC settle = account)."""
+    (account,) = json.loads(_run("margin", str(PM_DOC), "--json").stdout)["accounts"]
+    legs = account["option_legs"]
+    assert [(leg["option_type"], leg["strike"], leg["qty"]) for leg in legs] == [
+        ("call", 70_000.0, -1.0),
+        ("put", 50_000.0, -1.0),
+    ]
+    bucket = account["portfolio_margin"]["greeks"]["BTC"]["2026-12-25"]
+    assert sum(leg["delta"] for leg in legs) == pytest.approx(bucket["delta_coin"])
+    assert sum(leg["gamma"] for leg in legs) == pytest.approx(bucket["gamma"])
+    assert sum(leg["vega"] for leg in legs) == pytest.approx(bucket["vega_usd"])
+    assert sum(leg["theta"] for leg in legs) == pytest.approx(bucket["theta_usd"])
+    value = account["portfolio_margin"]["option_value"]
+    assert sum(leg["value"] for leg in legs) == pytest.approx(value)
+    # Short options: negative value, short vega, long theta; the short call's delta is negative.
+    assert all(leg["value"] < 0 and leg["vega"] < 0 < leg["theta"] for leg in legs)
+    assert legs[0]["delta"] < 0 < legs[1]["delta"]
+    table = _run("margin", str(PM_DOC)).stdout
+    assert "options of strangle-seller" in table
+    assert "BTC-25DEC26-70000-C" in table and "60.00%" in table
+
+
+def test_demo_text_matches_what_it_shows() -> None:
+    """The demo prints the three bundled documents, as its help and the README say."""
+    out = _run("demo").stdout
+    shown = [line for line in out.splitlines() if "crossmargin margin demo-" in line]
+    assert len(shown) == len(DEMO_NAMES) == 3
+    help_text = _run("demo", "--help").stdout
+    assert "three" in help_text
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "three portfolio documents" in readme
+
+
+DEMO_NAMES = ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json")

@@ -4,6 +4,7 @@ JSON, the table from the same report, and bad input (exit code 2, one line)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -59,3 +60,27 @@ def test_replay_bad_range_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: ")
+
+
+def test_replay_prices_with_utc_offsets_and_the_funding_series(tmp_path: Path) -> None:
+    """Candle times written with an offset (+02:00) are the same instants as the bundled UTC
+    ones, and the report names the funding series it settles."""
+    bundled = Path(__file__).parents[2] / "src" / "crossmargin" / "data"
+    lines = (bundled / "btc_usdt_2h_2020-03.csv").read_text().splitlines()
+    shifted = [lines[0]]
+    for line in lines[1:]:
+        stamp, rest = line.split(",", 1)
+        utc = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
+        shifted.append(f"{utc.astimezone(timezone(timedelta(hours=2))).isoformat()},{rest}")
+    path = tmp_path / "prices.csv"
+    path.write_text("\n".join(shifted) + "\n")
+    window = ["--accounts", "30", "--from", "2020-03-11T02:00:00+02:00", "--to", "2020-03-12"]
+    plain = json.loads(CliRunner().invoke(app, ["replay", *window, "--json"]).stdout)
+    result = CliRunner().invoke(app, ["replay", "--prices", str(path), *window, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report == plain
+    assert report["candles"] == 13
+    assert report["funding_series"].startswith("Binance BTCUSDT perpetual")
+    # 2020-03-11 08:00 and 16:00 and 2020-03-12 00:00 fall after the first candle.
+    assert report["funding_rates"] == 3

@@ -70,7 +70,7 @@ def test_futures_only_document_marks_the_standard_edge_as_worst(tmp_path: Path) 
         (["--leg=-1:call:0:30:0.5"], "error: leg[0].strike"),
         (["--leg=banana"], "error: leg[0]: expected QTY:perp or QTY:call|put:K:DAYS:VOL"),
         (["--leg=-1:call:100000:0:0.5"], "error: leg[0].days: must be > 0"),
-        (["--png", "x.png"], "error: png: a heat map needs PORTFOLIO or at least one --leg"),
+        (["--png", "x.png"], "error: --png: a heat map needs PORTFOLIO or at least one --leg"),
         (["--rulebook", "no-such-pm"], "error: rulebook: no bundled PM rulebook"),
         ([str(PM_DOC), "--account", "zz"], "error: --account: no account 'zz'"),
         ([str(PM_DOC), "--underlying", "ETH"], "error: --underlying: account holds no ETH"),

@@ -91,3 +91,16 @@ def test_bench_too_few_accounts_exits_2() -> None:
     result = runner.invoke(app, ["bench", "--accounts", "10"])
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: accounts: must be >= 100, got 10"
+
+
+def test_stress_a_document_with_options() -> None:
+    """The Deribit PM document (a short perpetual and a short strangle): the run shocks the
+    perpetual and counts the two options it leaves to portfolio margin."""
+    doc = Path(__file__).parents[1] / "data" / "deribit-pm.json"
+    result = runner.invoke(app, ["stress", str(doc), "--shards", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["accounts"] == 1
+    assert payload["options_left_out"] == 2
+    table = runner.invoke(app, ["stress", str(doc), "--shards", "1"])
+    assert table.exit_code == 0 and "2 option positions left out" in table.stdout

@@ -14,11 +14,14 @@ and status are the PM figures; ``standard_margin`` gives the standard ones besid
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from crossmargin.health import AccountHealth, evaluate
 from crossmargin.io.document import Document, parse_document, parse_options, read_document
@@ -29,12 +32,14 @@ from crossmargin.model import (
     Account,
     CrossMarginError,
     Instrument,
+    Kind,
     MarginMode,
     Market,
     OptionData,
 )
 from crossmargin.orders import max_withdrawable
 from crossmargin.pm import PortfolioMarginReport, portfolio_margin_report
+from crossmargin.pm.risk import account_risk, option_values
 from crossmargin.rules import (
     PmRulebook,
     Rulebook,
@@ -47,13 +52,16 @@ from crossmargin.rules.portfolio import MODELS as PM_MODELS
 
 __all__ = [
     "AccountResult",
+    "OptionLeg",
     "Portfolio",
     "PortfolioResult",
     "RulebookRef",
     "StandardMargin",
+    "check_finite",
     "evaluate_account",
     "evaluate_portfolio",
     "load_portfolio",
+    "option_legs",
     "parse_portfolio",
     "resolve",
 ]
@@ -101,15 +109,38 @@ class StandardMargin:
 
 
 @dataclass(frozen=True)
+class OptionLeg:
+    """One option position, valued as portfolio margin values it (Black-76 at the base forward
+    and the vol below). ``value`` is the position's mark value in ``settle`` (long > 0); the
+    Greeks are the position's (qty x per contract): ``delta`` in coins of the underlying,
+    ``gamma`` in coins per USD, ``vega`` in USD per vol point, ``theta`` in USD per day."""
+
+    symbol: str
+    option_type: str
+    strike: float
+    expiry: str
+    qty: float
+    settle: str
+    vol: float
+    value: float
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+
+
+@dataclass(frozen=True)
 class AccountResult:
     """One account: its health, the most each asset can withdraw and, when the document names
-    a PM rulebook, its portfolio margin. Under portfolio margin the health's account figures
-    are the PM ones (positions keep their standard IM and MM) and ``standard_margin`` holds
-    the standard figures. Amounts in the account currency."""
+    a PM rulebook, its option legs and portfolio margin. Under portfolio margin the health's
+    account figures are the PM ones (positions keep their standard IM and MM; options are left
+    out of the standard health) and ``standard_margin`` holds the standard figures. Amounts in
+    the account currency."""
 
     health: AccountHealth = field(metadata=INLINE)
     max_withdrawable: Mapping[str, float]
     standard_margin: StandardMargin | None = field(default=None, metadata=OPTIONAL)
+    option_legs: tuple[OptionLeg, ...] | None = field(default=None, metadata=OPTIONAL)
     portfolio_margin: PortfolioMarginReport | None = field(default=None, metadata=OPTIONAL)
 
 
@@ -133,28 +164,74 @@ def _is_pm(name: str | Path) -> bool:
     return isinstance(header, Mapping) and header.get("model") in PM_MODELS
 
 
-def _unified_symbols(instruments: Mapping[str, Instrument]) -> dict[str, str]:
-    """ccxt unified symbol (``BTC/USDT:USDT``) -> rulebook symbol, for perpetuals."""
-    return {
-        f"{i.underlying}/{i.quote}:{i.settle}": symbol
-        for symbol, i in instruments.items()
-        if i.kind == "perpetual"
-    }
-
-
-def _aliased(account: Account, aliases: Mapping[str, str], where: str) -> Account:
-    positions = [replace(p, symbol=aliases.get(p.symbol, p.symbol)) for p in account.positions]
+def _unified_symbol(instrument: Instrument) -> str | None:
+    """ccxt's unified symbol of a derivative: ``BTC/USDT:USDT`` (perpetual),
+    ``BTC/USDT:USDT-250328`` (dated future), ``BTC/USD:BTC-261225-70000-C`` (option)."""
+    i = instrument
+    base = f"{i.underlying}/{i.quote}:{i.settle}"
+    if i.kind == Kind.PERPETUAL:
+        return base
+    if i.kind == Kind.SPOT or i.expiry is None:
+        return None
     try:
-        return Account(account.id, account.balances, positions)
-    except CrossMarginError as error:
-        raise error.at(where) from None
+        day = date.fromisoformat(i.expiry[:10]).strftime("%y%m%d")
+    except ValueError:
+        return None
+    if i.kind == Kind.FUTURE:
+        return f"{base}-{day}"
+    return f"{base}-{day}-{i.strike:g}-{(i.option_type or '?')[:1].upper()}"
+
+
+def _unified_symbols(instruments: Mapping[str, Instrument]) -> dict[str, str]:
+    """ccxt unified symbol -> market symbol (the venue id, e.g. ``BTCUSDT``)."""
+    aliases = {}
+    for symbol, instrument in instruments.items():
+        unified = _unified_symbol(instrument)
+        if unified is not None and unified not in instruments:
+            aliases[unified] = symbol
+    return aliases
+
+
+def _symbol(name: str, instruments: Mapping[str, Instrument], aliases: Mapping[str, str]) -> str:
+    """The market ``name`` means: a market symbol or a ccxt unified symbol of one."""
+    if name in instruments:
+        return name
+    if name in aliases:
+        return aliases[name]
+    raise CrossMarginError(
+        "symbol",
+        f"unknown instrument {name!r}: neither a market symbol nor the ccxt unified symbol of "
+        "one (add it under instruments)",
+    )
+
+
+def _account_as_listed(
+    account: Account,
+    instruments: Mapping[str, Instrument],
+    aliases: Mapping[str, str],
+    sizes: Mapping[int, float],
+) -> Account:
+    """The account with market symbols, and ccxt sizes (contracts x contractSize) in the
+    market's contracts."""
+    positions = []
+    for j, p in enumerate(account.positions):
+        try:
+            symbol = _symbol(p.symbol, instruments, aliases)
+        except CrossMarginError as error:
+            raise error.at(f"positions[{j}]") from None
+        qty = p.qty
+        if j in sizes:
+            qty = p.qty * sizes[j] / instruments[symbol].contract_size
+        positions.append(replace(p, symbol=symbol, qty=qty))
+    return Account(account.id, account.balances, positions)
 
 
 def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio:
     """Load the rulebooks a document names and build its market.
 
     ``rulebook`` overrides the document's rulebook or, when it names a portfolio-margin
-    rulebook, its ``portfolio_margin``.
+    rulebook, its ``portfolio_margin``. ``leverage_tiers``, positions and prices may name a
+    market by its symbol (the venue id) or its ccxt unified symbol.
     """
     pm_name: str | Path | None = document.portfolio_margin
     name: str | Path | None = document.rulebook
@@ -181,12 +258,27 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
         options = OptionData(datetime.now(UTC))
     instruments = margin_rules.with_instruments(document.instruments)
     aliases = _unified_symbols(instruments)
+    if document.leverage_tiers:
+        tiers = []
+        for key, rows in document.leverage_tiers:
+            where = f"leverage_tiers.{key}"
+            try:
+                tiers.append((_symbol(key, instruments, aliases), rows, where))
+            except CrossMarginError as error:
+                raise CrossMarginError(where, error.reason) from None
+        instruments = margin_rules.with_instruments(document.instruments, tiers=tiers)
     prices = {aliases.get(key, key): value for key, value in document.prices.items()}
     for symbol, mark in document.marks:
         prices.setdefault(aliases.get(symbol, symbol), mark)
-    accounts = tuple(
-        _aliased(account, aliases, f"accounts[{a}]") for a, account in enumerate(document.accounts)
-    )
+    sizes: dict[int, dict[int, float]] = {}
+    for a, j, size in document.contract_sizes:
+        sizes.setdefault(a, {})[j] = size
+    accounts = []
+    for a, account in enumerate(document.accounts):
+        try:
+            accounts.append(_account_as_listed(account, instruments, aliases, sizes.get(a, {})))
+        except CrossMarginError as error:
+            raise error.at(f"accounts[{a}]") from None
     mode = margin_rules.mode(document.account_mode)
     for a, account in enumerate(accounts):
         mode.check(account, f"accounts[{a}]")
@@ -199,7 +291,7 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
         if document.margin_call_ratio is None
         else document.margin_call_ratio,
     )
-    return Portfolio(margin_rules, market, accounts, pm, options)
+    return Portfolio(margin_rules, market, tuple(accounts), pm, options)
 
 
 def parse_portfolio(data: Any, rulebook: str | Path | None = None) -> Portfolio:
@@ -261,17 +353,74 @@ def _under_pm(
     return under_pm, standard
 
 
+_POSITION_FIGURES = ("notional", "unrealized_pnl", "initial_margin", "maintenance_margin")
+_ACCOUNT_FIGURES = ("equity", "initial_margin", "maintenance_margin", "available_balance")
+
+
+def check_finite(account: Account, health: AccountHealth) -> None:
+    """Refuse an account whose sizes overflow a float (``1e308`` contracts): every figure of a
+    result must be finite, and the error names the field that made it overflow."""
+    for row in health.positions:
+        if not all(math.isfinite(getattr(row, name)) for name in _POSITION_FIGURES):
+            j = next(j for j, p in enumerate(account.positions) if p.symbol == row.symbol)
+            raise CrossMarginError(f"positions[{j}].qty", "too large: its notional overflows")
+    for held in health.collateral:
+        if not math.isfinite(held.balance * held.price):
+            raise CrossMarginError(f"balances.{held.asset}", "too large: its value overflows")
+    for name in ("wallet_balance", "collateral_value", *_ACCOUNT_FIGURES):
+        if not math.isfinite(getattr(health, name)):
+            raise CrossMarginError("positions", f"too large together: the {name} overflows")
+
+
 def evaluate_account(portfolio: Portfolio, account: Account) -> AccountResult:
     """Health, withdrawable amounts and portfolio margin of one of the portfolio's accounts."""
     market = portfolio.market
     base = _without_options(account, portfolio)
-    health = evaluate(base, market)
+    with np.errstate(over="ignore", invalid="ignore"):
+        health = evaluate(base, market)
+    check_finite(account, health)
     withdrawable = max_withdrawable(base, market, health)
     if portfolio.pm is None or portfolio.options is None:
         return AccountResult(health, withdrawable)
     pm = portfolio_margin_report(account, market, portfolio.pm, portfolio.options, health=health)
+    legs = option_legs(account, market, portfolio.pm, portfolio.options)
     under_pm, standard = _under_pm(health, pm, market.margin_call_ratio)
-    return AccountResult(under_pm, withdrawable, standard, pm)
+    return AccountResult(under_pm, withdrawable, standard, legs, pm)
+
+
+def option_legs(
+    account: Account, market: Market, rulebook: PmRulebook, data: OptionData
+) -> tuple[OptionLeg, ...]:
+    """The account's option positions with their value and Greeks (see :class:`OptionLeg`)."""
+    if not any(market.instrument(p.symbol).is_option for p in account.positions):
+        return ()
+    risk = account_risk(account, market, rulebook, data)
+    arrays = risk.compiled.arrays
+    vols = arrays.base_vol()
+    usd = option_values(arrays)
+    legs = []
+    for r, instrument in enumerate(risk.instruments):
+        if not instrument.is_option:
+            continue
+        q = float(risk.qty[r])
+        per_contract = usd[r] / arrays.forward[r] if instrument.inverse else usd[r]
+        legs.append(
+            OptionLeg(
+                symbol=instrument.symbol,
+                option_type=instrument.option_type or "",
+                strike=float(instrument.strike or 0.0),
+                expiry=instrument.expiry or "",
+                qty=q,
+                settle=instrument.settle,
+                vol=float(vols[r]),
+                value=q * float(per_contract),
+                delta=q * float(risk.greeks["delta_coin"][r]),
+                gamma=q * float(risk.greeks["gamma"][r]),
+                vega=q * float(risk.greeks["vega_usd"][r]),
+                theta=q * float(risk.greeks["theta_usd"][r]),
+            )
+        )
+    return tuple(legs)
 
 
 def evaluate_portfolio(portfolio: Portfolio) -> PortfolioResult:
@@ -281,7 +430,7 @@ def evaluate_portfolio(portfolio: Portfolio) -> PortfolioResult:
         try:
             results.append(evaluate_account(portfolio, account))
         except CrossMarginError as error:
-            located = error.path.startswith("positions")
+            located = error.path.startswith(("positions", "balances"))
             raise (error.at(f"accounts[{i}]") if located else error) from None
     ref = portfolio.rulebook
     return PortfolioResult(

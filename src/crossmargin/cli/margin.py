@@ -13,6 +13,7 @@ from rich.table import Table
 
 from crossmargin.app.portfolio import (
     AccountResult,
+    OptionLeg,
     PortfolioResult,
     evaluate_portfolio,
     load_portfolio,
@@ -28,6 +29,7 @@ from crossmargin.cli.render import (
     pct,
     status_markup,
 )
+from crossmargin.health import AccountHealth
 from crossmargin.model import MarginMode, Order
 from crossmargin.orders import WhatIf
 from crossmargin.pm import PortfolioMarginReport
@@ -54,12 +56,62 @@ _POSITION_COLUMNS = (
 )
 
 
+_OPTION_COLUMNS = (
+    "symbol",
+    "type",
+    "strike",
+    "expiry",
+    "qty",
+    "vol",
+    "value",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+)
+
+
 def _leverage(value: float) -> str:
-    return f"{fmt(value)}x" if math.isfinite(value) else "-"
+    """Gross notional / equity; ``n/a`` where the equity is not positive (never negative)."""
+    return f"{fmt(value)}x" if math.isfinite(value) and value >= 0 else "n/a"
+
+
+def collateral_table(h: AccountHealth) -> Table:
+    """Each asset held: balance, price, the share of its value that counts, collateral value."""
+    table = Table(title=f"collateral of {h.id} ({h.currency})")
+    for column in ("asset", "balance", "price", "ratio", "value"):
+        table.add_column(column, justify="left" if column == "asset" else "right")
+    for c in h.collateral:
+        table.add_row(c.asset, fmt(c.balance), fmt(c.price), pct(c.ratio), fmt(c.value))
+    return table
+
+
+def option_table(account: str, legs: tuple[OptionLeg, ...]) -> Table:
+    """Option legs with value (settle asset) and Greeks: delta in coins, vega and theta in USD."""
+    units = "value in settle asset, delta in coins, vega and theta in USD"
+    table = Table(title=f"options of {account} ({units})")
+    for column in _OPTION_COLUMNS:
+        table.add_column(column, justify="left" if column in ("symbol", "type") else "right")
+    for leg in legs:
+        table.add_row(
+            leg.symbol,
+            leg.option_type,
+            fmt(leg.strike),
+            leg.expiry,
+            f"{leg.qty:g}",
+            pct(leg.vol),
+            fmt(leg.value),
+            fmt(leg.delta),
+            fmt(leg.gamma),
+            fmt(leg.vega),
+            fmt(leg.theta),
+        )
+    return table
 
 
 def account_tables(result: AccountResult) -> list[Table]:
-    """Summary, positions and (under portfolio margin) the PM figures of one account."""
+    """Summary, collateral, positions and (under portfolio margin) the option legs and the PM
+    figures of one account."""
     h = result.health
     pm = "" if result.portfolio_margin is None else " (PM)"
     summary = Table(title=f"account {h.id} ({h.currency})", show_header=False)
@@ -82,7 +134,11 @@ def account_tables(result: AccountResult) -> list[Table]:
     positions = Table(title=f"positions of {h.id}")
     for column in _POSITION_COLUMNS:
         positions.add_column(column, justify="left" if column in ("symbol", "mode") else "right")
+    over_limit = any(p.over_limit for p in h.positions)
+    if over_limit:
+        positions.add_column("limit")
     for p in h.positions:
+        limit = ("[red]exceeded[/]" if p.over_limit else "",) if over_limit else ()
         positions.add_row(
             p.symbol,
             p.margin_mode,
@@ -95,8 +151,11 @@ def account_tables(result: AccountResult) -> list[Table]:
             fmt(p.maintenance_margin),
             fmt(p.liquidation_price),
             status_markup(p.status),
+            *limit,
         )
-    tables = [summary, positions]
+    tables = [summary, collateral_table(h), positions]
+    if result.option_legs:
+        tables.append(option_table(h.id, result.option_legs))
     if result.portfolio_margin is not None:
         tables.append(pm_table(h.id, result.portfolio_margin))
     return tables
@@ -224,7 +283,8 @@ DEMOS = ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json")
 
 
 def demo() -> None:
-    """Show the bundled demo portfolios (Hyperliquid, Binance multi-asset, Deribit PM options)."""
+    """Show the three bundled demo documents: Hyperliquid, Binance (multi-asset and a pasted
+    ccxt position) and Deribit portfolio margin with options."""
     folder = resources.files("crossmargin.io") / "examples"
     for name in DEMOS:
         console.rule(f"[bold]crossmargin margin {name}")

@@ -16,7 +16,7 @@ from crossmargin.cli.render import console, exit_on_bad_input
 from crossmargin.model import CrossMarginError
 from crossmargin.model.extras import needs_extra
 
-__all__ = ["grid_table", "heat_map", "scenarios"]
+__all__ = ["grid_table", "heat_map", "scenarios", "writable_file"]
 
 
 def grid_table(view: ScenarioPnl) -> Table:
@@ -128,9 +128,17 @@ def heat_map(view: ScenarioPnl, path: Path) -> None:
     try:
         fig.savefig(path, dpi=120)
     except OSError as error:
-        raise CrossMarginError("png", f"cannot write {path}: {error.strerror}") from None
+        raise CrossMarginError("--png", f"cannot write {path}: {error.strerror}") from None
     finally:
         plt.close(fig)
+
+
+def writable_file(field: str, path: Path) -> None:
+    """Refuse, before any work, an output path in a missing folder or naming a folder."""
+    if path.is_dir():
+        raise CrossMarginError(field, f"{path} is a folder: give a file name")
+    if not path.parent.is_dir():
+        raise CrossMarginError(field, f"no folder {path.parent} to write {path.name} into")
 
 
 def scenarios(
@@ -163,12 +171,14 @@ def scenarios(
     the price x vol heat map.
     """
     with exit_on_bad_input():
+        if png is not None:
+            writable_file("--png", png)
         if portfolio is not None:
             view = document_scenarios(portfolio, account, rulebook_name, underlying)
         else:
             view = strategy_scenarios(leg or [], underlying, spot, rulebook_name)
         if png is not None and view.pnl is None:
-            raise CrossMarginError("png", "a heat map needs PORTFOLIO or at least one --leg")
+            raise CrossMarginError("--png", "a heat map needs PORTFOLIO or at least one --leg")
         console.print(grid_table(view))
         if png is not None:
             heat_map(view, png)

@@ -64,10 +64,14 @@ class StressReport:
     accounts: int
     scenarios: tuple[ScenarioRow, ...]
     worst_accounts: tuple[WorstAccount, ...]
+    options_left_out: int = 0
 
 
-def stress_report(result: StressResult, scenarios: list[Scenario], top: int) -> StressReport:
-    """The report of a run over ``scenarios``, listing the ``top`` accounts by worst loss."""
+def stress_report(
+    result: StressResult, scenarios: list[Scenario], top: int, options_left_out: int = 0
+) -> StressReport:
+    """The report of a run over ``scenarios``, listing the ``top`` accounts by worst loss;
+    ``options_left_out`` option positions were not shocked."""
     order = result.worst_loss.argsort()[::-1][:top]
     return StressReport(
         len(result.account_ids),
@@ -83,6 +87,7 @@ def stress_report(result: StressResult, scenarios: list[Scenario], top: int) -> 
             )
             for i in order.tolist()
         ),
+        options_left_out,
     )
 
 
@@ -96,6 +101,11 @@ def print_stress(report: StressReport) -> None:
             row.name, f"{100 * row.move:+.1f}%", str(row.liquidated), f"{row.shortfall:,.2f}"
         )
     console.print(table)
+    if report.options_left_out:
+        console.print(
+            f"{report.options_left_out} option positions left out: the stress shocks futures and "
+            "spot (options are margined by portfolio margin: crossmargin margin, scenarios)"
+        )
 
 
 def stress(
@@ -122,6 +132,7 @@ def stress(
         if top < 0:
             raise CrossMarginError("top", f"must be >= 0, got {top}")
         scenarios = default_scenarios()
+        left_out = 0
         if synthetic is not None:
             if synthetic < 1:
                 raise CrossMarginError("synthetic", f"must be >= 1, got {synthetic}")
@@ -129,8 +140,9 @@ def stress(
             result = run_stress(columns, params, scenarios, scheduler, shards)
         elif portfolio is not None:
             book = document_book(portfolio)
+            left_out = book.options_left_out
             result = run_stress(list(book.accounts), book.market, scenarios, scheduler, shards)
-        report = stress_report(result, scenarios, top)
+        report = stress_report(result, scenarios, top, left_out)
     if as_json:
         emit_json(report)
     else:

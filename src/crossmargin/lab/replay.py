@@ -15,7 +15,7 @@ import csv
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,7 @@ from crossmargin.ledger.journal import INSURANCE, Event, EventKind
 from crossmargin.model import CrossMarginError
 
 __all__ = [
+    "FUNDING_SERIES",
     "Candle",
     "ReplayReport",
     "btc_symbol",
@@ -35,6 +36,13 @@ __all__ = [
 ]
 
 LEVERAGES = (2, 3, 5, 10, 20, 25, 50, 75, 100)
+FUNDING_SERIES = "Binance BTCUSDT perpetual, every 8 h (bundled btcusdt_perp_funding.csv)"
+"""The funding series every replay settles, whichever venue it runs."""
+
+
+def utc_naive(t: datetime) -> datetime:
+    """``t`` as a naive UTC time (an aware time is converted; a naive one is taken as UTC)."""
+    return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,11 @@ def load_candles(
     """Candles from a CSV whose first column is a date or time, then open, high, low, close.
 
     Default: the bundled Binance BTC/USDT 2-hour candles of 2020-03-05 to 2020-03-20.
-    ``start``/``end`` keep bars with ``start <= time <= end``.
+    ``start``/``end`` keep bars with ``start <= time <= end``; times with an offset are
+    converted to UTC (``start`` and ``end`` too).
     """
+    start = None if start is None else utc_naive(start)
+    end = None if end is None else utc_naive(end)
     if path is None:
         data = resources.files("crossmargin.data").joinpath("btc_usdt_2h_2020-03.csv")
         text = data.read_text()
@@ -67,7 +78,7 @@ def load_candles(
     bars = []
     for i, row in enumerate(csv.reader(text.splitlines()[1:])):
         try:
-            t = datetime.fromisoformat(row[0].strip())
+            t = utc_naive(datetime.fromisoformat(row[0].strip()))
             o, h, lo, c = (Decimal(x) for x in row[1:5])
         except (IndexError, ValueError, ArithmeticError):
             raise CrossMarginError(f"prices[{i}]", "need time,open,high,low,close") from None
@@ -93,6 +104,8 @@ class ReplayReport:
     bankruptcies: int
     adl_events: int
     funding_payments: int
+    funding_series: str
+    funding_rates: int
     insurance_fund_start: Decimal
     insurance_fund_end: Decimal
     bad_debt: Decimal
@@ -166,20 +179,27 @@ def run_history(
     first_seq = ledger.state.seq
     series = load_funding()
     last = candles[0].time
+    applied = 0
     for n, bar in enumerate(candles):
         for rate in due(series, last, bar.time):
             ledger.fund(f"fund:{rate.time.isoformat()}", symbol, rate.rate)
+            applied += 1
         last = bar.time
         for k, px in enumerate(_path(bar)):
             ledger.price(f"price:{bar.time.isoformat()}:{k}", symbol, px)
         if progress is not None:
             progress(n + 1)
     events = list(ledger.store.events(after=first_seq))
-    return _report(ledger, candles, accounts, events, start_fund)
+    return _report(ledger, candles, accounts, events, start_fund, applied)
 
 
 def _report(
-    ledger: Ledger, candles: list[Candle], accounts: int, events: list[Event], fund: Decimal
+    ledger: Ledger,
+    candles: list[Candle],
+    accounts: int,
+    events: list[Event],
+    fund: Decimal,
+    funding_rates: int,
 ) -> ReplayReport:
     state = ledger.state
     kinds = [e.kind for e in events]
@@ -199,6 +219,8 @@ def _report(
         bankruptcies=len(bankrupt),
         adl_events=kinds.count(EventKind.ADL_FILL),
         funding_payments=kinds.count(EventKind.FUNDING),
+        funding_series=FUNDING_SERIES,
+        funding_rates=funding_rates,
         insurance_fund_start=fund,
         insurance_fund_end=state.balance(INSURANCE),
         bad_debt=state.bad_debt,

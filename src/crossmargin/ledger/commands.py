@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -461,6 +462,7 @@ class Ledger:
             body["price_source"] = source
         rate = self.ctx.rules.maker_fee if c.maker else self.ctx.rules.taker_fee
         cs = Decimal(repr(instrument.contract_size))
+        limit = math.inf if instrument.margin is None else instrument.margin.position_limit
 
         def decide(em: Emitter) -> None:
             self._known(account)
@@ -488,6 +490,8 @@ class Ledger:
                         float(rows.max_leverage[k]),
                         int(rows.bracket[k]),
                         float(rows.notional[k]),
+                        limit,
+                        instrument.settle,
                         risk.cross_equity,
                         risk.cross_initial_margin,
                         float(rows.equity[k]),

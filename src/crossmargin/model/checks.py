@@ -13,7 +13,10 @@ def finite(field: str, value: float) -> float:
     """Return ``value`` as a float, refusing NaN, infinities and non-numbers."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CrossMarginError(field, f"must be a number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise CrossMarginError(field, "too large for a float") from None
     if not math.isfinite(number):
         raise CrossMarginError(field, f"must be finite, got {value!r}")
     return number

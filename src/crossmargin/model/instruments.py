@@ -12,6 +12,9 @@ Every venue model (tiered brackets, Hyperliquid, size-scaled rates) compiles int
 With ``isolated_at_entry`` (Bybit's classic isolated margin) an isolated position's IM and MM are
 fixed at its entry-price value instead of following the mark. A ``close_fee_rate`` (Bybit's
 taker fee) adds the estimated fee to close, priced at the leverage bankruptcy price, to both.
+
+A finite ``max_notional`` on the last bracket is the venue's position limit (Binance caps its
+last bracket): a position past it is still margined at the last bracket.
 """
 
 from __future__ import annotations
@@ -100,11 +103,6 @@ class MarginSchedule:
                 raise CrossMarginError(
                     f"tiers[{i}].min_notional", "tiers must be contiguous (equal previous max)"
                 )
-        if self.tiers[-1].max_notional != math.inf:
-            raise CrossMarginError(
-                f"tiers[{len(self.tiers) - 1}].max_notional",
-                "the last tier must be unbounded; add a tier above it",
-            )
         non_negative("initial_rate", self.initial_rate)
         non_negative("initial_rate_per_size", self.initial_rate_per_size)
         non_negative("maintenance_rate_per_size", self.maintenance_rate_per_size)
@@ -119,15 +117,23 @@ class MarginSchedule:
         rates: list[float],
         max_leverage: list[float],
         amounts: list[float | None] | None = None,
+        position_limit: float = math.inf,
     ) -> MarginSchedule:
-        """Build brackets from floors; missing maintenance amounts follow the continuity rule."""
+        """Build brackets from floors; missing maintenance amounts follow the continuity rule.
+        ``position_limit`` is the last bracket's cap (notional in the settle asset)."""
         derived = continuity_amounts(floors, rates, amounts)
-        caps = [*floors[1:], math.inf]
+        caps = [*floors[1:], position_limit]
         tiers = tuple(
             Tier(lo, hi, r, lev, d)
             for lo, hi, r, lev, d in zip(floors, caps, rates, max_leverage, derived, strict=True)
         )
         return cls(tiers)
+
+    @property
+    def position_limit(self) -> float:
+        """Largest notional the venue lets a position reach (the last bracket's cap; ``inf``
+        when it is open)."""
+        return self.tiers[-1].max_notional
 
     @classmethod
     def size_scaled(

@@ -10,6 +10,12 @@ version), optional ``[collateral.ASSET]`` haircuts and ``[[markets]]`` entries. 
 
 The same compiler reads the instruments of a portfolio document, which may use ccxt's names
 (``base``, ``contractSize``, ``maxLeverage``, ``minNotional``, ``maintenanceMarginRate`` ...).
+
+Tiers may be ccxt leverage tiers as ``fetch_leverage_tiers()`` returns them: ``minNotional``,
+``maxNotional``, ``maintenanceMarginRate``, ``maxLeverage`` and ``maintenanceAmount`` are read,
+or Binance's ``cum`` inside ``info`` when no maintenance amount is given; ``tier``, ``symbol``,
+``currency`` and the rest of ``info`` are ignored. A capped last tier (Binance caps its last
+bracket) is the venue's position limit (:attr:`MarginSchedule.position_limit`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from crossmargin.model.checks import finite, non_empty, positive
 from crossmargin.rules.modes import AccountMode, parse_account_modes
 
 __all__ = [
+    "MAX_RULEBOOK_BYTES",
     "MODELS",
     "Rulebook",
     "build_instrument",
@@ -47,6 +54,8 @@ __all__ = [
 ]
 
 MODELS = ("tiered", "hyperliquid", "size_scaled")
+MAX_RULEBOOK_BYTES = 16 * 1024 * 1024
+"""Largest rulebook file read (16 MiB)."""
 
 _HEADER_KEYS = {
     "name",
@@ -151,9 +160,29 @@ def _string(data: Mapping[str, Any], name: str, path: str, default: str | None =
     return non_empty(_field(path, name), data[name])
 
 
+def _tier_amount(tier: Mapping[str, Any], where: str) -> float | None:
+    """The bracket's maintenance amount: ``maintenance_amount`` or, in a ccxt tier, Binance's
+    ``cum`` inside ``info`` (a number or numeric text); ``None`` to derive it."""
+    if "maintenance_amount" in tier:
+        return finite(_field(where, "maintenance_amount"), tier["maintenance_amount"])
+    info = tier.get("info")
+    cum = info.get("cum") if isinstance(info, Mapping) else None
+    if cum is None:
+        return None
+    field = _field(where, "info.cum")
+    if isinstance(cum, str):
+        try:
+            cum = float(cum)
+        except ValueError:
+            raise CrossMarginError(field, f"must be a number, got {cum!r}") from None
+    return finite(field, cum)
+
+
 def _tier_rows(
     tiers: Any, model: str, max_leverage: float | None, path: str
-) -> tuple[list[float], list[float], list[float], list[float | None]]:
+) -> tuple[list[float], list[float], list[float], list[float | None], float]:
+    """Floors, maintenance rates, leverage caps, maintenance amounts and the last bracket's cap
+    (the position limit; ``inf`` when open)."""
     if not isinstance(tiers, list) or not tiers:
         raise CrossMarginError(path, "must be a non-empty list of tiers")
     floors: list[float] = []
@@ -163,6 +192,8 @@ def _tier_rows(
     prev_cap = 0.0
     for t, raw in enumerate(tiers):
         where = f"{path}[{t}]"
+        if t and prev_cap == math.inf:
+            raise CrossMarginError(where, "follows an open tier (no max_notional)")
         tier = _canonical(raw, _TIER_KEYS, where)
         floor = _number(tier, "min_notional", where, 0.0 if t == 0 else None)
         cap = _number(tier, "max_notional", where, math.inf) if "max_notional" in tier else math.inf
@@ -186,19 +217,12 @@ def _tier_rows(
                 raise CrossMarginError(
                     _field(where, "maintenance_margin_rate"), f"must be within [0, 1), got {rate}"
                 )
-        amount = tier.get("maintenance_amount")
         floors.append(floor)
         rates.append(rate)
         levs.append(lev)
-        amounts.append(
-            None if amount is None else finite(_field(where, "maintenance_amount"), amount)
-        )
+        amounts.append(_tier_amount(tier, where))
         prev_cap = cap
-    if prev_cap != math.inf:
-        raise CrossMarginError(
-            f"{path}[{len(tiers) - 1}].max_notional", "the last tier must be open"
-        )
-    return floors, rates, levs, amounts
+    return floors, rates, levs, amounts, prev_cap
 
 
 def _schedule(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
@@ -230,8 +254,10 @@ def _rates(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
         tiers = [{"min_notional": 0.0, "max_leverage": max_lev}]
     else:
         raise CrossMarginError(_field(path, "tiers"), f"required by the {model} margin model")
-    floors, rates, levs, amounts = _tier_rows(tiers, model, max_lev, _field(path, "tiers"))
-    schedule = MarginSchedule.brackets(floors, rates, levs, amounts)
+    floors, rates, levs, amounts, limit = _tier_rows(
+        tiers, model, max_lev, _field(path, "tiers")
+    )
+    schedule = MarginSchedule.brackets(floors, rates, levs, amounts, limit)
     for t, tier in enumerate(schedule.tiers):
         if tier.min_notional * tier.maintenance_margin_rate - tier.maintenance_amount < -1e-9:
             raise CrossMarginError(
@@ -341,13 +367,18 @@ class Rulebook:
         return self.account_modes[chosen]
 
     def with_instruments(
-        self, entries: Sequence[Mapping[str, Any]], path: str = "instruments"
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        path: str = "instruments",
+        tiers: Sequence[tuple[str, Any, str]] = (),
     ) -> dict[str, Instrument]:
-        """Rulebook instruments plus ``entries``, which add or override by symbol, per field.
+        """Rulebook instruments plus ``entries``, which add or override by symbol, per field;
+        then ``tiers`` as (symbol, tier list, field path) replace those markets' tiers.
 
         Under the hyperliquid model a new ``max_leverage`` without ``tiers`` replaces the tiers.
         """
         instruments = dict(self.instruments)
+        merged_entries: dict[str, Mapping[str, Any]] = dict(self.entries)
         for i, raw in enumerate(entries):
             where = f"{path}[{i}]"
             entry = _canonical(raw, _MARKET_KEYS, where)
@@ -355,6 +386,10 @@ class Rulebook:
             merged = {**self.entries.get(symbol, {}), **entry}
             if self.model == "hyperliquid" and "max_leverage" in entry and "tiers" not in entry:
                 merged.pop("tiers", None)
+            instruments[symbol] = build_instrument(merged, self.model, where)
+            merged_entries[symbol] = merged
+        for symbol, rows, where in tiers:
+            merged = {**merged_entries.get(symbol, {}), "symbol": symbol, "tiers": rows}
             instruments[symbol] = build_instrument(merged, self.model, where)
         return instruments
 
@@ -493,7 +528,15 @@ def read_rulebook(
             raise CrossMarginError(
                 field, f"no bundled {what} or file {text_name!r} (bundled: {known})"
             )
-        origin, raw = path.name, path.read_bytes()
+        origin = path.name
+        try:
+            with path.open("rb") as file:
+                raw = file.read(MAX_RULEBOOK_BYTES + 1)
+        except OSError as error:
+            raise CrossMarginError(field, f"cannot read {text_name}: {error.strerror}") from None
+        if len(raw) > MAX_RULEBOOK_BYTES:
+            limit = MAX_RULEBOOK_BYTES // 2**20
+            raise CrossMarginError(field, f"{text_name} is larger than the {limit} MiB limit")
     try:
         return origin, tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
