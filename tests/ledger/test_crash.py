@@ -1,129 +1,214 @@
-"""Crash safety: SIGKILL a worker at random points while commands stream in, restart, retry.
+"""Crash safety: SIGKILL the writer at every kind of point, reopen, resend, compare.
 
-After every restart the client resends each command it holds no acknowledgement for (and now
-and then one it does, which must come back as a duplicate). At the end the journal must hold
-every command exactly once, and the state must equal, bit for bit, that of a run that never
-crashed (an independent second execution of the same commands in a fresh database).
+A child process (forked, so a kill point costs milliseconds) opens a fresh ledger and runs a
+fixed stream of every command kind (deposits, cross and isolated trades, refused orders and
+withdrawals, prices that liquidate, bankrupt and deleverage, funding, withdrawals), with a
+snapshot every few events. It kills itself with SIGKILL at one chosen point: before the k-th SQL
+statement or commit it sends (first open's schema creation included, snapshot writes included),
+or right after a command committed but before it was acknowledged. The parent then reopens the
+database, resends every command from the first one without an acknowledgement, and resends a
+few acknowledged ones, which must come back as duplicates. The result must equal an
+uninterrupted run: the same events, balances, positions and insurance fund; the stored postings,
+a replay and a replay from the newest snapshot all agree; every acknowledged command is in the
+journal once, and the journal is gapless.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import random
-import subprocess
-import sys
-import time
-from decimal import Decimal as D
-from pathlib import Path
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from crossmargin.ledger import Ledger
+import pytest
+from sqlalchemy import Engine, event
+
+from crossmargin.ledger import Ledger, Receipt
 from crossmargin.model import CrossMarginError
 
 from .conftest import Database
-from .crash_worker import execute
 
-WORKER = Path(__file__).with_name("crash_worker.py")
+STREAM: list[tuple[Any, ...]] = [
+    ("price", "p0", "60000"),
+    ("deposit", "d1", "a", "10000"),
+    ("deposit", "d2", "b", "10000"),
+    ("deposit", "d3", "c", "3000"),
+    ("deposit", "d4", "e", "6000"),
+    ("trade", "t1", "a", "1.5", 20, "cross"),
+    ("trade", "t2", "b", "-0.8", None, "cross"),
+    ("trade", "t3", "c", "0.2", 10, "isolated"),
+    ("trade", "t4", "e", "-0.6", None, "cross"),
+    ("fund", "f1", "0.0001"),
+    ("withdraw", "w1", "b", "100"),
+    ("withdraw", "w2", "a", "999999"),
+    ("price", "p1", "59000"),
+    ("trade", "t5", "c", "0.05", 10, "isolated"),
+    ("price", "p2", "58000"),
+    ("fund", "f2", "-0.0002"),
+    ("price", "p3", "42000"),
+    ("deposit", "d5", "a", "500"),
+    ("price", "p4", "45000"),
+    ("trade", "t6", "e", "0.2", None, "cross"),
+    ("withdraw", "w3", "e", "50"),
+    ("fund", "f3", "0.0001"),
+    ("price", "p5", "47000"),
+]
+"""Refused on the way: w2 (above the available balance) and t5 (isolated margin short of
+initial margin). p3 is a 27.6% gap: ``a`` is liquidated bankrupt, deleveraged against the
+shorts, and the rest is bad debt."""
 
-
-def commands(seed: int, count: int) -> list[dict[str, Any]]:
-    """A seeded stream: deposits, trades and a falling then recovering price."""
-    rng = random.Random(seed)
-    out: list[dict[str, Any]] = [{"key": "p0", "op": "price", "price": "60000"}]
-    for i in range(6):
-        out.append({"key": f"d{i}", "op": "deposit", "account": f"t{i}", "amount": "2000"})
-    price = D(60_000)
-    for n in range(count):
-        roll = rng.random()
-        if roll < 0.45:
-            qty = D(rng.randint(-30, 30) or 1) / 100
-            out.append(
-                {"key": f"t{n}", "op": "trade", "account": f"t{rng.randrange(6)}", "qty": str(qty)}
-            )
-        elif roll < 0.9:
-            price = (price * D(1 + rng.uniform(-0.04, 0.035))).quantize(D("0.01"))
-            out.append({"key": f"p{n + 1}", "op": "price", "price": str(price)})
-        elif roll < 0.95:
-            out.append({"key": f"f{n}", "op": "fund", "rate": "0.0003"})
-        else:
-            out.append(
-                {
-                    "key": f"e{n}",
-                    "op": "deposit",
-                    "account": f"t{rng.randrange(6)}",
-                    "amount": "500",
-                }
-            )
-    return out
+SNAPSHOT_EVERY = 5
 
 
-def spawn(database: Database) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), database.url, database.schema or ""],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+def run(ledger: Ledger, step: tuple[Any, ...]) -> Receipt:
+    kind, key, *args = step
+    if kind == "price":
+        return ledger.price(key, "BTCUSDT", args[0])
+    if kind == "deposit":
+        return ledger.deposit(key, *args)
+    if kind == "withdraw":
+        return ledger.withdraw(key, *args)
+    if kind == "fund":
+        return ledger.fund(key, "BTCUSDT", args[0])
+    account, qty, leverage, mode = args
+    return ledger.trade(key, account, "BTCUSDT", qty, leverage=leverage, margin_mode=mode)
 
 
-def send(proc: subprocess.Popen[str], command: dict[str, Any]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(command) + "\n")
-    proc.stdin.flush()
+def _open(database: Database) -> Ledger:
+    return Ledger(database.url, schema=database.schema, snapshot_every=SNAPSHOT_EVERY)
 
 
-def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(database: Database) -> None:
-    stream = commands(seed=11, count=60)
-    rng = random.Random(5)
-    acked: set[str] = set()
-    in_flight: str | None = None
-    i = 0
-    restarts = 0
-    while i < len(stream):
-        proc = spawn(database)
-        assert proc.stdin is not None and proc.stdout is not None
+@contextlib.contextmanager
+def counting(stop: int | None) -> Iterator[list[int]]:
+    """Count every statement and commit any engine sends; SIGKILL this process before the
+    ``stop``-th."""
+    seen = [0]
+
+    def tick(*_: Any) -> None:
+        seen[0] += 1
+        if seen[0] == stop:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    event.listen(Engine, "before_cursor_execute", tick)
+    event.listen(Engine, "commit", tick)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", tick)
+        event.remove(Engine, "commit", tick)
+
+
+def child(database: Database, write: int, statement: int | None, unacked: int | None) -> None:
+    """The writer: runs the stream, one reply line per command on ``write``; dies as told."""
+    with os.fdopen(write, "w") as out, counting(statement), _open(database) as ledger:
+        for n, step in enumerate(STREAM):
+            try:
+                run(ledger, step)
+                reply = "ack"
+            except CrossMarginError:
+                reply = "err"
+            if n == unacked:
+                os.kill(os.getpid(), signal.SIGKILL)
+            out.write(f"{reply} {step[1]}\n")
+            out.flush()
+
+
+def crash(database: Database, statement: int | None, unacked: int | None) -> dict[str, str]:
+    """Fork the writer, let it die at its point; the replies it sent before, by key."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
         try:
-            if acked and rng.random() < 0.7:
-                retry = stream[rng.randrange(i)]
-                send(proc, retry)
-                assert proc.stdout.readline().split() == ["dup", retry["key"]]
-            budget = rng.randint(5, 30)
-            while i < len(stream):
-                send(proc, stream[i])
-                budget -= 1
-                if budget == 0:
-                    time.sleep(rng.uniform(0.0, 0.01))
-                    proc.kill()
-                    in_flight = stream[i]["key"]
-                    break
-                reply, key = proc.stdout.readline().split()
-                allowed = {"ack", "err"} | ({"dup"} if key == in_flight else set())
-                assert key == stream[i]["key"] and reply in allowed
-                acked.add(key)
-                in_flight = None
-                i += 1
+            child(database, write, statement, unacked)
         finally:
-            proc.kill()
-            proc.wait(timeout=30)
-            proc.stdin.close()
-            proc.stdout.close()
-        restarts += 1
-    assert restarts >= 3
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as lines:
+        replies = dict(reversed(line.split()) for line in lines)
+    _, status = os.waitpid(pid, 0)
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert killed or (statement is None and unacked is None), status
+    return replies
 
-    with Ledger("sqlite://") as clean:
-        for command in stream:
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    events: list[tuple[str, str]]
+
+
+def outcome(ledger: Ledger) -> Outcome:
+    return Outcome(
+        ledger.state.to_json(), [(str(e.kind), e.to_json()) for e in ledger.store.events()]
+    )
+
+
+def statements(database: Database) -> int:
+    """Statements and commits of one uninterrupted run (first open included)."""
+    with counting(None) as seen, _open(database) as ledger:
+        for step in STREAM:
             with contextlib.suppress(CrossMarginError):
-                execute(clean, command)
-        expected = clean.state.to_json()
-        expected_seq = clean.state.seq
-    with Ledger(database.url, schema=database.schema) as ledger:
-        assert ledger.state.to_json() == expected
-        assert ledger.store.last_seq() == expected_seq
-        assert ledger.replay().to_json() == expected
+                run(ledger, step)
+    return seen[0]
+
+
+def resume_and_check(database: Database, replies: dict[str, str], expected: Outcome) -> None:
+    acked = [s for s in STREAM if replies.get(s[1]) == "ack"]
+    first = next((n for n, s in enumerate(STREAM) if s[1] not in replies), len(STREAM))
+    with _open(database) as ledger:
+        for step in acked[:: max(1, len(acked) // 3)]:
+            assert run(ledger, step).duplicate
+        for step in STREAM[first:]:
+            with contextlib.suppress(CrossMarginError):
+                run(ledger, step)
+        got = outcome(ledger)
+        assert got.state == expected.state
+        assert got.events == expected.events
+        assert ledger.replay().to_json() == expected.state
+        assert ledger.replay(from_snapshot=True).to_json() == expected.state
         assert ledger.state.imbalance() == 0
-        for key in acked:
-            assert ledger.store.command(key) is not None
+        sums = {k: v for k, v in ledger.store.account_sums().items() if v}
+        assert sums == {k: v for k, v in ledger.state.balances.items() if v}
+        assert ledger.store.last_seq() == len(expected.events)
+        for step in acked:
+            stored = ledger.store.command(step[1])
+            assert stored is not None and stored.first_seq <= stored.last_seq + 1
+
+
+def reset(database: Database) -> None:
+    """Empty the database for the next kill point."""
+    if database.schema is None:
+        path = database.url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path + suffix)
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database.url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{database.schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kill points fork the writer")
+def test_sigkill_at_every_kind_of_point_restarts_cleanly(database: Database) -> None:
+    total = statements(database)
+    with _open(database) as ledger:
+        expected = outcome(ledger)
+        kinds = {kind for kind, _ in expected.events}
+    assert {"liquidation_fill", "adl_fill", "funding", "withdrawal", "bad_debt"} <= kinds
+    reset(database)
+    points: list[tuple[int | None, int | None]] = [(k, None) for k in range(1, 25)]
+    points += [(k, None) for k in range(25, total + 1, max(1, (total - 25) // 70))]
+    points += [(None, n) for n in range(0, len(STREAM), 2)]
+    assert len(points) >= 100
+    for statement, unacked in points:
+        replies = crash(database, statement, unacked)
+        resume_and_check(database, replies, expected)
+        reset(database)
+    assert json.loads(expected.state)["seq"] == len(expected.events)

@@ -3,12 +3,17 @@ refused, and a price or a funding payment always applies."""
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal as D
 
-from tests.ledger.conftest import Database
+import pytest
+from hypothesis import given, settings, strategies as st
 
-from crossmargin.ledger import Ledger
-from crossmargin.ledger.liquidation import model_market
+from crossmargin.ledger import EventKind, Ledger
+from crossmargin.ledger.liquidation import chunk_qty, model_market
+from crossmargin.model import CrossMarginError
+
+from .conftest import Database
 
 
 def test_a_rally_past_a_bracket_cap_is_margined_not_refused(database: Database) -> None:
@@ -40,3 +45,98 @@ def test_a_rally_past_a_bracket_cap_is_margined_not_refused(database: Database) 
         book = ledger.risk_book().account_risk("a")
         assert abs(book.cross_initial_margin - 0.7 * 63_100 / 125) < 1e-9
         assert model_market(ledger.state, ledger.ctx).mark("BTCUSDT") == 63_100
+
+
+def test_a_dust_position_liquidates_in_finitely_many_steps() -> None:
+    """Hyperliquid closes positions above 100,000 USDC in 20% chunks (venues.md 4.1). A chunk
+    is whole lots (0.00001 BTC), and what would leave less than a lot closes whole: a position
+    of one lot no longer loops forever on a chunk that rounds to zero.
+
+    At 50,600 the 3 BTC long (10x, 30,000 deposited) has equity about 1,700 against a
+    maintenance margin of about 1,900: one chunk of 0.6 BTC brings it back above; the one-lot
+    long closes whole."""
+    with Ledger("sqlite://", venue="hyperliquid") as ledger:
+        ledger.deposit("d", "a", "0.1")
+        ledger.deposit("d2", "whale", "30000")
+        ledger.deposit("d3", "short", "500000")
+        ledger.price("p", "BTC-PERP", 60_000)
+        ledger.trade("t", "a", "BTC-PERP", "0.00001", leverage=40)
+        ledger.trade("w", "whale", "BTC-PERP", "3", leverage=10)
+        ledger.trade("s", "short", "BTC-PERP", "-3", leverage=2)
+        receipt = ledger.price("drop", "BTC-PERP", 50_600)
+        fills = [
+            (e.body["account"], D(e.body["qty"]))
+            for e in receipt.events
+            if e.kind == EventKind.LIQUIDATION_FILL
+        ]
+        assert fills == [("a", D("-0.00001")), ("whale", D("-0.6"))]
+        assert "a" not in ledger.state.positions
+        assert ledger.state.positions["whale"]["BTC-PERP"].qty == D("2.4")
+        assert ledger.screen().liquidatable() == []
+        assert ledger.state.imbalance() == 0
+
+
+@pytest.mark.parametrize(
+    ("qty", "fraction", "lot", "expected"),
+    [
+        (D("3"), D("0.2"), D("0.00001"), D("0.6")),
+        (D("-3"), D("0.2"), D("0.00001"), D("-0.6")),
+        (D("0.00001"), D("0.2"), D("0.00001"), D("0.00001")),
+        (D("0.00004"), D("0.2"), D("0.00001"), D("0.00004")),
+        (D("0.0001"), D("0.2"), D("0.00001"), D("0.00002")),
+        (D("0.000123"), D("0.5"), D("0.00001"), D("0.00006")),
+        (D("0.000011"), D("0.5"), D("0.00001"), D("0.000011")),
+    ],
+)
+def test_chunks_are_whole_lots_and_dust_closes_whole(
+    qty: D, fraction: D, lot: D, expected: D
+) -> None:
+    assert chunk_qty(qty, fraction, lot) == expected
+
+
+MOVE = st.one_of(
+    st.decimals(min_value=D("-0.05"), max_value=D("0.05"), places=4),
+    st.sampled_from([D("-0.3"), D("0.3"), D("-0.15"), D("0.15")]),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.sampled_from(["binance", "hyperliquid", "dydx"]),
+    st.lists(
+        st.tuples(
+            st.integers(200, 20_000),
+            st.integers(-2_000, 2_000).filter(bool),
+            st.sampled_from([None, 2, 10, 20, 50, 100, 125]),
+            st.sampled_from(["cross", "isolated"]),
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+    st.lists(st.tuples(MOVE, st.integers(-300, 300)), min_size=1, max_size=12),
+)
+def test_random_books_under_rallies_crashes_and_gaps(
+    venue: str,
+    traders: list[tuple[int, int, int | None, str]],
+    path: list[tuple[D, int]],
+) -> None:
+    """Random books at random leverages (orders a venue refuses are simply refused) under a
+    random path of moves, 30% gaps included, and funding: ``price`` and ``fund`` never raise,
+    money is conserved exactly, and no account is left liquidatable after a pass."""
+    with Ledger("sqlite://", venue=venue) as ledger:
+        symbol = ledger.ctx.rules.btc_symbol
+        ledger.price("p0", symbol, 60_000)
+        for n, (wallet, milli, leverage, mode) in enumerate(traders):
+            ledger.deposit(f"d{n}", f"t{n}", wallet)
+            with contextlib.suppress(CrossMarginError):
+                ledger.trade(
+                    f"t{n}", f"t{n}", symbol, D(milli) / 1000, leverage=leverage, margin_mode=mode
+                )
+        for k, (move, rate) in enumerate(path):
+            mark = ledger.state.prices[symbol]
+            ledger.price(f"p{k + 1}", symbol, max((mark * (1 + move)).quantize(D(1)), D(1)))
+            ledger.fund(f"f{k}", symbol, D(rate) / 1_000_000)
+            assert ledger.screen().liquidatable() == []
+            assert ledger.state.imbalance() == 0
+        sums = {k: v for k, v in ledger.store.account_sums().items() if v}
+        assert sums == {k: v for k, v in ledger.state.balances.items() if v}

@@ -544,10 +544,11 @@ class Ledger:
                     f"no mark price for {symbol} to check {price} against; name its price_source",
                 )
             if abs(price - mark) > band * mark:
+                percent = f"{(band * 100).normalize():f}%"
                 raise CrossMarginError(
                     "price",
-                    f"{price} is more than {band * 100:g}% from the mark {mark}; name its "
-                    "price_source to fill there",
+                    f"{price} is more than {percent} from the mark {mark}; name its price_source "
+                    "to fill there",
                 )
         return price
 

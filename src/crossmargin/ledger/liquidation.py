@@ -8,8 +8,10 @@ account, reading its figures back from the book after every fill. The ledger sum
 itself:
 
 1. cross: while cross equity < ``target`` x cross maintenance margin, close the position with the
-   largest maintenance margin (whole, or in chunks above a notional) at the mark; the account
-   pays the liquidation penalty (capped at its remaining equity) to the insurance fund. Below
+   largest maintenance margin (whole, or in chunks of whole lots above a notional, at most
+   ``max_liquidation_steps`` of them before the rest closes whole; dust closes whole) at the mark;
+   the account pays the liquidation penalty (capped at its remaining equity) to the insurance
+   fund. Below
    ``backstop_ratio`` x maintenance everything closes and the remaining equity goes to the fund.
    isolated: a position whose own equity is below ``trigger`` x its maintenance margin closes
    whole.
@@ -24,7 +26,7 @@ Every decision is written as journal events, so a replay never recomputes it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
@@ -42,7 +44,7 @@ from crossmargin.ledger.journal import (
     trader,
 )
 from crossmargin.maths.adl import adl_rank
-from crossmargin.maths.money import money, to_money, trade_fee
+from crossmargin.maths.money import to_money, trade_fee
 from crossmargin.model import Account, MarginMode, Market, Position
 
 __all__ = [
@@ -232,10 +234,21 @@ def _liquidate_isolated(em: Emitter, screen: Screen, account: str) -> list[tuple
     return closed
 
 
+def chunk_qty(qty: Decimal, fraction: Decimal, lot: Decimal) -> Decimal:
+    """The part of a position of ``qty`` contracts (signed) one partial liquidation closes:
+    ``fraction`` of it rounded down to whole lots, or all of it where that leaves less than a
+    lot on either side (dust closes whole), so every step closes something."""
+    part = (abs(qty) * fraction / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
+    if part < lot or abs(qty) - part < lot:
+        return qty
+    return part if qty > 0 else -part
+
+
 def _liquidate_cross(em: Emitter, screen: Screen, account: str) -> list[tuple[str, Decimal]]:
     rules = screen.ctx.rules
     symbols = screen.book.params.symbols
     closed: list[tuple[str, Decimal]] = []
+    steps = 0
     while True:
         h = screen.account(em.state, account)
         rows = np.flatnonzero(~h.positions.isolated).tolist()
@@ -272,8 +285,13 @@ def _liquidate_cross(em: Emitter, screen: Screen, account: str) -> list[tuple[st
         symbol = symbols[int(h.positions.instrument[worst])]
         qty = held[symbol].qty
         notional = to_money(float(h.positions.notional[worst]))
-        if rules.chunk_fraction is not None and notional > rules.chunk_above:
-            qty = money(qty * rules.chunk_fraction)
+        steps += 1
+        if (
+            rules.chunk_fraction is not None
+            and notional > rules.chunk_above
+            and steps < rules.max_liquidation_steps
+        ):
+            qty = chunk_qty(qty, rules.chunk_fraction, rules.lot_size)
         penalty = _close(em, screen.ctx, account, symbol, -qty)
         _penalty(em, account, penalty, h.cross_equity)
         closed.append((symbol, qty))
