@@ -4,12 +4,14 @@ refused, and a price or a funding payment always applies."""
 from __future__ import annotations
 
 import contextlib
+import threading
+from concurrent.futures import Future
 from decimal import Decimal as D
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from crossmargin.ledger import EventKind, Ledger
+from crossmargin.ledger import Command, Deposit, EventKind, Ledger, Receipt, Trade, Writer
 from crossmargin.ledger.liquidation import chunk_qty, model_market
 from crossmargin.model import CrossMarginError
 
@@ -140,3 +142,49 @@ def test_random_books_under_rallies_crashes_and_gaps(
             assert ledger.state.imbalance() == 0
         sums = {k: v for k, v in ledger.store.account_sums().items() if v}
         assert sums == {k: v for k, v in ledger.state.balances.items() if v}
+
+
+def test_the_background_writer_acknowledges_each_command_after_its_commit(
+    database: Database,
+) -> None:
+    """Four threads submit 500 commands each through one group-commit writer; every future
+    resolves, refused ones with their own error, and the journal holds each accepted command
+    once."""
+    with Ledger(database.url, schema=database.schema) as ledger:
+        ledger.price("p", "BTCUSDT", 60_000)
+        futures: list[tuple[str, Future[Receipt]]] = []
+        lock = threading.Lock()
+        with Writer(ledger, max_batch=64) as writer:
+
+            def feed(n: int) -> None:
+                for i in range(500):
+                    key = f"w{n}-{i}"
+                    command: Command
+                    if i % 5 == 4:
+                        command = Trade(key, f"a{n}", "BTCUSDT", "0.001")
+                    elif i % 7 == 6:
+                        command = Trade(key, f"nobody{n}", "BTCUSDT", "0.001")
+                    else:
+                        command = Deposit(key, f"a{n}", 10)
+                    future = writer.submit(command)
+                    with lock:
+                        futures.append((key, future))
+
+            threads = [threading.Thread(target=feed, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        accepted = refused = 0
+        for key, future in futures:
+            error = future.exception(timeout=60)
+            if error is None:
+                assert future.result().key == key
+                assert ledger.store.command(key) is not None
+                accepted += 1
+            else:
+                assert isinstance(error, CrossMarginError) and error.path == "account"
+                refused += 1
+        assert accepted + refused == 2_000 and refused > 0
+        assert ledger.state.imbalance() == 0
+        assert ledger.replay().to_json() == ledger.state.to_json()

@@ -613,6 +613,27 @@ class RiskBook:
         self._acc[a, COLLATERAL] = self._collateral(self._bal[rows], self._to_currency())[0]
         self._finish(rows)
 
+    def set_balances(self, account_ids: Sequence[str], asset: str, amounts: ArrayLike) -> None:
+        """Set one asset's balance (asset units) of many accounts, added if new, and re-value
+        them in one pass: a round of funding payments or a batch of deposits."""
+        if asset not in self._asset_index:
+            raise CrossMarginError(f"balances.{asset}", "unknown asset")
+        values = np.asarray(amounts, dtype=np.float64)
+        if values.shape != (len(account_ids),):
+            raise CrossMarginError(f"balances.{asset}", "one amount per account")
+        if not np.isfinite(values).all():
+            raise CrossMarginError(f"balances.{asset}", "must be finite")
+        for name in account_ids:
+            if name not in self._id_index:
+                self.add_account(name)
+        rows = np.array([self._id_index[name] for name in account_ids], dtype=np.intp)
+        k = self._asset_index[asset]
+        if values.any():
+            self._check_assets(np.array([k]))
+        self._bal[rows, k] = values
+        self._acc[rows, COLLATERAL] = self._collateral(self._bal[rows], self._to_currency())
+        self._finish(rows)
+
     def add_account(self, account_id: str, balances: Mapping[str, float] | None = None) -> int:
         """Append an empty account; returns its index."""
         if not account_id or account_id in self._id_index:
@@ -647,8 +668,13 @@ class RiskBook:
         a = self.index_of(account_id)
         i = self._instrument(position.symbol, "symbol")
         self._check_priced(np.array([i]))
+        self._put(a, i, position, self._find(a, i))
+        self._finish(np.array([a], dtype=np.intp))
+
+    def _put(self, a: int, i: int, position: Position, found: tuple[int, bool] | None) -> None:
+        """Write ``position`` (instrument ``i``) of account ``a`` into its slot (``found``: the
+        slot and mode it has now, if any); the caller refreshes the account."""
         iso = position.is_isolated
-        found = self._find(a, i)
         if found is None:
             slot = self._append(self._bucket(a, i, iso))
             self._holders[i] += 1
@@ -665,7 +691,6 @@ class RiskBook:
         self._margin[slot] = position.isolated_margin or 0.0
         self._hint[slot] = 0
         self._apply(slot, i, iso, 1)
-        self._finish(np.array([a], dtype=np.intp))
 
     def set_account(self, account: Account) -> None:
         """Make the book hold ``account`` as it is (added if new): its balances, its positions
@@ -674,22 +699,32 @@ class RiskBook:
         for asset in account.balances:
             if asset not in self._asset_index:
                 raise CrossMarginError(f"balances.{asset}", "unknown asset")
+        wanted: dict[int, Position] = {}
         for k, position in enumerate(account.positions):
             i = self._instrument(position.symbol, f"positions[{k}].symbol")
             self._check_priced(np.array([i]))
+            wanted[i] = position
         if account.id not in self._id_index:
             self.add_account(account.id)
         a = self.index_of(account.id)
-        held = {p.symbol for p in account.positions}
-        for asset in self.params.assets:
-            amount = account.balances.get(asset, 0.0)
-            if amount != self._bal[a, self._asset_index[asset]]:
-                self.set_balance(account.id, asset, amount)
-        for i, symbol in enumerate(self.params.symbols):
-            if symbol not in held and self._find(a, i) is not None:
-                self.remove_position(account.id, symbol)
-        for position in account.positions:
-            self.set_position(account.id, position)
+        balances = np.array([account.balances.get(x, 0.0) for x in self.params.assets])
+        if not np.isfinite(balances).all():
+            raise CrossMarginError("balances", "must be finite")
+        if (balances != self._bal[a]).any():
+            self._check_assets(np.flatnonzero(balances != 0.0))
+            self._bal[a] = balances
+            rows = np.array([a], dtype=np.intp)
+            self._acc[a, COLLATERAL] = self._collateral(self._bal[rows], self._to_currency())[0]
+        slots, inst, isolated = self._live(np.array([a // self.BLOCK]))
+        mine = np.flatnonzero(self._owner[slots] == a)
+        held = {int(inst[m]): (int(slots[m]), bool(isolated[m])) for m in mine.tolist()}
+        for i in sorted(set(held) - set(wanted), reverse=True):
+            slot, iso = held[i]
+            self._apply(slot, i, iso, -1)
+            self._drop(slot, self._bucket(a, i, iso))
+            self._holders[i] -= 1
+        for i, position in wanted.items():
+            self._put(a, i, position, self._find(a, i) if i in held else None)
         resum_account(self._state(), a)
 
     def remove_position(self, account_id: str, symbol: str) -> None:

@@ -41,6 +41,7 @@ from crossmargin.ledger.journal import (
     Emitter,
     Event,
     EventKind,
+    Posting,
     State,
     apply,
     isolated,
@@ -142,6 +143,7 @@ class Ledger:
         self.retries = retries
         self._screen: Screen | None = None
         self._dirty: set[str] = set()
+        self._wallets: set[str] = set()
         self._seen = 0
         self._stale = False
         self.state = self._load()
@@ -164,7 +166,7 @@ class Ledger:
             for event in self.store.events(after=state.seq):
                 apply(state, event)
         self._screen = None
-        self._dirty = set()
+        self._dirty, self._wallets = set(), set()
         return state
 
     def refresh(self) -> None:
@@ -174,7 +176,7 @@ class Ledger:
 
     def _catch_up(self, conn: Connection) -> None:
         for event in self.store.events_on(conn, after=self.state.seq):
-            self._dirty |= touched([(event, apply(self.state, event))])
+            self._touch([(event, apply(self.state, event))])
 
     def replay(self, upto: int | None = None, *, from_snapshot: bool = False) -> State:
         """State after event ``upto`` (default: all), rebuilt from the journal alone."""
@@ -291,7 +293,7 @@ class Ledger:
                             raise
                         out[i] = error
                         continue
-                    self._dirty |= touched(em.written[self._seen :])
+                    self._touch(em.written[self._seen :])
                     events = tuple(e for e, _ in em.written)
                     written.append(
                         Written(
@@ -604,11 +606,16 @@ class Ledger:
         inside a command): built once, then ticked by new marks and laid out again for the
         traders that other events touched."""
         if em is not None:
-            self._dirty |= touched(em.written[self._seen :])
+            self._touch(em.written[self._seen :])
             self._seen = len(em.written)
         if self._screen is None:
             self._screen = Screen(self.state, self.ctx)
         else:
-            self._screen.sync(self.state, self._dirty)
-        self._dirty = set()
+            self._screen.sync(self.state, self._dirty, self._wallets)
+        self._dirty, self._wallets = set(), set()
         return self._screen
+
+    def _touch(self, written: Sequence[tuple[Event, list[Posting]]]) -> None:
+        layouts, wallets = touched(written)
+        self._dirty |= layouts
+        self._wallets |= wallets

@@ -95,17 +95,21 @@ def traders(state: State) -> set[str]:
 _POSITION_EVENTS = frozenset({EventKind.FILL, EventKind.LIQUIDATION_FILL, EventKind.ADL_FILL})
 
 
-def touched(written: Iterable[tuple[Event, list[Posting]]]) -> set[str]:
-    """Traders whose wallet, isolated margin or positions these events changed."""
-    out = set()
+def touched(written: Iterable[tuple[Event, list[Posting]]]) -> tuple[set[str], set[str]]:
+    """Traders these events changed: those whose positions or isolated margin moved (to lay out
+    again), and those whose cross wallet alone moved (a balance to set)."""
+    layouts: set[str] = set()
+    wallets: set[str] = set()
     for event, postings in written:
         if event.kind in _POSITION_EVENTS:
-            out.add(event.body["account"])
+            layouts.add(event.body["account"])
         for posting in postings:
             for name in (posting.source, posting.target):
-                if name.startswith(("trader:", "isolated:")):
-                    out.add(name.split(":")[1])
-    return out
+                if name.startswith("isolated:"):
+                    layouts.add(name.split(":")[1])
+                elif name.startswith("trader:"):
+                    wallets.add(name[7:])
+    return layouts, wallets - layouts
 
 
 class Screen:
@@ -133,8 +137,9 @@ class Screen:
                     out.setdefault(symbol, h.entry)
         return out
 
-    def sync(self, state: State, changed: Iterable[str]) -> None:
-        """Bring the book to ``state``: new marks, then the ``changed`` traders."""
+    def sync(self, state: State, changed: Iterable[str], wallets: Iterable[str] = ()) -> None:
+        """Bring the book to ``state``: new marks, then the ``changed`` traders (laid out
+        again), then the cross wallets of ``wallets`` (traders whose positions did not move)."""
         book = self.book
         index = {s: k for k, s in enumerate(book.params.symbols)}
         marks = book.current_params().mark
@@ -145,9 +150,14 @@ class Screen:
         }
         if moved:
             book.apply_prices(moved)
-        for name in sorted(set(changed)):
+        laid_out = set(changed)
+        for name in sorted(laid_out):
             if trader(name) in state.balances or name in state.positions:
                 book.set_account(model_account(state, name, self.ctx.currency))
+        names = sorted(set(wallets) - laid_out)
+        if names:
+            amounts = [float(state.balance(trader(name))) for name in names]
+            book.set_balances(names, self.ctx.currency, amounts)
 
     def liquidatable(self) -> list[str]:
         """Traders under the venue's trigger (cross or any isolated position), by name."""
