@@ -301,10 +301,7 @@ class Ledger:
                             p.digest,
                             first,
                             [(str(e.kind), e.to_json()) for e in events],
-                            [
-                                [(q.source, q.target, q.amount) for q in legs]
-                                for _, legs in em.written
-                            ],
+                            [legs for _, legs in em.written],
                         )
                     )
                     receipt = Receipt(p.key, first, events, False)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from crossmargin.ledger.journal import Event
+from crossmargin.ledger.journal import Event, Posting
 from crossmargin.model import CrossMarginError
 from crossmargin.model.extras import needs_extra
 
@@ -148,7 +148,7 @@ class Written:
     digest: str
     first_seq: int
     events: Sequence[tuple[str, str]]
-    postings: Sequence[Sequence[tuple[str, str, Decimal]]]
+    postings: Sequence[Sequence[Posting]]
 
 
 def check_schema(schema: str | None) -> str | None:
@@ -281,8 +281,14 @@ class Store:
                 seq = w.first_seq + i
                 event_rows.append({"seq": seq, "kind": kind, "body": body})
                 posting_rows.extend(
-                    {"seq": seq, "leg": j, "source": s, "target": t, "amount": a}
-                    for j, (s, t, a) in enumerate(legs)
+                    {
+                        "seq": seq,
+                        "leg": j,
+                        "source": p.source,
+                        "target": p.target,
+                        "amount": p.amount,
+                    }
+                    for j, p in enumerate(legs)
                 )
         if command_rows:
             conn.execute(insert(commands), command_rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numba import guvectorize
 from numpy.typing import ArrayLike, NDArray
 
 from crossmargin.model.assets import CollateralRule
@@ -35,22 +36,41 @@ def _lower(up_to: Float) -> Float:
     return np.concatenate([zeros, up_to[..., :-1]], axis=-1)
 
 
+@guvectorize(  # type: ignore[untyped-decorator]
+    ["void(float64, float64[:], float64[:], float64[:])"],
+    "(),(t),(t)->()",
+    cache=True,
+)
+def _units(amount: float, up_to: Float, ratios: Float, out: Float) -> None:
+    if amount <= 0.0:
+        out[0] = amount
+        return
+    counted = 0.0
+    lower = 0.0
+    for k in range(up_to.shape[0]):
+        upper = up_to[k]
+        if upper < amount:
+            counted += (upper - lower) * ratios[k]
+            lower = upper
+        else:
+            counted += (amount - lower) * ratios[k]
+            break
+    out[0] = counted
+
+
 def collateral_units(amount: ArrayLike, up_to: ArrayLike, ratios: ArrayLike) -> Float:
-    """Units of ``amount`` that count as collateral; ``up_to``/``ratios`` have a tier axis last.
+    """Units of ``amount`` that count as collateral; ``up_to``/``ratios`` have a tier axis last
+    (broadcast against ``amount``): the sum over tiers of the amount in the tier times its
+    ratio. A negative amount (owed) counts in full.
 
     Rows with fewer tiers are padded with ``up_to = inf``; tiers above an infinite bound count 0.
     """
-    a = np.asarray(amount, dtype=np.float64)
-    bounds = np.asarray(up_to, dtype=np.float64)
-    lower = _lower(bounds)
-    with np.errstate(invalid="ignore"):
-        in_tier = np.where(
-            np.isfinite(lower),
-            np.minimum(np.maximum(a[..., None] - lower, 0.0), bounds - lower),
-            0.0,
-        )
-    counted = (in_tier * np.asarray(ratios, dtype=np.float64)).sum(axis=-1)
-    return np.where(a > 0, counted, a)
+    counted: Float = _units(
+        np.asarray(amount, dtype=np.float64),
+        np.asarray(up_to, dtype=np.float64),
+        np.asarray(ratios, dtype=np.float64),
+    )
+    return counted
 
 
 def units_for_collateral(target: float, up_to: ArrayLike, ratios: ArrayLike) -> float:
