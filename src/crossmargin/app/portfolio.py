@@ -15,7 +15,7 @@ and status are the PM figures; ``standard_margin`` gives the standard ones besid
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -226,12 +226,30 @@ def _account_as_listed(
     return Account(account.id, account.balances, positions)
 
 
+def _by_market(
+    section: str,
+    items: Sequence[tuple[str, Any]],
+    instruments: Mapping[str, Instrument],
+    aliases: Mapping[str, str],
+) -> list[tuple[str, Any, str]]:
+    """(market symbol, value, field path) of a document section keyed by symbol or ccxt
+    unified symbol; an unknown key is bad input at ``section.key``."""
+    out = []
+    for key, value in items:
+        where = f"{section}.{key}"
+        try:
+            out.append((_symbol(key, instruments, aliases), value, where))
+        except CrossMarginError as error:
+            raise CrossMarginError(where, error.reason) from None
+    return out
+
+
 def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio:
     """Load the rulebooks a document names and build its market.
 
     ``rulebook`` overrides the document's rulebook or, when it names a portfolio-margin
-    rulebook, its ``portfolio_margin``. ``leverage_tiers``, positions and prices may name a
-    market by its symbol (the venue id) or its ccxt unified symbol.
+    rulebook, its ``portfolio_margin``. ``leverage_tiers``, ``open_interest``, positions and
+    prices may name a market by its symbol (the venue id) or its ccxt unified symbol.
     """
     pm_name: str | Path | None = document.portfolio_margin
     name: str | Path | None = document.rulebook
@@ -258,15 +276,12 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
         options = OptionData(datetime.now(UTC))
     instruments = margin_rules.with_instruments(document.instruments)
     aliases = _unified_symbols(instruments)
-    if document.leverage_tiers:
-        tiers = []
-        for key, rows in document.leverage_tiers:
-            where = f"leverage_tiers.{key}"
-            try:
-                tiers.append((_symbol(key, instruments, aliases), rows, where))
-            except CrossMarginError as error:
-                raise CrossMarginError(where, error.reason) from None
-        instruments = margin_rules.with_instruments(document.instruments, tiers=tiers)
+    if document.leverage_tiers or document.open_interest:
+        instruments = margin_rules.with_instruments(
+            document.instruments,
+            tiers=_by_market("leverage_tiers", document.leverage_tiers, instruments, aliases),
+            open_interest=_by_market("open_interest", document.open_interest, instruments, aliases),
+        )
     prices = {aliases.get(key, key): value for key, value in document.prices.items()}
     for symbol, mark in document.marks:
         prices.setdefault(aliases.get(symbol, symbol), mark)
