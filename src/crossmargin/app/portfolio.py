@@ -9,7 +9,12 @@ only by portfolio margin (the standard figures cover the futures and spot legs).
 options section a PM account is valued now (UTC), which only dated futures' time to expiry uses.
 
 Under portfolio margin an account's top-level equity, IM, MM, margin ratio, available balance
-and status are the PM figures; ``standard_margin`` gives the standard ones beside them.
+and status are the PM figures; ``standard_margin`` gives the standard ones beside them. The
+withdrawable amounts are what leaves the PM equity at the PM IM (the PM IM held at its current
+value: exact when balances do not enter the scenarios, as under coin accounting; under USD
+accounting a balance that joins a risk unit as spot moves the PM IM as it leaves). The crash
+distance is not computed under PM (``None``): it is a search over the standard margin kernel,
+which does not margin the account there.
 """
 
 from __future__ import annotations
@@ -134,8 +139,9 @@ class AccountResult:
     """One account: its health, the most each asset can withdraw and, when the document names
     a PM rulebook, its option legs and portfolio margin. Under portfolio margin the health's
     account figures are the PM ones (positions keep their standard IM and MM; options are left
-    out of the standard health) and ``standard_margin`` holds the standard figures. Amounts in
-    the account currency."""
+    out of the standard health), ``standard_margin`` holds the standard figures, the crash
+    distance is ``None`` (not computed) and ``max_withdrawable`` follows the PM available
+    balance (see the module docstring). Amounts in the account currency."""
 
     health: AccountHealth = field(metadata=INLINE)
     max_withdrawable: Mapping[str, float]
@@ -364,6 +370,9 @@ def _under_pm(
         margin_ratio=pm.margin_ratio,
         available_balance=available_of(equity, pm.initial_margin),
         status=pm.status,
+        crash_distance=None,
+        crash_move_down=None,
+        crash_move_up=None,
     )
     return under_pm, standard
 
@@ -394,12 +403,12 @@ def evaluate_account(portfolio: Portfolio, account: Account) -> AccountResult:
     with np.errstate(over="ignore", invalid="ignore"):
         health = evaluate(base, market)
     check_finite(account, health)
-    withdrawable = max_withdrawable(base, market, health)
     if portfolio.pm is None or portfolio.options is None:
-        return AccountResult(health, withdrawable)
+        return AccountResult(health, max_withdrawable(base, market, health))
     pm = portfolio_margin_report(account, market, portfolio.pm, portfolio.options, health=health)
     legs = option_legs(account, market, portfolio.pm, portfolio.options)
     under_pm, standard = _under_pm(health, pm, market.margin_call_ratio)
+    withdrawable = max_withdrawable(base, market, available=under_pm.available_balance)
     return AccountResult(under_pm, withdrawable, standard, legs, pm)
 
 
