@@ -71,8 +71,18 @@ def test_rulebook_names_resolve_by_kind(tmp_path: Path) -> None:
     copy.write_text((RULES / "pm" / "cme-span.toml").read_text())
     by_path = parse_portfolio(_doc(), copy)
     assert by_path.pm is not None and by_path.pm.model == "cme-span"
-    assert by_path.rulebook.name == "deribit-standard"
-    swapped = parse_portfolio(_doc(), "dydx-v4")
+    assert by_path.rulebook.name == "deribit-inverse"
+    perpetual = {
+        "symbol": "BTC-PERPETUAL",
+        "underlying": "BTC",
+        "quote": "USD",
+        "inverse": True,
+        "contract_size": 10,
+        "initial_margin_rate": 0.02,
+        "maintenance_margin_rate": 0.01,
+    }
+    typed = _doc(instruments=[*_doc()["instruments"], perpetual])
+    swapped = parse_portfolio(typed, "dydx-v4")
     assert swapped.rulebook.name == "dydx-v4" and swapped.pm is not None
 
 
