@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from crossmargin import Account, AccountHealth, Position, evaluate
 from crossmargin.rules import load_rulebook
@@ -88,3 +89,23 @@ def test_a_fully_backed_short_has_no_liquidation_price() -> None:
     assert row.liquidation_price is None
     assert row.bankruptcy_price is None
     assert health.crash_move_up is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    collateral=st.floats(0.01, 2.0),
+    contracts=st.floats(100.0, 2_000_000.0),
+)
+def test_any_short_eth_perpetual_matches_the_plain_solve(
+    collateral: float, contracts: float
+) -> None:
+    """Random collateral and size (up to 1,000 ETH, where the ramp adds 0.4% to the MM rate):
+    the liquidation price is the plain solve's first price above the entry, or none."""
+    coins = contracts / ETH
+    assume(collateral > coins * (0.01 + SLOPE * coins))
+    (row,) = _health(collateral, -contracts).positions
+    expected = _plain_short_liquidation(collateral, contracts, ETH)
+    if math.isnan(expected):
+        assert row.liquidation_price is None or row.liquidation_price > 1000.0 * ETH
+    else:
+        assert row.liquidation_price == pytest.approx(expected, rel=1e-9)
