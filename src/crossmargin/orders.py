@@ -12,7 +12,8 @@ from crossmargin.maths.collateral import collateral_units, units_for_collateral
 from crossmargin.maths.entry import average_entry_of, realized_pnl_of, released_margin_of
 from crossmargin.maths.fees import trade_fee_of
 from crossmargin.maths.pnl import notional_of
-from crossmargin.maths.tiers import MarginArrays, position_margins
+from crossmargin.maths.risk import Slot, instrument_terms, position_risk, terms_of
+from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Market, Order
 from crossmargin.model.positions import Position
 
@@ -41,16 +42,22 @@ class WhatIf:
 def _initial_margin(
     instrument: Instrument, qty: float, price: float, leverage: float | None
 ) -> float:
+    """Isolated margin a fill of ``qty`` at ``price`` posts when none is given (settle asset):
+    the position's IM as the risk kernel counts it (:func:`crossmargin.maths.risk.position_risk`),
+    with the fee to close where the venue counts it (Bybit)."""
     assert instrument.margin is not None
-    m = position_margins(
-        np.array([qty]),
-        instrument.contract_size,
-        np.array([price]),
-        instrument.inverse,
-        np.nan if leverage is None else leverage,
-        MarginArrays.from_schedules([instrument.margin]),
+    schedule = MarginArrays.from_schedules([instrument.margin])
+    row = instrument_terms(
+        np.array([instrument.contract_size]),
+        np.array([instrument.inverse]),
+        np.zeros(1, dtype=np.intp),
+        schedule,
     )
-    return float(m.initial[0])
+    slot = Slot(qty, price, np.nan if leverage is None else leverage, 0.0)
+    risk = position_risk(
+        slot, price, True, schedule.brackets[0], terms_of(row, 0, 1.0), np.uint64(0), 1.0
+    )
+    return float(risk[1])
 
 
 def _combine(

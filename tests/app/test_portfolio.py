@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from crossmargin import Account, CrossMarginError, evaluate, max_withdrawable
 from crossmargin.app.portfolio import evaluate_portfolio, load_portfolio, parse_portfolio
+from crossmargin.cli import app
 from crossmargin.io.results import to_data
 
 DATA = Path(__file__).parents[1] / "data"
@@ -69,8 +71,18 @@ def test_rulebook_names_resolve_by_kind(tmp_path: Path) -> None:
     copy.write_text((RULES / "pm" / "cme-span.toml").read_text())
     by_path = parse_portfolio(_doc(), copy)
     assert by_path.pm is not None and by_path.pm.model == "cme-span"
-    assert by_path.rulebook.name == "deribit-standard"
-    swapped = parse_portfolio(_doc(), "dydx-v4")
+    assert by_path.rulebook.name == "deribit-inverse"
+    perpetual = {
+        "symbol": "BTC-PERPETUAL",
+        "underlying": "BTC",
+        "quote": "USD",
+        "inverse": True,
+        "contract_size": 10,
+        "initial_margin_rate": 0.02,
+        "maintenance_margin_rate": 0.01,
+    }
+    typed = _doc(instruments=[*_doc()["instruments"], perpetual])
+    swapped = parse_portfolio(typed, "dydx-v4")
     assert swapped.rulebook.name == "dydx-v4" and swapped.pm is not None
 
 
@@ -98,3 +110,40 @@ def test_unified_symbols_and_ccxt_marks_resolve_to_the_rulebook_market() -> None
     assert portfolio.market.prices["BTCUSDT"] == 61_000.0
     doc["prices"] = {"BTC/USDT:USDT": 62_000.0}
     assert parse_portfolio(doc).market.prices["BTCUSDT"] == 62_000.0
+
+
+def test_under_pm_max_withdrawable_follows_the_pm_available_balance() -> None:
+    """Under deribit-pm (coin accounting: balances are not in the scenarios) the BTC that can
+    leave is the PM available balance, more than under standard margin; withdrawing it leaves
+    the PM equity at the PM initial margin, recomputed here from the changed document."""
+    portfolio = load_portfolio(PM_DOC)
+    (row,) = evaluate_portfolio(portfolio).accounts
+    assert row.portfolio_margin is not None and row.standard_margin is not None
+    pm = row.portfolio_margin
+    available = pm.equity - pm.initial_margin
+    assert row.health.available_balance == pytest.approx(available)
+    assert row.max_withdrawable["BTC"] == pytest.approx(available, rel=1e-12)
+    assert row.max_withdrawable["BTC"] > row.standard_margin.available_balance
+    doc = _doc()
+    doc["accounts"][0]["balances"]["BTC"] -= row.max_withdrawable["BTC"]
+    (after,) = evaluate_portfolio(parse_portfolio(doc)).accounts
+    assert after.portfolio_margin is not None
+    assert after.portfolio_margin.equity == pytest.approx(
+        after.portfolio_margin.initial_margin, abs=1e-12
+    )
+
+
+def test_under_pm_the_crash_distance_is_not_computed() -> None:
+    """The crash search runs the standard kernel, which does not margin a PM account: under PM
+    the distance and both moves are None (JSON null), and the table says it is not computed."""
+    (row,) = evaluate_portfolio(load_portfolio(PM_DOC)).accounts
+    health = row.health
+    assert (health.crash_distance, health.crash_move_down, health.crash_move_up) == (
+        None,
+        None,
+        None,
+    )
+    (shown,) = to_data(evaluate_portfolio(load_portfolio(PM_DOC)))["accounts"]
+    assert shown["crash_distance"] is None
+    table = CliRunner().invoke(app, ["margin", str(PM_DOC)]).stdout
+    assert "not computed (PM)" in table

@@ -405,3 +405,20 @@ def test_demo_text_matches_what_it_shows() -> None:
 
 
 DEMO_NAMES = ("demo-hyperliquid.json", "demo-binance.json", "demo-deribit-pm.json")
+
+
+def test_demo_documents_use_the_bundled_markets_they_describe() -> None:
+    """The Binance demo's multi-asset account is in Multi-Assets mode (BTC and BNB count at
+    their 95% collateral ratio, 2021 table); the Deribit demo margins the bundled inverse
+    BTC-PERPETUAL of deribit-inverse (IM 2% + 0.005% x 0.5 BTC of 0.5 BTC), not one typed in."""
+    binance = json.loads(_run("margin", str(DEMOS / "demo-binance.json"), "--json").stdout)
+    rows = {c["asset"]: c for c in binance["accounts"][0]["collateral"]}
+    assert (rows["BTC"]["ratio"], rows["BNB"]["ratio"]) == (0.95, 0.95)
+    doc = json.loads((DEMOS / "demo-deribit-pm.json").read_text())
+    assert doc["rulebook"] == "deribit-inverse"
+    assert "BTC-PERPETUAL" not in {i["symbol"] for i in doc["instruments"]}
+    deribit = json.loads(_run("margin", str(DEMOS / "demo-deribit-pm.json"), "--json").stdout)
+    (perpetual,) = deribit["accounts"][0]["positions"]
+    assert perpetual["initial_margin"] == pytest.approx(0.5 * (0.02 + 0.00005 * 0.5))
+    out = _run("demo").stdout
+    assert "inverse (coin-settled) perpetuals" in out and "linear USDC" not in out

@@ -1,11 +1,12 @@
 """The PM health view of ``portfolio_margin``: option value, equity, margin ratio and status.
 
-Portfolio: ``tests/data/deribit-pm.json``, a short BTC inverse perpetual (entry = mark, so no
-unrealized P&L) and a short 30-day strangle (70,000 call at 60% vol, 50,000 put at 65% vol) on
-BTC = 60,000, coin-settled. Option values are recomputed with the textbook Black-76 of
-``_pm_reference`` (undiscounted, valued on the index, coin value = USD value / F); the status
-rule is venues.md's gate: bankrupt below zero equity, liquidatable below the maintenance
-margin, margin call from MM / equity >= the market's margin-call ratio.
+Portfolio: ``tests/data/deribit-pm.json``, a short BTC-PERPETUAL of the bundled
+``deribit-inverse`` rulebook (entry = mark, so no unrealized P&L) and a short 30-day strangle
+(70,000 call at 60% vol, 50,000 put at 65% vol) on BTC = 60,000, coin-settled. Option values
+are recomputed with the textbook Black-76 of ``_pm_reference`` (undiscounted, valued on the
+index, coin value = USD value / F); the status rule is venues.md's gate: bankrupt below zero
+equity, liquidatable below the maintenance margin, margin call from MM / equity >= the
+market's margin-call ratio.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def test_equity_is_cross_equity_plus_option_value() -> None:
     assert (h.initial_margin, h.maintenance_margin) == (pm.initial_margin, pm.maintenance_margin)
     assert (h.margin_ratio, h.status) == (pm.margin_ratio, pm.status)
     assert h.available_balance == pytest.approx(max(pm.equity - pm.initial_margin, 0.0))
-    assert h.positions[0].maintenance_margin == pytest.approx(30_000.0 * 0.01 / F0, rel=1e-9)
+    # deribit-inverse: MM rate 1% + 0.005% per BTC of the 0.5 BTC position.
+    mm_rate = 0.01 + 0.00005 * 0.5
+    assert h.positions[0].maintenance_margin == pytest.approx(30_000.0 * mm_rate / F0, rel=1e-9)
     assert standard.initial_margin == pm.standard_initial_margin
     assert standard.maintenance_margin == pm.standard_maintenance_margin
     assert standard.margin_ratio == pytest.approx(pm.standard_maintenance_margin / pm.equity)

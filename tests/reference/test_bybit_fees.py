@@ -1,5 +1,5 @@
-"""Bybit: bankruptcy prices, fee to close, entry-priced isolated margin and inverse
-liquidation prices."""
+"""Bybit: bankruptcy prices, fee to close (in margins and in the margin a what-if fill posts),
+entry-priced isolated margin and inverse liquidation prices."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from tests.helpers import inverse_perp
 
-from crossmargin import Account, MarginMode, MarginSchedule, Market, Position, evaluate
+from crossmargin import (
+    Account,
+    MarginMode,
+    MarginSchedule,
+    Market,
+    Order,
+    Position,
+    evaluate,
+    what_if,
+)
 from crossmargin.maths.bankruptcy import (
     bankruptcy_price_of,
     close_fee_of,
@@ -117,3 +126,37 @@ def test_uta_cross_mode_refuses_isolated_positions() -> None:
     with pytest.raises(Exception, match="isolated margin is not available in Cross Margin"):
         book.mode().check(Account("a", {}, [position]))
     book.mode("isolated").check(Account("a", {}, [position]))
+
+
+def test_what_if_isolated_fill_posts_the_order_cost() -> None:
+    """Bybit "Order Cost (USDT Contract)" (venues.md 2.3, the mobie.io copy of the doc): buying
+    1 BTC at 10,000 at 50x with a 0.075% taker fee costs IM 200 + open fee 7.5 + fee to close
+    7.35 (at the bankruptcy price 9,800) = 214.85. An isolated what-if fill posts IM + fee to
+    close as the position's margin (the risk kernel's IM) and pays the open fee on top."""
+    book = load_rulebook("bybit-linear")
+    taker = [{"symbol": "BTCUSDT", "close_fee_rate": 0.00075}]
+    market = book.market({"BTCUSDT": 10_000.0}, taker, account_mode="isolated")
+    account = Account("cost", {"USDT": 1_000.0})
+    order = Order("BTCUSDT", 1.0, 10_000.0, MarginMode.ISOLATED, leverage=50, fee_rate=0.00075)
+    result = what_if(account, market, order)
+    assert result.accepted
+    (position,) = result.account.positions
+    assert position.isolated_margin == pytest.approx(200.0 + 7.35)
+    assert 1_000.0 - result.account.balances["USDT"] == pytest.approx(214.85)
+    (row,) = result.after.positions
+    assert row.initial_margin == pytest.approx(position.isolated_margin)
+
+
+@pytest.mark.parametrize(("qty", "liquidation"), [(1.0, 19_700.0), (-1.0, 20_300.0)])
+def test_what_if_isolated_fill_liquidates_at_the_published_price(
+    qty: float, liquidation: float
+) -> None:
+    """Vector Y2 through a what-if fill on the bundled rulebook (taker 0.055%): the margin the
+    fill posts is IM 400 + its fee to close, so the position liquidates at EP -/+ (IM - MM) /
+    size = 19,700 / 20,300 [published], as the position of
+    :func:`test_bundled_rulebook_isolated_vector_y2_with_fee_to_close` does."""
+    market = load_rulebook("bybit-linear").market({"BTCUSDT": 20_000.0}, account_mode="isolated")
+    order = Order("BTCUSDT", qty, 20_000.0, MarginMode.ISOLATED, leverage=50)
+    result = what_if(Account("y2", {"USDT": 1_000.0}), market, order)
+    (row,) = result.after.positions
+    assert row.liquidation_price == pytest.approx(liquidation, rel=1e-12)

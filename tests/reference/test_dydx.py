@@ -1,4 +1,5 @@
-"""dYdX v4: liquidity-tier fractions, open-interest-scaled IMF, bankruptcy and fillable prices.
+"""dYdX v4: liquidity-tier fractions, open-interest-scaled IMF (from the rulebook and from a
+document's ``open_interest``), bankruptcy and fillable prices.
 
 Vectors from dydxprotocol/v4-chain unit tests (engines.md 1(d)):
 protocol/x/perpetuals/types/liquidity_tier_test.go and protocol/x/clob/keeper/liquidations_test.go
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from crossmargin import Account, Position, evaluate
+from crossmargin import Account, CrossMarginError, Position, evaluate, parse_portfolio
 from crossmargin.maths.dydx import (
     adjusted_initial_margin_fraction,
     adjusted_initial_margin_ppm,
@@ -124,3 +125,86 @@ def test_fillable_price(
     tnc = usdc + qty * 50_000.0
     price = fillable_price(qty, 50_000.0, 500.0, tnc, 500.0, adjustment, spread)
     assert price == pytest.approx(expected)
+
+
+def _document(open_interest: dict[str, object]) -> dict[str, object]:
+    return {
+        "rulebook": "dydx-v4",
+        "prices": {"SOL-USD": 150.0},
+        "open_interest": open_interest,
+        "accounts": [
+            {
+                "id": "d",
+                "balances": {"USDC": 10_000.0},
+                "positions": [{"symbol": "SOL-USD", "qty": 100.0, "entry_price": 150.0}],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("key", ["SOL-USD", "SOL/USDC:USDC"])
+def test_a_document_gives_open_interest_by_market_or_unified_symbol(key: str) -> None:
+    """The Small-Cap case above from a document: 35M USDC of open interest, IMF 55%, keyed by
+    the market or by ccxt's unified symbol of it (ccxt's dydx names markets BASE/USDC:USDC)."""
+    portfolio = parse_portfolio(_document({key: 35e6}))
+    health = evaluate(portfolio.accounts[0], portfolio.market)
+    assert health.initial_margin == pytest.approx(15_000 * 0.55)
+    assert health.maintenance_margin == pytest.approx(750.0)
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "oi", "expected"),
+    [
+        (1_000_000_000_000, 2_000_000_000_000, 1_500_000_000_000, 300_000),
+        (25_000_000_000_000, 60_000_000_000_000, 28_123_456_789_123, 135_697),
+    ],
+)
+def test_open_interest_caps_of_a_document_market(
+    lower: int, upper: int, oi: int, expected: int
+) -> None:
+    """TestGetInitialMarginQuoteQuantums with OI caps through a document: a market of base IMF
+    20% with the vector's caps, a position of 500,000 (USDC standing in for quantums; the
+    chain rounds the IM up to a whole quantum)."""
+    market = {
+        "symbol": "TEST-USD",
+        "underlying": "TEST",
+        "quote": "USDC",
+        "max_leverage": 5,
+        "initial_margin_rate": 0.2,
+        "maintenance_margin_rate": 0.1,
+        "open_interest_lower_cap": lower,
+        "open_interest_upper_cap": upper,
+    }
+    doc = {
+        "rulebook": "dydx-v4",
+        "prices": {"TEST-USD": 1.0},
+        "instruments": [market],
+        "open_interest": {"TEST-USD": oi},
+        "accounts": [
+            {
+                "id": "d",
+                "balances": {"USDC": 1e6},
+                "positions": [{"symbol": "TEST-USD", "qty": 500_000.0, "entry_price": 1.0}],
+            }
+        ],
+    }
+    portfolio = parse_portfolio(doc)
+    (row,) = evaluate(portfolio.accounts[0], portfolio.market).positions
+    assert expected - 1 < row.initial_margin <= expected + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("open_interest", "path", "reason"),
+    [
+        ({"PEPE-USD": 1.0}, "open_interest.PEPE-USD", "unknown instrument 'PEPE-USD'"),
+        ({"SOL-USD": -1.0}, "open_interest.SOL-USD", "must be >= 0"),
+        ({"SOL-USD": "many"}, "open_interest.SOL-USD", "must be a"),
+    ],
+)
+def test_bad_open_interest_names_the_field(
+    open_interest: dict[str, object], path: str, reason: str
+) -> None:
+    with pytest.raises(CrossMarginError) as caught:
+        parse_portfolio(_document(open_interest))
+    assert caught.value.path == path
+    assert caught.value.reason.startswith(reason)

@@ -9,13 +9,18 @@ only by portfolio margin (the standard figures cover the futures and spot legs).
 options section a PM account is valued now (UTC), which only dated futures' time to expiry uses.
 
 Under portfolio margin an account's top-level equity, IM, MM, margin ratio, available balance
-and status are the PM figures; ``standard_margin`` gives the standard ones beside them.
+and status are the PM figures; ``standard_margin`` gives the standard ones beside them. The
+withdrawable amounts are what leaves the PM equity at the PM IM (the PM IM held at its current
+value: exact when balances do not enter the scenarios, as under coin accounting; under USD
+accounting a balance that joins a risk unit as spot moves the PM IM as it leaves). The crash
+distance is not computed under PM (``None``): it is a search over the standard margin kernel,
+which does not margin the account there.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -134,8 +139,9 @@ class AccountResult:
     """One account: its health, the most each asset can withdraw and, when the document names
     a PM rulebook, its option legs and portfolio margin. Under portfolio margin the health's
     account figures are the PM ones (positions keep their standard IM and MM; options are left
-    out of the standard health) and ``standard_margin`` holds the standard figures. Amounts in
-    the account currency."""
+    out of the standard health), ``standard_margin`` holds the standard figures, the crash
+    distance is ``None`` (not computed) and ``max_withdrawable`` follows the PM available
+    balance (see the module docstring). Amounts in the account currency."""
 
     health: AccountHealth = field(metadata=INLINE)
     max_withdrawable: Mapping[str, float]
@@ -226,12 +232,30 @@ def _account_as_listed(
     return Account(account.id, account.balances, positions)
 
 
+def _by_market(
+    section: str,
+    items: Sequence[tuple[str, Any]],
+    instruments: Mapping[str, Instrument],
+    aliases: Mapping[str, str],
+) -> list[tuple[str, Any, str]]:
+    """(market symbol, value, field path) of a document section keyed by symbol or ccxt
+    unified symbol; an unknown key is bad input at ``section.key``."""
+    out = []
+    for key, value in items:
+        where = f"{section}.{key}"
+        try:
+            out.append((_symbol(key, instruments, aliases), value, where))
+        except CrossMarginError as error:
+            raise CrossMarginError(where, error.reason) from None
+    return out
+
+
 def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio:
     """Load the rulebooks a document names and build its market.
 
     ``rulebook`` overrides the document's rulebook or, when it names a portfolio-margin
-    rulebook, its ``portfolio_margin``. ``leverage_tiers``, positions and prices may name a
-    market by its symbol (the venue id) or its ccxt unified symbol.
+    rulebook, its ``portfolio_margin``. ``leverage_tiers``, ``open_interest``, positions and
+    prices may name a market by its symbol (the venue id) or its ccxt unified symbol.
     """
     pm_name: str | Path | None = document.portfolio_margin
     name: str | Path | None = document.rulebook
@@ -258,15 +282,12 @@ def resolve(document: Document, rulebook: str | Path | None = None) -> Portfolio
         options = OptionData(datetime.now(UTC))
     instruments = margin_rules.with_instruments(document.instruments)
     aliases = _unified_symbols(instruments)
-    if document.leverage_tiers:
-        tiers = []
-        for key, rows in document.leverage_tiers:
-            where = f"leverage_tiers.{key}"
-            try:
-                tiers.append((_symbol(key, instruments, aliases), rows, where))
-            except CrossMarginError as error:
-                raise CrossMarginError(where, error.reason) from None
-        instruments = margin_rules.with_instruments(document.instruments, tiers=tiers)
+    if document.leverage_tiers or document.open_interest:
+        instruments = margin_rules.with_instruments(
+            document.instruments,
+            tiers=_by_market("leverage_tiers", document.leverage_tiers, instruments, aliases),
+            open_interest=_by_market("open_interest", document.open_interest, instruments, aliases),
+        )
     prices = {aliases.get(key, key): value for key, value in document.prices.items()}
     for symbol, mark in document.marks:
         prices.setdefault(aliases.get(symbol, symbol), mark)
@@ -349,6 +370,9 @@ def _under_pm(
         margin_ratio=pm.margin_ratio,
         available_balance=available_of(equity, pm.initial_margin),
         status=pm.status,
+        crash_distance=None,
+        crash_move_down=None,
+        crash_move_up=None,
     )
     return under_pm, standard
 
@@ -379,12 +403,12 @@ def evaluate_account(portfolio: Portfolio, account: Account) -> AccountResult:
     with np.errstate(over="ignore", invalid="ignore"):
         health = evaluate(base, market)
     check_finite(account, health)
-    withdrawable = max_withdrawable(base, market, health)
     if portfolio.pm is None or portfolio.options is None:
-        return AccountResult(health, withdrawable)
+        return AccountResult(health, max_withdrawable(base, market, health))
     pm = portfolio_margin_report(account, market, portfolio.pm, portfolio.options, health=health)
     legs = option_legs(account, market, portfolio.pm, portfolio.options)
     under_pm, standard = _under_pm(health, pm, market.margin_call_ratio)
+    withdrawable = max_withdrawable(base, market, available=under_pm.available_balance)
     return AccountResult(under_pm, withdrawable, standard, legs, pm)
 
 

@@ -127,7 +127,7 @@ def account_tables(result: AccountResult) -> list[Table]:
         ("margin ratio", pct(h.margin_ratio)),
         ("available balance", fmt(h.available_balance)),
         ("effective leverage", _leverage(h.effective_leverage)),
-        ("crash distance", pct(h.crash_distance)),
+        ("crash distance", "not computed (PM)" if pm else pct(h.crash_distance)),
         ("status", status_markup(h.status)),
     ):
         summary.add_row(name, value)

@@ -13,6 +13,8 @@ Optional top-level fields: ``currency`` and ``margin_call_ratio`` (override the 
 ``account_mode`` (one of the rulebook's account modes, e.g. ``multi_assets``; default: the
 venue's default mode),
 ``leverage_tiers`` (ccxt ``fetch_leverage_tiers()`` output: symbol -> tiers),
+``open_interest`` (symbol -> the market's open interest as a notional in its quote currency,
+USDC on dYdX: it scales the initial margin rate of markets with open-interest caps),
 ``portfolio_margin`` (a PM rulebook: ``cme-span``, ``deribit-pm``, ``okx-pm`` or a path) and
 ``options`` (valuation time, vols and vol surfaces). Options are instruments of kind ``option``
 with ``strike``, ``option_type`` and ``expiry``.
@@ -72,6 +74,7 @@ _TOP_KEYS = {
     "portfolio_margin",
     "options",
     "account_mode",
+    "open_interest",
 }
 _POSITION_KEYS = {"symbol", "qty", "entry_price", "margin_mode", "isolated_margin", "leverage"}
 _CCXT_POSITION_KEYS = {
@@ -114,8 +117,9 @@ _CCXT_BALANCE_KEYS = {"info", "timestamp", "datetime", "free", "used", "total", 
 class Document:
     """A validated document with its names as written.
 
-    ``instruments`` are the document's market entries, ``leverage_tiers`` ccxt's tiers by the
-    symbol they are keyed by; ``marks`` the (symbol, markPrice) pairs that ccxt positions carry,
+    ``instruments`` are the document's market entries, ``leverage_tiers`` ccxt's tiers and
+    ``open_interest`` the markets' open interest (quote currency), each by the symbol they are
+    keyed by; ``marks`` the (symbol, markPrice) pairs that ccxt positions carry,
     in document order; ``contract_sizes`` the (account, position, contractSize) of ccxt
     positions that give one; ``options`` is the raw options section.
     """
@@ -132,6 +136,7 @@ class Document:
     margin_call_ratio: float | None = None
     options: Mapping[str, Any] | None = None
     account_mode: str | None = None
+    open_interest: tuple[tuple[str, float], ...] = ()
 
 
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:
@@ -337,6 +342,12 @@ def parse_document(data: Any) -> Document:
         key: finite(f"prices.{key}", value)
         for key, value in _mapping(doc.get("prices", {}), "prices").items()
     }
+    open_interest = []
+    for key, value in _mapping(doc.get("open_interest", {}), "open_interest").items():
+        amount = finite(f"open_interest.{key}", value)
+        if amount < 0:
+            raise CrossMarginError(f"open_interest.{key}", f"must be >= 0, got {amount:g}")
+        open_interest.append((key, amount))
     accounts = []
     marks: list[tuple[str, float]] = []
     sizes: list[tuple[int, int, float]] = []
@@ -364,6 +375,7 @@ def parse_document(data: Any) -> Document:
         margin_call_ratio=None if ratio is None else finite("margin_call_ratio", ratio),
         options=None if options is None else _mapping(options, "options"),
         account_mode=_name(doc.get("account_mode"), "account_mode"),
+        open_interest=tuple(open_interest),
     )
 
 

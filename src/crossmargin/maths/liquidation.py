@@ -11,10 +11,18 @@ is a polynomial of degree <= 2 in ``x`` (degree 2 only for size-scaled inverse r
     inverse: c0 = buffer + q*c/e + cum_k   c1 = -q*c - |q|c*mmr_k   c2 = -slope*(|q|c)^2
 
 ``buffer`` is the equity backing the position less every other requirement, in the settle
-asset (for isolated: the isolated margin). Each root is kept when its notional lies in bracket
-``k``; of the kept roots the one nearest the current mark is the liquidation price. Since MM is
-continuous across brackets this reproduces Binance's iterate-the-bracket method and
-Hyperliquid's ``price - side * margin_available / size / (1 - side / maintenance_leverage)``.
+asset (for isolated: the isolated margin). A root is kept when its notional lies in bracket
+``k`` and the surplus turns negative there as the price moves against the position (down for
+a long, up for a short); of the kept roots the one nearest the current mark is the liquidation
+price. Since MM is continuous across brackets this reproduces Binance's iterate-the-bracket
+method, Bybit's inverse ``LP = size x (1 + side x MMR) / (size / EP + side x margin)`` (without
+fees; ``size`` in USD, ``side`` +1 long, -1 short) and Hyperliquid's
+``price - side * margin_available / size / (1 - side / maintenance_leverage)``.
+
+A size-scaled inverse short (Deribit) has a second root far below the mark: as the price
+falls, the short's size in coins grows and its MM rate with it, until near 100% its MM outruns
+its gain. That root is not where the position loses its margin and is not its liquidation
+price; a short backed by its whole value in the settle coin (1x or less) then has none.
 """
 
 from __future__ import annotations
@@ -84,7 +92,8 @@ def liquidation_price_of(
             half = -0.5 * (c1 + np.copysign(disc, c1))
             first, second = half / c2, c0 / half
         for x in (first, second):
-            if _in_bracket(x, units, 0.0 if constant else floors[k], cap):
+            losing = qty * (c1 + 2.0 * c2 * x) * (-1.0 if inverse else 1.0) > 0
+            if losing and _in_bracket(x, units, 0.0 if constant else floors[k], cap):
                 price = 1.0 / x if inverse else x
                 if abs(price - mark) < distance:
                     best, distance = price, abs(price - mark)

@@ -371,9 +371,13 @@ class Rulebook:
         entries: Sequence[Mapping[str, Any]],
         path: str = "instruments",
         tiers: Sequence[tuple[str, Any, str]] = (),
+        open_interest: Sequence[tuple[str, Any, str]] = (),
     ) -> dict[str, Instrument]:
         """Rulebook instruments plus ``entries``, which add or override by symbol, per field;
-        then ``tiers`` as (symbol, tier list, field path) replace those markets' tiers.
+        then ``tiers`` as (symbol, tier list, field path) replace those markets' tiers, and
+        ``open_interest`` as (symbol, open interest, field path) scales the initial margin rate
+        of those with open-interest caps (dYdX, :mod:`crossmargin.maths.dydx`; open interest is
+        a notional in the quote currency, USDC on dYdX; a market without caps is unchanged).
 
         Under the hyperliquid model a new ``max_leverage`` without ``tiers`` replaces the tiers.
         """
@@ -391,6 +395,11 @@ class Rulebook:
         for symbol, rows, where in tiers:
             merged = {**merged_entries.get(symbol, {}), "symbol": symbol, "tiers": rows}
             instruments[symbol] = build_instrument(merged, self.model, where)
+        for symbol, value, where in open_interest:
+            if symbol not in instruments:
+                raise CrossMarginError(where, f"unknown instrument {symbol!r}")
+            caps = merged_entries.get(symbol, {})
+            instruments[symbol] = _at_open_interest(instruments[symbol], caps, value, where)
         return instruments
 
     def market(
@@ -410,9 +419,13 @@ class Rulebook:
         """
         mode = self.mode(account_mode)
         ratio = mode.margin_call_ratio or self.margin_call_ratio
-        instruments = self.with_instruments(entries)
-        for symbol, value in (open_interest or {}).items():
-            instruments[symbol] = self._at_open_interest(instruments, symbol, value)
+        instruments = self.with_instruments(
+            entries,
+            open_interest=[
+                (symbol, value, f"open_interest.{symbol}")
+                for symbol, value in (open_interest or {}).items()
+            ],
+        )
         return Market(
             instruments,
             prices,
@@ -422,24 +435,20 @@ class Rulebook:
         )
 
 
-    def _at_open_interest(
-        self, instruments: Mapping[str, Instrument], symbol: str, value: float
-    ) -> Instrument:
-        """``symbol``'s instrument with its initial rate scaled for open interest ``value``."""
-        where = f"open_interest.{symbol}"
-        if symbol not in instruments:
-            raise CrossMarginError(where, f"unknown instrument {symbol!r}")
-        oi = finite(where, value)
-        if oi < 0:
-            raise CrossMarginError(where, f"must be >= 0, got {oi}")
-        instrument = instruments[symbol]
-        entry = self.entries.get(symbol, {})
-        upper = float(entry.get("open_interest_upper_cap", 0.0))
-        if instrument.margin is None or upper == 0.0:
-            return instrument
-        lower = float(entry.get("open_interest_lower_cap", 0.0))
-        rate = adjusted_initial_margin_fraction(instrument.margin.initial_rate, oi, lower, upper)
-        return replace(instrument, margin=replace(instrument.margin, initial_rate=rate))
+def _at_open_interest(
+    instrument: Instrument, entry: Mapping[str, Any], value: Any, where: str
+) -> Instrument:
+    """``instrument`` with its initial rate scaled for open interest ``value``, between the
+    caps of its market ``entry``; unchanged without caps."""
+    oi = finite(where, value)
+    if oi < 0:
+        raise CrossMarginError(where, f"must be >= 0, got {oi}")
+    upper = _number(entry, "open_interest_upper_cap", instrument.symbol, 0.0)
+    if instrument.margin is None or upper == 0.0:
+        return instrument
+    lower = _number(entry, "open_interest_lower_cap", instrument.symbol, 0.0)
+    rate = adjusted_initial_margin_fraction(instrument.margin.initial_rate, oi, lower, upper)
+    return replace(instrument, margin=replace(instrument.margin, initial_rate=rate))
 
 
 def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
