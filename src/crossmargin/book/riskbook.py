@@ -343,6 +343,25 @@ class CrashDistances:
     distance: Float
 
 
+def _position_risk(owner: ArrayLike, positions: NDArray[np.void], rows: Float) -> PositionRisk:
+    """:class:`PositionRisk` of kernel ``positions`` (:data:`POSITION` rows) owned by ``owner``
+    with their figures ``rows`` (``ROW_FIELDS`` columns)."""
+    return PositionRisk(
+        np.asarray(owner).astype(np.int32),
+        positions["instrument"].astype(np.int32),
+        positions["qty"].copy(),
+        positions["entry"].copy(),
+        positions["isolated"].copy(),
+        rows[:, NOTIONAL],
+        rows[:, PNL],
+        rows[:, EQUITY],
+        rows[:, IM],
+        rows[:, MM],
+        rows[:, CAP],
+        rows[:, BRACKET].astype(np.intp),
+    )
+
+
 def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int) -> None:
     """Bad columns raise CrossMarginError naming the column and the first bad row."""
     p = len(columns.qty)
@@ -772,24 +791,10 @@ class RiskBook:
         current prices, account by account."""
         all_rows = np.arange(self.accounts) if rows is None else np.asarray(rows)
         picked = np.unique(all_rows).astype(np.intp)
-        holdings, owner, inst = self._holdings(picked)
+        holdings, owner, _ = self._holdings(picked)
         figures = np.empty((len(owner), ROW_FIELDS))
         holdings_risk(holdings, np.empty((len(picked), FIELDS)), figures)
-        rows = figures
-        return PositionRisk(
-            owner.astype(np.int32),
-            inst.astype(np.int32),
-            holdings.positions["qty"].copy(),
-            holdings.positions["entry"].copy(),
-            holdings.positions["isolated"].copy(),
-            rows[:, NOTIONAL],
-            rows[:, PNL],
-            rows[:, EQUITY],
-            rows[:, IM],
-            rows[:, MM],
-            rows[:, CAP],
-            rows[:, BRACKET].astype(np.intp),
-        )
+        return _position_risk(owner, holdings.positions, figures)
 
     def account_risk(self, account_id: str) -> AccountRisk:
         """One account's cross figures, status and positions, read off its record."""
@@ -853,20 +858,7 @@ class RiskBook:
             float(record[0, CROSS_IM]),
             float(record[0, CROSS_MM]),
             Status(int(status[0])),
-            PositionRisk(
-                np.zeros(n, dtype=np.int32),
-                positions["instrument"].astype(np.int32),
-                positions["qty"].copy(),
-                positions["entry"].copy(),
-                positions["isolated"].copy(),
-                rows[:, NOTIONAL],
-                rows[:, PNL],
-                rows[:, EQUITY],
-                rows[:, IM],
-                rows[:, MM],
-                rows[:, CAP],
-                rows[:, BRACKET].astype(np.intp),
-            ),
+            _position_risk(np.zeros(n, dtype=np.int32), positions, rows),
         )
 
     def liquidatable(self, multiple: float = 1.0) -> Int:

@@ -56,7 +56,7 @@ from crossmargin.model import (
     Position,
     VolSurface,
 )
-from crossmargin.model.checks import finite, non_empty, positive
+from crossmargin.model.checks import finite, non_empty, numeric, positive
 
 __all__ = ["MAX_DOCUMENT_BYTES", "Document", "parse_document", "parse_options", "read_document"]
 
@@ -251,16 +251,6 @@ def _wallets(info: Any) -> dict[str, Any]:
     }
 
 
-def _amount(value: Any, path: str) -> float:
-    """A balance amount: a number, or numeric text as venues' raw payloads give it."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise CrossMarginError(path, f"must be a number, got {value!r}") from None
-    return finite(path, value)
-
-
 def _balances(raw: Any, path: str) -> dict[str, Any]:
     """Plain balances (asset -> amount) or a ccxt balance structure (module docstring)."""
     data = _mapping(raw, path)
@@ -280,7 +270,7 @@ def _balances(raw: Any, path: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for code, amount in totals.items():
         if code in wallets:
-            out[code] = _amount(wallets[code], f"{path}.info.assets.{code}.walletBalance")
+            out[code] = numeric(f"{path}.info.assets.{code}.walletBalance", wallets[code])
         elif amount is not None:
             debt = debts.get(code)
             owed = 0.0 if debt is None else finite(f"{path}.{code}.debt", debt)

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from crossmargin.model.errors import CrossMarginError
 
-__all__ = ["finite", "non_empty", "non_negative", "positive"]
+__all__ = ["finite", "non_empty", "non_negative", "numeric", "positive"]
+
+
+def numeric(field: str, value: Any) -> float:
+    """:func:`finite` of a number or of numeric text, as venues' raw payloads give numbers."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise CrossMarginError(field, f"must be a number, got {value!r}") from None
+    return finite(field, value)
 
 
 def finite(field: str, value: float) -> float:

@@ -39,8 +39,8 @@ from crossmargin.model import (
     MarginSchedule,
     Market,
 )
-from crossmargin.model.checks import finite, non_empty, positive
-from crossmargin.rules.modes import AccountMode, parse_account_modes
+from crossmargin.model.checks import finite, non_empty, numeric, positive
+from crossmargin.rules.modes import AccountMode, collateral_rules, parse_account_modes
 
 __all__ = [
     "MAX_RULEBOOK_BYTES",
@@ -169,13 +169,7 @@ def _tier_amount(tier: Mapping[str, Any], where: str) -> float | None:
     cum = info.get("cum") if isinstance(info, Mapping) else None
     if cum is None:
         return None
-    field = _field(where, "info.cum")
-    if isinstance(cum, str):
-        try:
-            cum = float(cum)
-        except ValueError:
-            raise CrossMarginError(field, f"must be a number, got {cum!r}") from None
-    return finite(field, cum)
+    return numeric(_field(where, "info.cum"), cum)
 
 
 def _tier_rows(
@@ -254,9 +248,7 @@ def _rates(data: Mapping[str, Any], model: str, path: str) -> MarginSchedule:
         tiers = [{"min_notional": 0.0, "max_leverage": max_lev}]
     else:
         raise CrossMarginError(_field(path, "tiers"), f"required by the {model} margin model")
-    floors, rates, levs, amounts, limit = _tier_rows(
-        tiers, model, max_lev, _field(path, "tiers")
-    )
+    floors, rates, levs, amounts, limit = _tier_rows(tiers, model, max_lev, _field(path, "tiers"))
     schedule = MarginSchedule.brackets(floors, rates, levs, amounts, limit)
     for t, tier in enumerate(schedule.tiers):
         if tier.min_notional * tier.maintenance_margin_rate - tier.maintenance_amount < -1e-9:
@@ -460,13 +452,7 @@ def _parse(data: Mapping[str, Any], origin: str) -> Rulebook:
     model = _string(header, "model", where)
     if model not in MODELS:
         raise CrossMarginError(f"{where}.model", f"must be one of {', '.join(MODELS)}")
-    collateral_data = data.get("collateral", {})
-    if not isinstance(collateral_data, Mapping):
-        raise CrossMarginError(f"{origin}:collateral", "must be a table")
-    collateral = {
-        asset: _collateral(asset, rule, f"{origin}:collateral.{asset}")
-        for asset, rule in collateral_data.items()
-    }
+    collateral = collateral_rules(data.get("collateral", {}), f"{origin}:collateral", _collateral)
     markets = data.get("markets", [])
     if not isinstance(markets, list):
         raise CrossMarginError(f"{origin}:markets", "must be an array of tables")

@@ -20,7 +20,7 @@ from typing import Any
 
 from crossmargin.model import Account, CollateralRule, CrossMarginError, MarginMode
 
-__all__ = ["AccountMode", "parse_account_modes"]
+__all__ = ["AccountMode", "collateral_rules", "parse_account_modes"]
 
 _MODE_KEYS = {"title", "source", "notes", "margin_modes", "margin_call_ratio", "collateral"}
 
@@ -81,6 +81,15 @@ def _ratio(value: Any, path: str) -> float:
     return float(value)
 
 
+def collateral_rules(
+    table: Any, path: str, collateral: Callable[[str, Mapping[str, Any], str], CollateralRule]
+) -> dict[str, CollateralRule]:
+    """A ``collateral`` table: one rule per asset, each read by ``collateral``."""
+    if not isinstance(table, Mapping):
+        raise CrossMarginError(path, "must be a table")
+    return {asset: collateral(asset, rule, f"{path}.{asset}") for asset, rule in table.items()}
+
+
 def parse_account_modes(
     data: Any,
     origin: str,
@@ -98,13 +107,7 @@ def parse_account_modes(
         for key in raw:
             if key not in _MODE_KEYS:
                 raise CrossMarginError(f"{path}.{key}", "unknown field")
-        table = raw.get("collateral", {})
-        if not isinstance(table, Mapping):
-            raise CrossMarginError(f"{path}.collateral", "must be a table")
-        rules = {
-            asset: collateral(asset, rule, f"{path}.collateral.{asset}")
-            for asset, rule in table.items()
-        }
+        rules = collateral_rules(raw.get("collateral", {}), f"{path}.collateral", collateral)
         ratio = raw.get("margin_call_ratio")
         modes[name] = AccountMode(
             name=name,
