@@ -4,8 +4,9 @@ The plain side follows Binance's published definitions (FAQ b3c689c1f50a44cabb3a
 venues.md 1.2-1.3) with nothing but floats and loops: MM = notional x MMR_k - cum_k in the
 bracket of the notional, cum by the continuity rule from the bracket below (given or derived),
 and the liquidation price by the published formula, trying every bracket and keeping the
-solutions that fall inside their bracket. A capped last tier is the venue's position limit: a
-position past it is margined at the last tier, as the plain side does.
+solutions that fall inside their bracket. Half the instruments cap their last tier, the venue's
+position limit: a position past it is margined at the last tier (the plain side lets the last
+bracket run on) and flagged ``over_limit``.
 """
 
 from __future__ import annotations
@@ -83,11 +84,13 @@ def _plain_liquidation(
 @pytest.mark.parametrize("seed", range(60))
 def test_random_bracket_portfolios_match_the_plain_implementation(seed: int) -> None:
     rng = random.Random(seed)
-    instruments, books, marks = {}, {}, {}
+    instruments, books, marks, limits = {}, {}, {}, {}
     for n in range(rng.randint(1, 3)):
         symbol = f"X{n}USDT"
         floors, rates, leverage, given = _brackets(rng)
-        schedule = MarginSchedule.brackets(floors, rates, leverage, given)
+        limit = floors[-1] + rng.choice([5e4, 1e6]) if rng.random() < 0.5 else math.inf
+        schedule = MarginSchedule.brackets(floors, rates, leverage, given, position_limit=limit)
+        limits[symbol] = limit
         instruments[symbol] = Instrument(symbol, Kind.PERPETUAL, f"X{n}", "USDT", "USDT", schedule)
         books[symbol] = (floors, rates, _plain_amounts(floors, rates, given))
         marks[symbol] = rng.uniform(10.0, 50_000.0)
@@ -119,6 +122,7 @@ def test_random_bracket_portfolios_match_the_plain_implementation(seed: int) -> 
     cross = [p for p in positions if not p.is_isolated]
     for p, row in zip(positions, health.positions, strict=True):
         assert row.maintenance_margin == pytest.approx(mms[p.symbol], rel=1e-9, abs=1e-9)
+        assert row.over_limit == (abs(p.qty) * marks[p.symbol] > limits[p.symbol])
         if p.is_isolated:
             wb, tmm1, upnl1 = p.isolated_margin or 0.0, 0.0, 0.0
         else:
