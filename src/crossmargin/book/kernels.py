@@ -120,7 +120,7 @@ def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     return sig, codegen
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def finish_accounts(state: BookState, rows: Int) -> None:
     """Refresh the status of accounts ``rows`` from their records."""
     acc, status, ratio = state.acc, state.status, state.margin_call_ratio
@@ -232,7 +232,7 @@ def _instrument_pass(
     return n_changed
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def remargin_blocks(state: BookState) -> None:
     """Recompute every account's record (but the collateral value) and status from scratch."""
     acc, status, ratio = state.acc, state.status, state.margin_call_ratio
@@ -250,7 +250,7 @@ def remargin_blocks(state: BookState) -> None:
             status[a] = record_status(acc, a, ratio)
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def tick_instruments(state: BookState, ticked: Int, old_marks: Float, changes: Int) -> int:
     """Move the holders of instruments ``ticked`` from ``old_marks`` to the marks in
     ``state``, refreshing each holder as it goes.
@@ -301,7 +301,7 @@ def resum_account(state: BookState, a: int) -> None:
     state.status[U(a)] = record_status(acc, U(a), state.margin_call_ratio)
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def group_by_account(
     state: BookState,
     slots: Int,

@@ -343,6 +343,14 @@ class CrashDistances:
     distance: Float
 
 
+def _valuation(acc: Float, status: I8) -> Valuation:
+    """The figures of account records ``acc`` with their ``status`` (taken as is)."""
+    out = np.empty((6, len(acc)))
+    record_figures(acc, out)
+    equity, initial, maintenance, ratio, available, cross = out
+    return Valuation(equity, initial, maintenance, ratio, available, cross, status)
+
+
 def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int) -> None:
     """Bad columns raise CrossMarginError naming the column and the first bad row."""
     p = len(columns.qty)
@@ -493,11 +501,7 @@ class RiskBook:
     def values(self) -> Valuation:
         """Current figures of every account, derived from the account records (new arrays)."""
         n = self.accounts
-        out = np.empty((6, n))
-        record_figures(self._acc[:n], out)
-        equity, initial, maintenance, ratio, available, cross = out
-        status = self._status[:n].copy()
-        return Valuation(equity, initial, maintenance, ratio, available, cross, status)
+        return _valuation(self._acc[:n], self._status[:n].copy())
 
     def columns(self) -> BookColumns:
         """A compact snapshot of the book's accounts and positions."""
@@ -562,22 +566,28 @@ class RiskBook:
 
     def value_at(self, prices: Mapping[str, float]) -> Valuation:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
-        book unchanged: the stress-test valuation."""
+        book unchanged: the stress-test valuation. It re-margins into fresh account records
+        (one pass over the positions, as :meth:`remargin`), so nothing is saved and restored."""
         marks, assets = self._parse_prices(prices)
-        names = ("_mark", "_asset_price", "_factor", "_acc", "_status")
-        saved = [getattr(self, n).copy() for n in names]
-        try:
-            for i, price in marks.items():
-                self._mark[i] = price
-            for k, price in assets.items():
-                self._asset_price[k] = price
-            if assets:
-                self._revalue_collateral()
-            self.remargin()
-            return self.values()
-        finally:
-            for name, array in zip(names, saved, strict=True):
-                getattr(self, name)[...] = array
+        mark, asset_price = self._mark.copy(), self._asset_price.copy()
+        for i, price in marks.items():
+            mark[i] = price
+        for k, price in assets.items():
+            asset_price[k] = price
+        n = self.accounts
+        acc = np.empty((n, FIELDS))
+        factor = self._factor
+        if assets:
+            px = asset_price / asset_price[self.params.currency]
+            px = np.where(np.isfinite(px), px, 0.0)
+            factor = px[self.params.settle]
+            acc[:, COLLATERAL] = self._collateral(self._bal[:n], px)
+        else:
+            acc[:, COLLATERAL] = self._acc[:n, COLLATERAL]
+        status = np.empty(n, dtype=np.int8)
+        state = self._state()._replace(marks=mark, factor=factor, acc=acc, status=status)
+        remargin_blocks(state)
+        return _valuation(acc, status)
 
     def _parse_prices(
         self, prices: Mapping[str, float]
