@@ -7,6 +7,7 @@ All amounts are in the market's account ``currency`` unless a name says otherwis
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +136,7 @@ CRASH_POINTS = 512
 """Moves per side of the crash-distance grid (0 to -99% and 0 to +900%, log-spaced)."""
 CRASH_STEP = 16
 """Every ``CRASH_STEP``-th grid point is scanned first (see :func:`crash_moves`)."""
+_GRIDS = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
 
 
 @dataclass(frozen=True)
@@ -230,8 +232,7 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     bankruptcy = np.empty(len(frame.positions))
     bankruptcy_prices(h, record, bankruptcy)
     crash = np.empty((1, 2))
-    grids = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
-    crash_moves(h, np.zeros(1, dtype=np.intp), *grids, CRASH_STEP, crash)
+    crash_moves(h, np.zeros(1, dtype=np.intp), *_GRIDS, CRASH_STEP, crash)
     figures = np.empty((6, 1))
     record_figures(record, figures)
     equity, initial, maintenance, ratio, available, cross_equity = (float(x) for x in figures[:, 0])
@@ -240,8 +241,16 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     r = record[0]
     cross_status = Status(status_of(cross_equity, r[CROSS_MM], market.margin_call_ratio))
     positions = []
-    for i, (position, instrument) in enumerate(frame.positions):
-        row = rows[i]
+    marks, factors = h.marks.tolist(), frame.factor.tolist()
+    for row, liq, bust, mark, factor, (position, instrument) in zip(
+        rows.tolist(),
+        liquidation.tolist(),
+        bankruptcy.tolist(),
+        marks,
+        factors,
+        frame.positions,
+        strict=True,
+    ):
         iso = position.is_isolated
         positions.append(
             PositionHealth(
@@ -250,19 +259,19 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
                 margin_mode=str(position.margin_mode),
                 qty=position.qty,
                 entry_price=position.entry_price,
-                mark_price=float(h.marks[i]),
+                mark_price=mark,
                 settle=instrument.settle,
-                notional=float(row[NOTIONAL]),
-                unrealized_pnl=float(row[PNL]),
-                initial_margin=float(row[IM]),
-                maintenance_margin=float(row[MM]),
+                notional=row[NOTIONAL],
+                unrealized_pnl=row[PNL],
+                initial_margin=row[IM],
+                maintenance_margin=row[MM],
                 bracket=int(row[BRACKET]),
-                max_leverage=float(row[CAP]),
-                liquidation_price=None if np.isnan(liquidation[i]) else float(liquidation[i]),
-                bankruptcy_price=None if np.isnan(bankruptcy[i]) else float(bankruptcy[i]),
-                equity=float(row[EQUITY]) if iso else cross_equity,
+                max_leverage=row[CAP],
+                liquidation_price=None if math.isnan(liq) else liq,
+                bankruptcy_price=None if math.isnan(bust) else bust,
+                equity=row[EQUITY] if iso else cross_equity,
                 status=Status(int(row[CODE])) if iso else cross_status,
-                over_limit=bool(row[NOTIONAL] > frame.factor[i] * _limit(instrument)),
+                over_limit=row[NOTIONAL] > factor * _limit(instrument),
             )
         )
     positions.extend(_spot_rows(account, market, cross_equity, cross_status))

@@ -26,17 +26,24 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
+from crossmargin.maths.liquidation import liquidation_price_of
+from crossmargin.maths.pnl import unrealized_pnl_of
 from crossmargin.maths.risk import (
+    COLLATERAL,
     CROSS_EQUITY,
+    CROSS_MM,
     FIELDS,
     ISO_BAD,
     ISO_EQUITY,
     Slot,
+    fee_to_close,
+    liquidation_buffer_of,
     position_risk,
     record_status,
     status_weight,
     terms_of,
 )
+from crossmargin.maths.tiers import margins_of
 
 __all__ = [
     "MAX_INSTRUMENTS",
@@ -45,6 +52,7 @@ __all__ = [
     "apply_slot",
     "finish_accounts",
     "group_by_account",
+    "liquidation_slots",
     "remargin_blocks",
     "resum_account",
     "tick_instruments",
@@ -232,20 +240,58 @@ def _instrument_pass(
     return n_changed
 
 
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _add_bucket(state: BookState, i: np.uint64, isolated: bool, bucket: np.uint64) -> None:
+    """Add the contributions of one bucket's slots (instrument ``i``, one mode) at the current
+    mark: the re-margin's loop, :func:`_bucket` with nothing to take out and no status work
+    (``isolated`` is a constant at each call, so each mode compiles to its own loop)."""
+    lo = U(state.starts[bucket])
+    hi = lo + U(state.counts[bucket])
+    if hi == lo:
+        return
+    owner, qty, entry, leverage, margin, hint = (
+        state.owner,
+        state.qty,
+        state.entry,
+        state.leverage,
+        state.margin,
+        state.hint,
+    )
+    acc, ratio = state.acc, state.margin_call_ratio
+    terms = terms_of(state.terms, i, state.factor[i])
+    brackets = state.brackets[i]
+    mark = state.marks[i]
+    c = U(ISO_EQUITY) if isolated else U(CROSS_EQUITY)
+    for j in range(lo, hi):
+        guess = U(hint[j])
+        slot = Slot(qty[j], entry[j], leverage[j], margin[j] if isolated else 0.0)
+        equity, initial, maintenance, code, k, _, _ = position_risk(
+            slot, mark, isolated, brackets, terms, guess, ratio
+        )
+        if k != guess:
+            hint[j] = k
+        a = U(owner[j])
+        acc[a, c] += equity
+        acc[a, c + U(1)] += initial
+        acc[a, c + U(2)] += maintenance
+        if isolated and code != 0:
+            acc[a, U(ISO_BAD)] += status_weight(code)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def remargin_blocks(state: BookState) -> None:
     """Recompute every account's record (but the collateral value) and status from scratch."""
     acc, status, ratio = state.acc, state.status, state.margin_call_ratio
-    n, size = acc.shape[0], state.block_size
-    none = np.empty(0, dtype=np.intp)
+    n, size, instruments = acc.shape[0], state.block_size, state.instruments
     for b in range((n + size - 1) // size):
         first, stop = U(b * size), U(min(n, (b + 1) * size))
         for a in range(first, stop):
             for f in range(CROSS_EQUITY, FIELDS):
                 acc[a, U(f)] = 0.0
-        for i in range(state.instruments):
-            move = Move(0.0, state.marks[i], False, True)
-            _instrument_pass(state, b, b + 1, i, move, none, 0)
+        for i in range(instruments):
+            bucket = U((b * instruments + i) * 2)
+            _add_bucket(state, U(i), False, bucket)
+            _add_bucket(state, U(i), True, bucket + U(1))
         for a in range(first, stop):
             status[a] = record_status(acc, a, ratio)
 
@@ -328,3 +374,68 @@ def group_by_account(
         row.margin = margin[j] if isolated[k] else 0.0
         row.instrument = instrument[k]
         row.isolated = isolated[k]
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _liquidation_bucket(
+    state: BookState,
+    i: np.uint64,
+    isolated: bool,
+    bucket: np.uint64,
+    out: tuple[Float, NDArray[np.int32], NDArray[np.int32]],
+    p: np.uint64,
+) -> np.uint64:
+    """Liquidation prices of one bucket's slots into ``out`` from row ``p``, as
+    :func:`~crossmargin.maths.risk.liquidation_prices` finds them; returns the next row."""
+    price, account, instrument = out
+    lo = U(state.starts[bucket])
+    hi = lo + U(state.counts[bucket])
+    owner, qty, entry, leverage, margin, hint = (
+        state.owner,
+        state.qty,
+        state.entry,
+        state.leverage,
+        state.margin,
+        state.hint,
+    )
+    acc = state.acc
+    factor = state.factor[i]
+    terms = terms_of(state.terms, i, factor)
+    brackets = state.brackets[i]
+    mark = state.marks[i]
+    fixed = isolated and terms.at_entry
+    basis_is_entry = fixed
+    for j in range(lo, hi):
+        a = U(owner[j])
+        q, e, lev = qty[j], entry[j], leverage[j]
+        m = margin[j] if isolated else 0.0
+        basis = e if basis_is_entry else mark
+        _, _, _, mm, _, cap = margins_of(q, basis, lev, brackets, terms, U(hint[j]))
+        fee = fee_to_close(Slot(q, e, lev, m), cap, terms)
+        pnl = unrealized_pnl_of(q, terms.contract_size, e, mark, terms.inverse)
+        cross = 0.0
+        if not isolated:
+            cross = acc[a, U(COLLATERAL)] + acc[a, U(CROSS_EQUITY)] - acc[a, U(CROSS_MM)]
+        buffer = liquidation_buffer_of(isolated, fixed, m, cross / factor, pnl, mm, fee)
+        price[p] = liquidation_price_of(q, e, mark, buffer, brackets, terms, fixed)
+        account[p] = owner[j]
+        instrument[p] = i
+        p += U(1)
+    return p
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def liquidation_slots(
+    state: BookState, out: tuple[Float, NDArray[np.int32], NDArray[np.int32]]
+) -> None:
+    """Closed-form liquidation price of every open position (NaN where none), each against its
+    account's record, bucket by bucket: ``out`` is (price, account, instrument), one row per
+    position."""
+    size, instruments = state.block_size, state.instruments
+    blocks = (state.acc.shape[0] + size - 1) // size
+    p = U(0)
+    for b in range(blocks):
+        for i in range(instruments):
+            bucket = U((b * instruments + i) * 2)
+            p = _liquidation_bucket(state, U(i), False, bucket, out, p)
+            p = _liquidation_bucket(state, U(i), True, bucket + U(1), out, p)

@@ -28,6 +28,7 @@ from crossmargin.book.kernels import (
     apply_slot,
     finish_accounts,
     group_by_account,
+    liquidation_slots,
     remargin_blocks,
     resum_account,
     tick_instruments,
@@ -54,7 +55,6 @@ from crossmargin.maths.risk import (
     crash_moves,
     holdings_risk,
     instrument_terms,
-    liquidation_prices,
     record_figures,
     record_statuses,
 )
@@ -290,7 +290,8 @@ class TickResult:
 
 @dataclass(frozen=True)
 class Liquidations:
-    """Liquidation price of every position (NaN where none), with its account and instrument."""
+    """Liquidation price of every position (NaN where none), with its account and instrument
+    (positions in the book's order: by account block, then instrument and mode)."""
 
     account: I32
     instrument: I32
@@ -720,11 +721,10 @@ class RiskBook:
     def liquidation_prices(self) -> Liquidations:
         """Liquidation price of every position at the current prices (closed form), each
         against its account's record."""
-        picked = np.arange(self.accounts, dtype=np.intp)
-        holdings, owner, inst = self._holdings(picked)
-        out = np.empty(len(owner))
-        liquidation_prices(holdings, self._acc[: self.accounts], out)
-        return Liquidations(owner.astype(np.int32), inst.astype(np.int32), out)
+        n = self.positions
+        out = (np.empty(n), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32))
+        liquidation_slots(self._state(), out)
+        return Liquidations(out[1], out[2], out[0])
 
     def crash_distances(
         self, rows: ArrayLike | None = None, points: int = 512, step: int = 16
