@@ -29,7 +29,7 @@ def test_seeded_and_shaped() -> None:
 
 def test_a_range_of_accounts_is_that_slice_of_the_book() -> None:
     """Accounts 70,000 to 140,001 built alone (as a worker builds its shard) equal that slice
-    of the whole book, across the generator's 65,536-account runs."""
+    of the whole book, across the generator's 16,384-account runs."""
     market = synthetic_market(8)
     _, whole = synthetic_book(market, 150_000, seed=3)
     _, part = synthetic_book(market, 150_000, seed=3, lo=70_000, hi=140_001)

@@ -50,9 +50,12 @@ __all__ = [
     "BookState",
     "Move",
     "apply_slot",
+    "count_buckets",
     "finish_accounts",
     "group_by_account",
+    "is_sorted",
     "liquidation_slots",
+    "place_positions",
     "remargin_blocks",
     "resum_account",
     "tick_instruments",
@@ -60,6 +63,7 @@ __all__ = [
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
+I32 = NDArray[np.int32]
 
 MAX_INSTRUMENTS = 2**16 - 1
 """The isolated-status counts of a record share one float64 (``ISO_BAD``): exact while each
@@ -439,3 +443,69 @@ def liquidation_slots(
             bucket = U((b * instruments + i) * 2)
             p = _liquidation_bucket(state, U(i), False, bucket, out, p)
             p = _liquidation_bucket(state, U(i), True, bucket + U(1), out, p)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def is_sorted(values: NDArray[np.int32]) -> bool:
+    """Whether ``values`` never decrease."""
+    ordered = True
+    for p in range(1, values.shape[0]):
+        if values[p] < values[p - 1]:
+            ordered = False
+            break
+    return ordered
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def count_buckets(
+    account: NDArray[np.int32],
+    instrument: NDArray[np.int32],
+    isolated: NDArray[np.bool_],
+    order: Int,
+    block_size: int,
+    instruments: int,
+    counts: Int,
+    holders: Int,
+) -> int:
+    """Add each position (visited in ``order``, or as given if it is empty, account by
+    account) to its bucket's count and its instrument's holders. Returns the row of the first
+    second position of an account in one instrument, or -1."""
+    last = np.full(instruments, -1, dtype=np.int64)
+    for r in range(account.shape[0]):
+        p = order[r] if order.shape[0] else r
+        a, i = account[p], instrument[p]
+        if last[i] == a:
+            return p
+        last[i] = a
+        counts[(a // block_size * instruments + i) * 2 + isolated[p]] += 1
+        holders[i] += 1
+    return -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def place_positions(
+    source: tuple[I32, I32, NDArray[np.bool_], Float, Float, Float, Float],
+    order: Int,
+    block_size: int,
+    instruments: int,
+    fill: Int,
+    slots: tuple[I32, Float, Float, Float, Float],
+) -> None:
+    """Copy each position (visited in ``order``, or as given if it is empty) into the next
+    free slot of its bucket (``fill``, from each bucket's start): a counting sort straight
+    into the book's columns, with no full-size temporaries. ``source``: account, instrument,
+    isolated, qty, entry, leverage, isolated margin; ``slots``: owner, qty, entry, leverage,
+    margin."""
+    account, instrument, isolated, qty, entry, leverage, margin = source
+    owner, slot_qty, slot_entry, slot_leverage, slot_margin = slots
+    for r in range(account.shape[0]):
+        p = order[r] if order.shape[0] else r
+        a = account[p]
+        bucket = (a // block_size * instruments + instrument[p]) * 2 + isolated[p]
+        j = fill[bucket]
+        fill[bucket] = j + 1
+        owner[j] = a
+        slot_qty[j] = qty[p]
+        slot_entry[j] = entry[p]
+        slot_leverage[j] = leverage[p]
+        slot_margin[j] = margin[p]

@@ -15,7 +15,7 @@ ulps per tick; :meth:`RiskBook.remargin` recomputes every sum from scratch). The
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,9 +26,12 @@ from crossmargin.book.kernels import (
     MAX_INSTRUMENTS,
     BookState,
     apply_slot,
+    count_buckets,
     finish_accounts,
     group_by_account,
+    is_sorted,
     liquidation_slots,
+    place_positions,
     remargin_blocks,
     resum_account,
     tick_instruments,
@@ -363,21 +366,19 @@ def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int
     for name in fields:
         if len(getattr(columns, name)) != p:
             raise CrossMarginError(name, f"need {p} rows like qty")
-    lev = columns.leverage
-    bad = {
-        "account": (columns.account < 0) | (columns.account >= accounts),
-        "instrument": (columns.instrument < 0) | (columns.instrument >= instruments),
-        "qty": ~np.isfinite(columns.qty) | (columns.qty == 0),
-        "entry": ~(np.isfinite(columns.entry) & (columns.entry > 0)),
-        "isolated_margin": ~(np.isfinite(columns.isolated_margin) & (columns.isolated_margin >= 0)),
-        "leverage": ~(np.isnan(lev) | (np.isfinite(lev) & (lev >= 1))),
+    c, lev = columns, columns.leverage
+    bad: dict[str, Callable[[], Bool]] = {
+        "account": lambda: (c.account < 0) | (c.account >= accounts),
+        "instrument": lambda: (c.instrument < 0) | (c.instrument >= instruments),
+        "qty": lambda: ~np.isfinite(c.qty) | (c.qty == 0),
+        "entry": lambda: ~(np.isfinite(c.entry) & (c.entry > 0)),
+        "isolated_margin": lambda: ~(np.isfinite(c.isolated_margin) & (c.isolated_margin >= 0)),
+        "leverage": lambda: ~(np.isnan(lev) | (np.isfinite(lev) & (lev >= 1))),
     }
-    for name, mask in bad.items():
+    for name, check in bad.items():
+        mask = check()
         if mask.any():
             raise CrossMarginError(f"{name}[{int(np.argmax(mask))}]", "out of range")
-    key = np.sort(columns.account.astype(np.int64) * max(instruments, 1) + columns.instrument)
-    if (np.diff(key) == 0).any():
-        raise CrossMarginError("instrument", "second position of an account in one instrument")
 
 
 def _grow(array: NDArray[np.generic], size: int) -> NDArray[np.generic]:
@@ -422,18 +423,25 @@ class RiskBook:
             params.contract_size, params.inverse, params.settle, params.schedule
         )
         self._brackets = np.ascontiguousarray(params.schedule.brackets)
-        key = self._bucket(columns.account.astype(np.intp), columns.instrument, columns.isolated)
-        order = np.lexsort((columns.account, key))
-        counts = np.bincount(key, minlength=self._buckets_for(n_acc)).astype(np.intp)
+        account = np.ascontiguousarray(columns.account, dtype=np.int32)
+        instrument = np.ascontiguousarray(columns.instrument, dtype=np.int32)
+        isolated = np.ascontiguousarray(columns.isolated, dtype=bool)
+        order = (
+            np.zeros(0, dtype=np.intp)
+            if is_sorted(account)
+            else np.argsort(account, kind="stable").astype(np.intp)
+        )
+        counts = np.zeros(self._buckets_for(n_acc), dtype=np.intp)
+        self._holders = np.zeros(self._n_inst, dtype=np.intp)
+        args = (account, instrument, isolated, order, self.BLOCK, self._n_inst)
+        if count_buckets(*args, counts, self._holders) >= 0:
+            raise CrossMarginError("instrument", "second position of an account in one instrument")
         caps = _capacity(counts)
         self._start = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.intp)
         self._count = counts
         self._cap = caps
         self._used = int(caps.sum())
         self._garbage = 0
-        slots = np.repeat(self._start - (np.cumsum(counts) - counts), counts) + np.arange(
-            len(order)
-        )
         size = self._used
         self._owner: I32 = np.zeros(size, dtype=np.int32)
         self._qty: Float = np.zeros(size)
@@ -441,12 +449,17 @@ class RiskBook:
         self._lev: Float = np.full(size, np.nan)
         self._margin: Float = np.zeros(size)
         self._hint: NDArray[np.uint8] = np.zeros(size, dtype=np.uint8)
-        self._owner[slots] = columns.account[order]
-        self._qty[slots] = columns.qty[order]
-        self._entry[slots] = columns.entry[order]
-        self._lev[slots] = columns.leverage[order]
-        self._margin[slots] = columns.isolated_margin[order]
-        self._holders = np.bincount(columns.instrument, minlength=self._n_inst).astype(np.intp)
+        source = (
+            account,
+            instrument,
+            isolated,
+            *(
+                np.ascontiguousarray(c, dtype=np.float64)
+                for c in (columns.qty, columns.entry, columns.leverage, columns.isolated_margin)
+            ),
+        )
+        slots = (self._owner, self._qty, self._entry, self._lev, self._margin)
+        place_positions(source, order, self.BLOCK, self._n_inst, self._start.copy(), slots)
         self._bal: Float = np.array(columns.balances, dtype=np.float64).reshape(
             n_acc, len(params.assets)
         )

@@ -30,7 +30,7 @@ REFERENCE_PRICES = {
     "ETH": 3_000.0,
 }
 """Round reference marks (USDT) for the synthetic market; not a market snapshot."""
-_CHUNK = 65_536
+_CHUNK = 16_384
 
 
 def synthetic_market(instruments: int = 6) -> Market:
@@ -76,7 +76,7 @@ def synthetic_book(
     are isolated with margin at 10x; 10% of accounts hold part of their equity in BTC. Only
     the first ``used`` instruments (default all) are held.
 
-    Each run of 65,536 accounts draws from its own seeded stream, so any range of accounts
+    Each run of 16,384 accounts draws from its own seeded stream, so any range of accounts
     (a shard, built where it is used) equals that slice of the whole book; the columns are
     allocated once at their final size and filled run by run.
     """
