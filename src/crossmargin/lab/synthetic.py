@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,7 +18,13 @@ from crossmargin.book.riskbook import BookColumns, BookParams
 from crossmargin.model import CrossMarginError, Instrument, Market
 from crossmargin.rules import load_rulebook
 
-__all__ = ["REFERENCE_PRICES", "synthetic_book", "synthetic_market", "synthetic_recipe"]
+__all__ = [
+    "REFERENCE_PRICES",
+    "synthetic_book",
+    "synthetic_document",
+    "synthetic_market",
+    "synthetic_recipe",
+]
 
 REFERENCE_PRICES = {
     "BTCUSDT": 60_000.0,
@@ -139,6 +146,36 @@ def synthetic_recipe(
     """``recipe(lo, hi)``: accounts ``lo`` to ``hi`` of that :func:`synthetic_book` (it pickles,
     so a Dask worker can build its own shard)."""
     return functools.partial(synthetic_book, market, accounts, seed, mean_positions, used)
+
+
+def synthetic_document(accounts: int, seed: int = 0, mean_positions: float = 1.5) -> dict[str, Any]:
+    """A portfolio document (decoded JSON) of ``accounts`` synthetic accounts on the bundled
+    binance-usdm rulebook and its six markets (about 270 bytes per account as JSON at the
+    default size: 75,000 accounts make a 20 MB document)."""
+    market = synthetic_market(6)
+    params, columns = synthetic_book(market, accounts, seed, mean_positions)
+    order = np.argsort(columns.account, kind="stable")
+    bounds = np.searchsorted(columns.account[order], np.arange(accounts + 1))
+    rows = []
+    for a in range(accounts):
+        balances = {
+            params.assets[k]: round(float(v), 6)
+            for k, v in enumerate(columns.balances[a].tolist())
+            if v != 0.0
+        }
+        positions: list[dict[str, Any]] = []
+        for j in order[bounds[a] : bounds[a + 1]].tolist():
+            position: dict[str, Any] = {
+                "symbol": params.symbols[int(columns.instrument[j])],
+                "qty": round(float(columns.qty[j]), 6),
+                "entry_price": round(float(columns.entry[j]), 4),
+            }
+            if columns.isolated[j]:
+                position["margin_mode"] = "isolated"
+                position["isolated_margin"] = round(float(columns.isolated_margin[j]), 4)
+            positions.append(position)
+        rows.append({"id": columns.account_ids[a], "balances": balances, "positions": positions})
+    return {"rulebook": "binance-usdm", "prices": dict(market.prices), "accounts": rows}
 
 
 def _chunk(
