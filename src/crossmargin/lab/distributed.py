@@ -19,7 +19,7 @@ import importlib
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -192,6 +192,15 @@ def _build_from(recipe: Recipe, lo: int, hi: int) -> RiskBook:
     return RiskBook(*recipe(lo, hi))
 
 
+def _account_ids(book: RiskBook) -> tuple[str, ...]:
+    return tuple(book.account_ids)
+
+
+def _stress_figures(book: RiskBook, scenarios: Sequence[Scenario]) -> StressResult:
+    """:func:`stress_book` without the account ids (the client has them from the build)."""
+    return replace(stress_book(book, scenarios), account_ids=())
+
+
 def _tick(book: RiskBook, prices: Mapping[str, float]) -> ShardTick:
     result = book.apply_prices(prices)
     ids = book.account_ids
@@ -208,6 +217,8 @@ class DistributedBook:
     installed. Give the book as ``columns`` (each shard is sent to its worker once) or as a
     ``recipe(lo, hi)`` that builds accounts ``lo`` to ``hi`` on the worker. An unreachable
     scheduler is bad input. Use it as a context manager (it closes the client and cluster).
+    The account ids come back once, after the build (``account_ids``); a stress returns only
+    figures.
     """
 
     def __init__(
@@ -267,6 +278,7 @@ class DistributedBook:
             for book in self._books:
                 if book.status == "error":
                     book.result()
+            self.account_ids = tuple(i for part in self._each(_account_ids) for i in part)
         except BaseException:
             self.close()
             raise
@@ -283,7 +295,8 @@ class DistributedBook:
         """The joined stress table of every shard (the shards stay as they were)."""
         if not scenarios:
             raise CrossMarginError("scenarios", "need at least one scenario")
-        return StressResult.join(self._each(stress_book, tuple(scenarios)))
+        joined = StressResult.join(self._each(_stress_figures, tuple(scenarios)))
+        return replace(joined, account_ids=self.account_ids)
 
     def apply_prices(self, prices: Mapping[str, float]) -> ShardTick:
         """Tick every shard to ``prices``: the accounts whose status changed (ids, shard
