@@ -43,7 +43,7 @@ from crossmargin.maths.risk import (
     status_weight,
     terms_of,
 )
-from crossmargin.maths.tiers import margins_of
+from crossmargin.maths.tiers import Terms, margins_of
 
 __all__ = [
     "MAX_INSTRUMENTS",
@@ -245,14 +245,35 @@ def _instrument_pass(
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
-def _add_bucket(state: BookState, i: np.uint64, isolated: bool, bucket: np.uint64) -> None:
-    """Add the contributions of one bucket's slots (instrument ``i``, one mode) at the current
-    mark: the re-margin's loop, :func:`_bucket` with nothing to take out and no status work
-    (``isolated`` is a constant at each call, so each mode compiles to its own loop)."""
-    lo = U(state.starts[bucket])
-    hi = lo + U(state.counts[bucket])
-    if hi == lo:
-        return
+def _is_plain(terms: Terms) -> bool:
+    """A linear contract with no size-scaled rates, no fee to close and margins at the mark:
+    the usual case, for which the bucket loops are compiled with those terms as constants."""
+    return bool(
+        not terms.inverse
+        and not terms.at_entry
+        and terms.close_fee_rate == 0.0
+        and terms.initial_rate_per_size == 0.0
+        and terms.maintenance_rate_per_size == 0.0
+    )
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _plain(terms: Terms) -> Terms:
+    """``terms`` (for which :func:`_is_plain` holds) with the zero and false ones as literals."""
+    return Terms(terms.contract_size, False, terms.initial_rate, 0.0, 0.0, False, terms.factor, 0.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _add_slots(
+    state: BookState,
+    terms: Terms,
+    brackets: Float,
+    mark: float,
+    isolated: bool,
+    lo: np.uint64,
+    hi: np.uint64,
+) -> None:
+    """Add the contributions of slots ``lo:hi`` (one instrument, one mode) at ``mark``."""
     owner, qty, entry, leverage, margin, hint = (
         state.owner,
         state.qty,
@@ -262,9 +283,6 @@ def _add_bucket(state: BookState, i: np.uint64, isolated: bool, bucket: np.uint6
         state.hint,
     )
     acc, ratio = state.acc, state.margin_call_ratio
-    terms = terms_of(state.terms, i, state.factor[i])
-    brackets = state.brackets[i]
-    mark = state.marks[i]
     c = U(ISO_EQUITY) if isolated else U(CROSS_EQUITY)
     for j in range(lo, hi):
         guess = U(hint[j])
@@ -280,6 +298,24 @@ def _add_bucket(state: BookState, i: np.uint64, isolated: bool, bucket: np.uint6
         acc[a, c + U(2)] += maintenance
         if isolated and code != 0:
             acc[a, U(ISO_BAD)] += status_weight(code)
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _add_bucket(state: BookState, i: np.uint64, isolated: bool, bucket: np.uint64) -> None:
+    """Add the contributions of one bucket's slots (instrument ``i``, one mode) at the current
+    mark: the re-margin's loop, :func:`_bucket` with nothing to take out and no status work
+    (``isolated`` is a constant at each call, so each mode compiles to its own loop, and so
+    does an instrument with plain terms)."""
+    lo = U(state.starts[bucket])
+    hi = lo + U(state.counts[bucket])
+    if hi == lo:
+        return
+    terms = terms_of(state.terms, i, state.factor[i])
+    brackets, mark = state.brackets[i], state.marks[i]
+    if _is_plain(terms):
+        _add_slots(state, _plain(terms), brackets, mark, isolated, lo, hi)
+    else:
+        _add_slots(state, terms, brackets, mark, isolated, lo, hi)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
@@ -381,19 +417,20 @@ def group_by_account(
 
 
 @njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
-def _liquidation_bucket(
+def _liquidation_run(
     state: BookState,
+    terms: Terms,
     i: np.uint64,
     isolated: bool,
-    bucket: np.uint64,
-    out: tuple[Float, NDArray[np.int32], NDArray[np.int32]],
+    lo: np.uint64,
+    hi: np.uint64,
+    out: tuple[Float, I32, I32],
     p: np.uint64,
 ) -> np.uint64:
-    """Liquidation prices of one bucket's slots into ``out`` from row ``p``, as
-    :func:`~crossmargin.maths.risk.liquidation_prices` finds them; returns the next row."""
+    """Liquidation prices of slots ``lo:hi`` (instrument ``i`` with ``terms``, one mode) into
+    ``out`` from row ``p``, as :func:`~crossmargin.maths.risk.liquidation_prices` finds them;
+    returns the next row."""
     price, account, instrument = out
-    lo = U(state.starts[bucket])
-    hi = lo + U(state.counts[bucket])
     owner, qty, entry, leverage, margin, hint = (
         state.owner,
         state.qty,
@@ -403,29 +440,50 @@ def _liquidation_bucket(
         state.hint,
     )
     acc = state.acc
-    factor = state.factor[i]
-    terms = terms_of(state.terms, i, factor)
+    per_settle = 1.0 / terms.factor
     brackets = state.brackets[i]
     mark = state.marks[i]
     fixed = isolated and terms.at_entry
-    basis_is_entry = fixed
     for j in range(lo, hi):
         a = U(owner[j])
         q, e, lev = qty[j], entry[j], leverage[j]
         m = margin[j] if isolated else 0.0
-        basis = e if basis_is_entry else mark
+        basis = e if fixed else mark
         _, _, _, mm, _, cap = margins_of(q, basis, lev, brackets, terms, U(hint[j]))
         fee = fee_to_close(Slot(q, e, lev, m), cap, terms)
         pnl = unrealized_pnl_of(q, terms.contract_size, e, mark, terms.inverse)
         cross = 0.0
         if not isolated:
             cross = acc[a, U(COLLATERAL)] + acc[a, U(CROSS_EQUITY)] - acc[a, U(CROSS_MM)]
-        buffer = liquidation_buffer_of(isolated, fixed, m, cross / factor, pnl, mm, fee)
+        buffer = liquidation_buffer_of(isolated, fixed, m, cross * per_settle, pnl, mm, fee)
         price[p] = liquidation_price_of(q, e, mark, buffer, brackets, terms, fixed)
         account[p] = owner[j]
         instrument[p] = i
         p += U(1)
     return p
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _liquidation_bucket(
+    state: BookState,
+    i: np.uint64,
+    isolated: bool,
+    bucket: np.uint64,
+    out: tuple[Float, I32, I32],
+    p: np.uint64,
+) -> np.uint64:
+    """Liquidation prices of one bucket's slots into ``out`` from row ``p``; returns the next
+    row (plain terms compile to their own loop, as in :func:`_add_bucket`)."""
+    lo = U(state.starts[bucket])
+    hi = lo + U(state.counts[bucket])
+    if hi == lo:
+        return p
+    terms = terms_of(state.terms, i, state.factor[i])
+    if _is_plain(terms):
+        row: np.uint64 = _liquidation_run(state, _plain(terms), i, isolated, lo, hi, out, p)
+    else:
+        row = _liquidation_run(state, terms, i, isolated, lo, hi, out, p)
+    return row
 
 
 @njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
