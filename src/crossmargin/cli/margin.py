@@ -229,12 +229,13 @@ def evaluate_large(portfolio: Portfolio, progress: Progress | None = None) -> Po
     results: list[AccountResult] = []
     for lo in range(0, len(accounts), _BATCH):
         part = accounts[lo : lo + _BATCH]
-        batch = [a for a in part if _batchable(a, portfolio)]
+        batched = [_batchable(a, portfolio) for a in part]
         with np.errstate(over="ignore", invalid="ignore"):
-            healths = iter(evaluate_many(batch, market))
-        for i, account in enumerate(part, start=lo):
+            chosen = [a for a, b in zip(part, batched, strict=True) if b]
+            healths = iter(evaluate_many(chosen, market))
+        for i, (account, in_batch) in enumerate(zip(part, batched, strict=True), start=lo):
             try:
-                if _batchable(account, portfolio):
+                if in_batch:
                     health = next(healths)
                     check_finite(account, health)
                     results.append(AccountResult(health, max_withdrawable(account, market, health)))
