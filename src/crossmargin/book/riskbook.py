@@ -582,26 +582,36 @@ class RiskBook:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
         book unchanged: the stress-test valuation. It re-margins into fresh account records
         (one pass over the positions, as :meth:`remargin`), so nothing is saved and restored."""
+        n = self.accounts
+        acc = np.empty((n, FIELDS))
+        status = np.empty(n, dtype=np.int8)
+        self.remargin_at(prices, acc, status)
+        return _valuation(acc, status)
+
+    def remargin_at(self, prices: Mapping[str, float], records: Float, status: I8) -> None:
+        """Every account's record (:data:`~crossmargin.maths.risk.FIELDS` sums, the collateral
+        value first) and status at ``prices`` (merged over the current ones) into ``records``
+        (accounts, FIELDS) and ``status`` (accounts,), leaving the book unchanged:
+        :meth:`value_at` into the caller's arrays, for a loop over many scenarios."""
         marks, assets = self._parse_prices(prices)
+        n = self.accounts
+        if records.shape != (n, FIELDS) or status.shape != (n,):
+            raise CrossMarginError("records", f"need shapes ({n}, {FIELDS}) and ({n},)")
         mark, asset_price = self._mark.copy(), self._asset_price.copy()
         for i, price in marks.items():
             mark[i] = price
         for k, price in assets.items():
             asset_price[k] = price
-        n = self.accounts
-        acc = np.empty((n, FIELDS))
         factor = self._factor
         if assets:
             px = asset_price / asset_price[self.params.currency]
             px = np.where(np.isfinite(px), px, 0.0)
             factor = px[self.params.settle]
-            acc[:, COLLATERAL] = self._collateral(self._bal[:n], px)
+            records[:, COLLATERAL] = self._collateral(self._bal[:n], px)
         else:
-            acc[:, COLLATERAL] = self._acc[:n, COLLATERAL]
-        status = np.empty(n, dtype=np.int8)
-        state = self._state()._replace(marks=mark, factor=factor, acc=acc, status=status)
+            records[:, COLLATERAL] = self._acc[:n, COLLATERAL]
+        state = self._state()._replace(marks=mark, factor=factor, acc=records, status=status)
         remargin_blocks(state)
-        return _valuation(acc, status)
 
     def _parse_prices(
         self, prices: Mapping[str, float]

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crossmargin.book.riskbook import BookColumns, BookParams, RiskBook
+from crossmargin.maths.risk import COLLATERAL, CROSS_EQUITY, FIELDS, ISO_EQUITY
 from crossmargin.maths.status import Status
 from crossmargin.model import Account, CrossMarginError, Market
 from crossmargin.model.extras import needs_extra
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 Float = NDArray[np.float64]
+LIQUIDATABLE = int(Status.LIQUIDATABLE)
 
 HISTORICAL: Mapping[str, tuple[float, float]] = {
     "2020-03-12": (7945.36, 4736.21),
@@ -140,24 +142,32 @@ class StressResult:
 
 
 def stress_book(book: RiskBook, scenarios: Sequence[Scenario]) -> StressResult:
-    """Stress ``book`` under every scenario, leaving it unchanged (one re-margin each into fresh
-    records, :meth:`RiskBook.value_at`)."""
+    """Stress ``book`` under every scenario, leaving it unchanged: one re-margin each into the
+    same scratch records (:meth:`RiskBook.remargin_at`), so a long run of scenarios allocates
+    nothing per scenario (threads of one process would otherwise queue on its page faults)."""
     if not scenarios:
         raise CrossMarginError("scenarios", "need at least one scenario")
     params = book.current_params()
+    n = book.accounts
     base = book.values().equity
-    worst = np.full(book.accounts, -np.inf)
-    which = np.zeros(book.accounts, dtype=np.intp)
+    worst = np.full(n, -np.inf)
+    which = np.zeros(n, dtype=np.intp)
     liquidated = np.zeros(len(scenarios), dtype=np.int64)
     shortfall = np.zeros(len(scenarios))
+    records = np.empty((n, FIELDS))
+    status = np.empty(n, dtype=np.int8)
+    equity, loss = np.empty(n), np.empty(n)
+    flag = np.empty(n, dtype=bool)
     for s, scenario in enumerate(scenarios):
-        values = book.value_at(scenario.prices(params))
-        liquidated[s] = int(np.count_nonzero(values.status_code >= Status.LIQUIDATABLE))
-        shortfall[s] = -float(np.minimum(values.equity, 0.0).sum())
-        loss = np.subtract(base, values.equity, out=values.equity)
-        better = loss > worst
-        np.copyto(worst, loss, where=better)
-        which[better] = s
+        book.remargin_at(scenario.prices(params), records, status)
+        np.add(records[:, COLLATERAL], records[:, CROSS_EQUITY], out=equity)
+        equity += records[:, ISO_EQUITY]
+        liquidated[s] = int(np.count_nonzero(np.greater_equal(status, LIQUIDATABLE, out=flag)))
+        shortfall[s] = -float(np.minimum(equity, 0.0, out=loss).sum())
+        np.subtract(base, equity, out=loss)
+        np.greater(loss, worst, out=flag)
+        np.copyto(worst, loss, where=flag)
+        np.copyto(which, s, where=flag)
     names = tuple(x.name for x in scenarios)
     return StressResult(tuple(book.account_ids), names, worst, which, liquidated, shortfall)
 
