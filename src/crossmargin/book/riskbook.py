@@ -36,6 +36,7 @@ from crossmargin.book.kernels import (
     resum_account,
     tick_instruments,
 )
+from crossmargin.health import CRASH_POINTS, CRASH_STEP
 from crossmargin.maths.collateral import collateral_table, collateral_units
 from crossmargin.maths.liquidation import down_grid, up_grid
 from crossmargin.maths.risk import (
@@ -750,7 +751,7 @@ class RiskBook:
         return Liquidations(out[1], out[2], out[0])
 
     def crash_distances(
-        self, rows: ArrayLike | None = None, points: int = 512, step: int = 16
+        self, rows: ArrayLike | None = None, points: int = CRASH_POINTS, step: int = CRASH_STEP
     ) -> CrashDistances:
         """Crash distance of accounts ``rows`` (default all), as ``evaluate`` finds it: the
         first sign change of the smallest margin surplus along ``points`` moves each side,
