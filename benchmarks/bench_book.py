@@ -1,9 +1,13 @@
-"""Risk book scaling: 10k -> 100k (-> 1M with --large) accounts, figures as ratios.
+"""Risk book scaling: 10k -> 100k (-> 1M with --large) accounts, every figure a ratio to a
+baseline timed in the same run, medians after warm-up runs (the cold start printed apart).
 
-Every timing is set against a baseline measured in the same run: the re-margin against one
-numpy pass over the position columns, the per-account book time against ``evaluate`` looped
-over a sample, the tick against the 10k-account book's tick, the re-margin per position
-against the smallest book's.
+Baselines (see ``baselines.py``, each checked against the book's figures first):
+
+- the fused floor: one compiled pass over the bytes a re-margin reads and writes;
+- plain numpy, one pass per quantity then one ``bincount`` per account sum;
+- per-position objects in the style of nautilus_trader's margin accounts (timed on a sample of
+  positions, compared per position);
+- ``evaluate`` looped over a sample of accounts, at the same crash-distance resolution.
 
     .venv/bin/python benchmarks/bench_book.py [--large]
 """
@@ -12,7 +16,40 @@ from __future__ import annotations
 
 import argparse
 
-from crossmargin.lab.bench import run_bench
+import numpy as np
+
+from baselines import numpy_multipass, per_position_margin, position_objects
+from crossmargin.book.riskbook import RiskBook
+from crossmargin.lab.bench import median_time, run_bench
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market
+from crossmargin.maths.risk import CROSS_MM
+
+SAMPLE_POSITIONS = 200_000
+
+
+def baselines(accounts: int, remargin_s: float) -> dict[str, float]:
+    """The numpy multi-pass and per-position baselines on the same synthetic book (without
+    the tick probe), each checked against the book's maintenance margins first."""
+    params, columns = synthetic_book(synthetic_market(51), accounts, 0, 10.0, 50)
+    book = RiskBook(params, columns)
+    sums = numpy_multipass(params, columns)
+    np.testing.assert_allclose(sums[2], book._acc[:accounts, CROSS_MM], rtol=1e-9, atol=1e-6)
+    numpy_s = median_time(lambda: numpy_multipass(params, columns), 3)
+    rows = slice(0, min(SAMPLE_POSITIONS, len(columns.qty)))
+    objects = position_objects(params, columns, rows)
+    per_account = per_position_margin(objects)
+    first = int(columns.account[0])
+    last = int(columns.account[rows.stop - 1])
+    if first != last:
+        assert abs(per_account[first][2] - sums[2][first]) <= 1e-9 * max(1.0, sums[2][first])
+    objects_s = median_time(lambda: per_position_margin(objects), 3) / len(objects)
+    book_ns = 1e9 * remargin_s / book.positions
+    return {
+        "numpy_s": numpy_s,
+        "numpy_vs_book": numpy_s / remargin_s,
+        "objects_ns": 1e9 * objects_s,
+        "objects_vs_book": 1e9 * objects_s / book_ns,
+    }
 
 
 def main() -> None:
@@ -21,30 +58,36 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [10_000, 100_000, *([1_000_000] if args.large else [])]
     rows = [run_bench(n) for n in sizes]
-    base = rows[0]
     print(
-        f"{'accounts':>10} {'positions':>10} {'remargin':>10} {'floor x':>8} {'ns/pos':>7} "
-        f"{'vs 10k':>7} {'tick ms':>8} {'holders':>8} {'tick/10k':>9} {'PM scans/s':>11} "
-        f"{'vs eval':>8} {'B/pos':>6}"
+        f"cold start (first build and kernel calls in a process): {rows[0]['cold_start_s']:.2f} s"
+    )
+    print(
+        f"{'accounts':>10} {'positions':>10} {'remargin':>9} {'/floor':>7} {'ns/pos':>7} "
+        f"{'liq M/s':>8} {'tick ms':>8} {'PM scans/s':>11} {'eval us':>8} {'eval/book':>9} "
+        f"{'B/pos':>6}"
     )
     for r in rows:
-        per_position = r["remargin_s"] / r["positions"]
         print(
-            f"{r['accounts']:>10,} {r['positions']:>10,} {r['remargin_s']:>9.3f}s "
-            f"{r['floor_ratio']:>8.1f} {1e9 * per_position:>7.0f} "
-            f"{per_position / (base['remargin_s'] / base['positions']):>7.2f} "
-            f"{r['tick_ms']:>8.2f} {r['tick_holders']:>8,} "
-            f"{r['tick_ms'] / base['tick_ms']:>9.2f} {r['pm_account_scans_per_s']:>11.3g} "
-            f"{r['speedup_vs_single_account']:>7.1f}x {r['bytes_per_position']:>6.1f}"
+            f"{r['accounts']:>10,} {r['positions']:>10,} {r['remargin_s']:>8.3f}s "
+            f"{r['remargin_vs_floor']:>7.2f} {r['remargin_ns_per_position']:>7.1f} "
+            f"{r['liquidation_positions_per_s'] / 1e6:>8.1f} {r['tick_ms']:>8.3f} "
+            f"{r['pm_account_scans_per_s']:>11.3g} {r['evaluate_10_positions_us']:>8.0f} "
+            f"{r['evaluate_vs_book']:>8.1f}x {r['bytes_per_position']:>6.1f}"
         )
     last = rows[-1]
-    margins_us = last["book_us_per_account"] - last["crash_us_per_account"]
+    extra = baselines(last["accounts"], last["remargin_s"])
     print(
-        f"per account: evaluate {last['evaluate_us_per_account']:.0f} us; book "
-        f"{last['book_us_per_account']:.0f} us, of which crash distance "
-        f"{last['crash_us_per_account']:.0f} us; margins and liquidation prices alone "
-        f"{last['evaluate_us_per_account'] / margins_us:.0f}x"
-        " faster than evaluate"
+        "columns: /floor = full re-margin over one fused compiled pass over the bytes it reads"
+        " and writes; liq M/s = positions per second of liquidation prices (one core); eval us ="
+        " one evaluate() of a 10-position account; eval/book = evaluate() per account over the"
+        " book's per-account margins, liquidation prices and crash distance (both at"
+        f" {last['crash_points']} points, step {last['crash_step']})"
+    )
+    print(
+        f"at {last['accounts']:,} accounts: plain numpy multi-pass {extra['numpy_s']:.3f} s ="
+        f" {extra['numpy_vs_book']:.1f}x the book's full re-margin; per-position objects"
+        f" {extra['objects_ns']:.0f} ns per position = {extra['objects_vs_book']:.0f}x the"
+        " book's re-margin per position"
     )
 
 

@@ -6,7 +6,9 @@ import runpy
 import sys
 from pathlib import Path
 
-for script in sorted(Path(__file__).parent.glob("bench_*.py")):
+here = Path(__file__).parent
+sys.path.insert(0, str(here))
+for script in sorted(here.glob("bench_*.py")):
     print(f"== {script.name}", flush=True)
     sys.argv = [str(script)]
     runpy.run_path(str(script), run_name="__main__")

@@ -7,7 +7,10 @@ All amounts are in the market's account ``currency`` unless a name says otherwis
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +46,7 @@ from crossmargin.maths.status import Status, status_of
 from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, Instrument, Market, Position
 
-__all__ = ["AccountHealth", "CollateralHealth", "PositionHealth", "evaluate"]
+__all__ = ["AccountHealth", "CollateralHealth", "PositionHealth", "evaluate", "evaluate_many"]
 
 Float = NDArray[np.float64]
 
@@ -135,6 +138,7 @@ CRASH_POINTS = 512
 """Moves per side of the crash-distance grid (0 to -99% and 0 to +900%, log-spaced)."""
 CRASH_STEP = 16
 """Every ``CRASH_STEP``-th grid point is scanned first (see :func:`crash_moves`)."""
+_GRIDS = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
 
 
 @dataclass(frozen=True)
@@ -218,31 +222,99 @@ def _frame(account: Account, market: Market) -> _Frame:
     return _Frame(tuple(derivatives), holdings, assets, amount, price[settle])
 
 
+class _Figures(NamedTuple):
+    """What the kernels computed for a run of accounts: per account its record, figures
+    (:func:`record_figures` rows), worst status and crash moves; per position its
+    :data:`ROW_FIELDS` row, liquidation and bankruptcy prices (all as Python lists)."""
+
+    records: list[list[float]]
+    figures: list[list[float]]
+    worst: list[int]
+    crash: list[list[float]]
+    rows: list[list[float]]
+    liquidation: list[float]
+    bankruptcy: list[float]
+
+
+def _kernels(h: Holdings, margin_call_ratio: float) -> _Figures:
+    """Every account of ``h`` through the account-risk kernel, once each kernel."""
+    n, p = h.starts.shape[0] - 1, h.positions.shape[0]
+    record = np.empty((n, FIELDS))
+    rows = np.empty((p, ROW_FIELDS))
+    holdings_risk(h, record, rows)
+    liquidation = np.empty(p)
+    liquidation_prices(h, record, liquidation)
+    bankruptcy = np.empty(p)
+    bankruptcy_prices(h, record, bankruptcy)
+    crash = np.empty((n, 2))
+    crash_moves(h, np.arange(n, dtype=np.intp), *_GRIDS, CRASH_STEP, crash)
+    figures = np.empty((6, n))
+    record_figures(record, figures)
+    worst = np.empty(n, dtype=np.int8)
+    record_statuses(record, margin_call_ratio, worst)
+    return _Figures(
+        record.tolist(),
+        figures.T.tolist(),
+        worst.tolist(),
+        crash.tolist(),
+        rows.tolist(),
+        liquidation.tolist(),
+        bankruptcy.tolist(),
+    )
+
+
 def evaluate(account: Account, market: Market) -> AccountHealth:
     """Health of ``account`` at ``market`` prices. Raises CrossMarginError on bad input."""
     frame = _frame(account, market)
     h = frame.holdings
-    record = np.empty((1, FIELDS))
-    rows = np.empty((len(frame.positions), ROW_FIELDS))
-    holdings_risk(h, record, rows)
-    liquidation = np.empty(len(frame.positions))
-    liquidation_prices(h, record, liquidation)
-    bankruptcy = np.empty(len(frame.positions))
-    bankruptcy_prices(h, record, bankruptcy)
-    crash = np.empty((1, 2))
-    grids = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
-    crash_moves(h, np.zeros(1, dtype=np.intp), *grids, CRASH_STEP, crash)
-    figures = np.empty((6, 1))
-    record_figures(record, figures)
-    equity, initial, maintenance, ratio, available, cross_equity = (float(x) for x in figures[:, 0])
-    worst = np.empty(1, dtype=np.int8)
-    record_statuses(record, market.margin_call_ratio, worst)
-    r = record[0]
+    computed = _kernels(h, market.margin_call_ratio)
+    wallet = float(frame.amounts @ h.price)
+    return _assemble(
+        account,
+        market,
+        frame.positions,
+        h.marks.tolist(),
+        frame.factor.tolist(),
+        computed,
+        0,
+        0,
+        _collateral_rows(frame),
+        wallet,
+    )
+
+
+def _assemble(
+    account: Account,
+    market: Market,
+    derivatives: Sequence[tuple[Position, Instrument]],
+    marks: Sequence[float],
+    factors: Sequence[float],
+    computed: _Figures,
+    a: int,
+    first: int,
+    collateral: tuple[CollateralHealth, ...],
+    wallet_balance: float,
+) -> AccountHealth:
+    """Account ``a`` of ``computed`` (its positions from row ``first``) as an AccountHealth;
+    ``marks`` and ``factors`` (settle asset -> account currency) per derivative position."""
+    r = computed.records[a]
+    equity, initial, maintenance, ratio, available, cross_equity = computed.figures[a]
     cross_status = Status(status_of(cross_equity, r[CROSS_MM], market.margin_call_ratio))
     positions = []
-    for i, (position, instrument) in enumerate(frame.positions):
-        row = rows[i]
+    stop = first + len(derivatives)
+    pnl = notional = 0.0
+    for row, liq, bust, mark, factor, (position, instrument) in zip(
+        computed.rows[first:stop],
+        computed.liquidation[first:stop],
+        computed.bankruptcy[first:stop],
+        marks,
+        factors,
+        derivatives,
+        strict=True,
+    ):
         iso = position.is_isolated
+        pnl += row[PNL]
+        notional += row[NOTIONAL]
         positions.append(
             PositionHealth(
                 symbol=position.symbol,
@@ -250,46 +322,155 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
                 margin_mode=str(position.margin_mode),
                 qty=position.qty,
                 entry_price=position.entry_price,
-                mark_price=float(h.marks[i]),
+                mark_price=mark,
                 settle=instrument.settle,
-                notional=float(row[NOTIONAL]),
-                unrealized_pnl=float(row[PNL]),
-                initial_margin=float(row[IM]),
-                maintenance_margin=float(row[MM]),
+                notional=row[NOTIONAL],
+                unrealized_pnl=row[PNL],
+                initial_margin=row[IM],
+                maintenance_margin=row[MM],
                 bracket=int(row[BRACKET]),
-                max_leverage=float(row[CAP]),
-                liquidation_price=None if np.isnan(liquidation[i]) else float(liquidation[i]),
-                bankruptcy_price=None if np.isnan(bankruptcy[i]) else float(bankruptcy[i]),
-                equity=float(row[EQUITY]) if iso else cross_equity,
+                max_leverage=row[CAP],
+                liquidation_price=None if math.isnan(liq) else liq,
+                bankruptcy_price=None if math.isnan(bust) else bust,
+                equity=row[EQUITY] if iso else cross_equity,
                 status=Status(int(row[CODE])) if iso else cross_status,
-                over_limit=bool(row[NOTIONAL] > frame.factor[i] * _limit(instrument)),
+                over_limit=row[NOTIONAL] > factor * _limit(instrument),
             )
         )
     positions.extend(_spot_rows(account, market, cross_equity, cross_status))
-    down, up = (None if np.isnan(x) else float(x) for x in crash[0])
+    down, up = (None if math.isnan(x) else x for x in computed.crash[a])
     distances = [d for d in (down, up) if d is not None]
     return AccountHealth(
         id=account.id,
         currency=market.currency,
-        wallet_balance=float(frame.amounts @ h.price),
-        collateral_value=float(r[COLLATERAL]),
-        collateral=_collateral_rows(frame),
-        unrealized_pnl=float(rows[:, PNL].sum()),
+        wallet_balance=wallet_balance,
+        collateral_value=r[COLLATERAL],
+        collateral=collateral,
+        unrealized_pnl=pnl,
         equity=equity,
         initial_margin=initial,
         maintenance_margin=maintenance,
         margin_ratio=ratio,
         available_balance=available,
-        effective_leverage=float(effective_leverage_of(float(rows[:, NOTIONAL].sum()), equity)),
+        effective_leverage=float(effective_leverage_of(notional, equity)),
         cross_equity=cross_equity,
-        cross_initial_margin=float(r[CROSS_IM]),
-        cross_maintenance_margin=float(r[CROSS_MM]),
-        status=Status(int(worst[0])),
+        cross_initial_margin=r[CROSS_IM],
+        cross_maintenance_margin=r[CROSS_MM],
+        status=Status(computed.worst[a]),
         crash_distance=min(distances) if distances else None,
         crash_move_down=None if down is None else -down if down else 0.0,
         crash_move_up=up,
         positions=tuple(positions),
     )
+
+
+def evaluate_many(accounts: Sequence[Account], market: Market) -> list[AccountHealth]:
+    """Health of every account of ``accounts`` at ``market`` prices, as :func:`evaluate` gives
+    it account by account (summation order aside), with each kernel called once for all.
+
+    The market's instrument terms and brackets are compiled once; accounts holding spot
+    positions, options or anything the batch cannot price go through :func:`evaluate` (which
+    raises the error that account deserves).
+    """
+    derivs = [i for i in market.instruments.values() if i.is_derivative and i.margin is not None]
+    row_of = {ins.symbol: k for k, ins in enumerate(derivs)}
+    marks = [market.prices.get(ins.symbol, math.nan) for ins in derivs]
+    names = dict.fromkeys([market.currency, *(ins.settle for ins in derivs)])
+    for account in accounts:
+        names.update(dict.fromkeys(account.balances))
+    assets = tuple(names)
+    price = [_price_or_nan(market, a) for a in assets]
+    asset_index = {a: k for k, a in enumerate(assets)}
+    settle = [asset_index[ins.settle] for ins in derivs]
+    batched: list[int] = []
+    rows: list[tuple[float, float, float, float, int, bool]] = []
+    starts = [0]
+    for k, account in enumerate(accounts):
+        picked = []
+        for position in account.positions:
+            r = row_of.get(position.symbol, -1)
+            if r < 0 or not math.isfinite(marks[r]) or not math.isfinite(price[settle[r]]):
+                break
+            leverage = math.nan if position.leverage is None else position.leverage
+            margin = position.isolated_margin or 0.0
+            iso = position.is_isolated
+            picked.append((position.qty, position.entry_price, leverage, margin, r, iso))
+        else:
+            if all(math.isfinite(price[asset_index[a]]) for a in account.balances):
+                batched.append(k)
+                rows += picked
+                starts.append(len(rows))
+    computed = None
+    if batched:
+        positions = np.array(rows, dtype=POSITION)
+        amounts = np.zeros((len(batched), len(assets)))
+        for b, k in enumerate(batched):
+            for asset, amount in accounts[k].balances.items():
+                amounts[b, asset_index[asset]] = amount
+        rules = [market.collateral_rule(a) for a in assets]
+        up_to, ratios = collateral_table(rules)
+        schedule = MarginArrays.from_schedules([ins.margin for ins in derivs if ins.margin])
+        terms = instrument_terms(
+            np.array([ins.contract_size for ins in derivs], dtype=np.float64),
+            np.array([ins.inverse for ins in derivs], dtype=bool),
+            np.array(settle, dtype=np.intp),
+            schedule,
+        )
+        units = collateral_units(amounts, up_to, ratios)
+        h = Holdings(
+            np.array(starts, dtype=np.intp),
+            positions,
+            terms,
+            np.ascontiguousarray(schedule.brackets),
+            np.array(marks, dtype=np.float64),
+            units,
+            np.array(price, dtype=np.float64),
+            np.array([rule.stable for rule in rules], dtype=bool),
+            market.collateral_rule(market.currency).stable,
+            market.margin_call_ratio,
+        )
+        computed = _kernels(h, market.margin_call_ratio)
+        units_rows = units.tolist()
+    slot = dict(zip(batched, range(len(batched)), strict=True))
+    out = []
+    for k, account in enumerate(accounts):
+        if k not in slot or computed is None:
+            out.append(evaluate(account, market))
+            continue
+        b = slot[k]
+        held = [
+            (asset, amount, price[asset_index[asset]], units_rows[b][asset_index[asset]])
+            for asset, amount in account.balances.items()
+        ]
+        collateral = tuple(
+            CollateralHealth(asset, amount, px, units / amount, units * px)
+            for asset, amount, px, units in held
+            if amount != 0.0
+        )
+        derivatives = [(p, market.instruments[p.symbol]) for p in account.positions]
+        out.append(
+            _assemble(
+                account,
+                market,
+                derivatives,
+                [marks[row_of[p.symbol]] for p, _ in derivatives],
+                [price[settle[row_of[p.symbol]]] for p, _ in derivatives],
+                computed,
+                b,
+                starts[b],
+                collateral,
+                sum(amount * px for _, amount, px, _ in held),
+            )
+        )
+    return out
+
+
+def _price_or_nan(market: Market, asset: str) -> float:
+    """``market.to_currency(asset)``, NaN where it has no price."""
+    try:
+        return market.to_currency(asset)
+    except CrossMarginError:
+        return math.nan
 
 
 def _limit(instrument: Instrument) -> float:

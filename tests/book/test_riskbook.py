@@ -308,3 +308,23 @@ def test_liquidatable_rejects_a_bad_multiple(multiple: float) -> None:
     book = RiskBook.from_accounts([Account("a", {"USDT": 1.0})], market())
     with pytest.raises(CrossMarginError, match=r"^multiple: must be a positive number"):
         book.liquidatable(multiple)
+
+
+def test_columns_in_any_order_build_the_same_book() -> None:
+    """Columns shuffled out of account order (sorted first, then placed) give the book built
+    from sorted columns, figure for figure; a second position of an account in one instrument
+    is refused in either order."""
+    from crossmargin.lab.synthetic import synthetic_book, synthetic_market
+
+    params, columns = synthetic_book(synthetic_market(8), 3_000, seed=9)
+    shuffle = np.random.default_rng(1).permutation(len(columns.qty))
+    fields = ("account", "instrument", "qty", "entry", "isolated", "isolated_margin", "leverage")
+    shuffled = replace(columns, **{f: getattr(columns, f)[shuffle] for f in fields})
+    a, b = RiskBook(params, columns), RiskBook(params, shuffled)
+    np.testing.assert_array_equal(a.values().equity, b.values().equity)
+    np.testing.assert_array_equal(a.values().maintenance_margin, b.values().maintenance_margin)
+    np.testing.assert_array_equal(a.liquidation_prices().price, b.liquidation_prices().price)
+    for source in (columns, shuffled):
+        twice = {f: np.insert(getattr(source, f), 1, getattr(source, f)[0]) for f in fields}
+        with pytest.raises(CrossMarginError, match="second position"):
+            RiskBook(params, replace(source, **twice))

@@ -78,10 +78,12 @@ def test_bench_json() -> None:
         "positions",
         "remargin_s",
         "floor_s",
-        "floor_ratio",
+        "remargin_vs_floor",
+        "liquidation_positions_per_s",
         "pm_account_scans_per_s",
         "tick_ms",
-        "speedup_vs_single_account",
+        "evaluate_vs_book",
+        "evaluate_10_positions_us",
         "bytes_per_position",
     ):
         assert figures[key] > 0

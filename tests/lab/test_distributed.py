@@ -7,9 +7,16 @@ import pytest
 from _book_cases import market
 
 from crossmargin import Account, CrossMarginError, MarginMode, Position, evaluate
-from crossmargin.book.riskbook import BookParams
-from crossmargin.lab.distributed import Scenario, StressResult, run_stress, stress_columns
-from crossmargin.lab.synthetic import synthetic_book, synthetic_market
+from crossmargin.book.riskbook import BookParams, RiskBook
+from crossmargin.lab.distributed import (
+    DistributedBook,
+    Scenario,
+    StressResult,
+    run_stress,
+    stress_book,
+    stress_columns,
+)
+from crossmargin.lab.synthetic import synthetic_book, synthetic_market, synthetic_recipe
 
 
 def test_cluster_equals_single_process() -> None:
@@ -71,3 +78,45 @@ def test_unreachable_scheduler() -> None:
     with pytest.raises(CrossMarginError) as error:
         run_stress(columns, params, [Scenario.uniform(-0.1)], "tcp://127.0.0.1:9", 1, 0.5)
     assert error.value.path == "scheduler"
+
+
+def test_shards_stay_on_workers_across_ticks_and_scenarios() -> None:
+    """Shards built on the workers from a recipe, ticked twice and stressed, equal one
+    in-process book put through the same ticks (second path: ``RiskBook`` directly), and the
+    stress leaves them as they were."""
+    market = synthetic_market(8)
+    recipe = synthetic_recipe(market, 300, seed=4)
+    params, columns = recipe(0, 300)
+    single = RiskBook(params, columns)
+    scenarios = [Scenario.uniform(-0.25), Scenario.explicit("ETH up", {"ETHUSDT": 1.3})]
+    with DistributedBook(params, recipe=recipe, accounts=300, shards=3) as spread:
+        for prices in ({"BTCUSDT": 52_000.0}, {"BTCUSDT": 47_000.0, "ETHUSDT": 2_500.0}):
+            tick = spread.apply_prices(prices)
+            expected = single.apply_prices(prices)
+            assert tick.changed == tuple(single.account_ids[k] for k in expected.changed)
+            assert tick.recomputed == expected.recomputed
+        first = spread.stress(scenarios)
+        again = spread.stress(scenarios)
+    alone = stress_book(single, scenarios)
+    np.testing.assert_allclose(first.worst_loss, alone.worst_loss, rtol=1e-12)
+    np.testing.assert_array_equal(again.worst_loss, first.worst_loss)
+    assert np.array_equal(first.liquidated, alone.liquidated)
+    np.testing.assert_allclose(first.shortfall, alone.shortfall, rtol=1e-12)
+
+
+def test_worker_processes_equal_single_process() -> None:
+    """Two worker processes (the columns sent once to each) give the single-process table."""
+    params, columns = synthetic_book(synthetic_market(6), 200, seed=3)
+    scenarios = [Scenario.uniform(-0.35), Scenario.historical("2022-11-09")]
+    single = stress_columns(params, columns, scenarios)
+    spread = run_stress(columns, params, scenarios, shards=2, processes=True)
+    np.testing.assert_allclose(spread.worst_loss, single.worst_loss, rtol=1e-12)
+    assert np.array_equal(spread.liquidated, single.liquidated)
+
+
+def test_book_needs_columns_or_recipe() -> None:
+    """Neither the columns nor a recipe: bad input naming ``columns``."""
+    params, _ = synthetic_book(synthetic_market(6), 10, seed=1)
+    with pytest.raises(CrossMarginError) as error:
+        DistributedBook(params)
+    assert error.value.path == "columns"

@@ -25,3 +25,17 @@ def test_seeded_and_shaped() -> None:
     book = RiskBook(params, a)
     assert book.positions == len(a.qty)
     assert set(book.values().status.tolist()) <= set(Status)
+
+
+def test_a_range_of_accounts_is_that_slice_of_the_book() -> None:
+    """Accounts 70,000 to 140,001 built alone (as a worker builds its shard) equal that slice
+    of the whole book, across the generator's 16,384-account runs."""
+    market = synthetic_market(8)
+    _, whole = synthetic_book(market, 150_000, seed=3)
+    _, part = synthetic_book(market, 150_000, seed=3, lo=70_000, hi=140_001)
+    keep = (whole.account >= 70_000) & (whole.account < 140_001)
+    assert np.array_equal(part.account, whole.account[keep] - 70_000)
+    for name in ("instrument", "qty", "entry", "isolated", "isolated_margin"):
+        assert np.array_equal(getattr(part, name), getattr(whole, name)[keep])
+    assert np.array_equal(part.balances, whole.balances[70_000:140_001])
+    assert part.account_ids[0] == "acct-70000"

@@ -26,25 +26,36 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
+from crossmargin.maths.liquidation import liquidation_price_of
+from crossmargin.maths.pnl import unrealized_pnl_of
 from crossmargin.maths.risk import (
+    COLLATERAL,
     CROSS_EQUITY,
+    CROSS_MM,
     FIELDS,
     ISO_BAD,
     ISO_EQUITY,
     Slot,
+    fee_to_close,
+    liquidation_buffer_of,
     position_risk,
     record_status,
     status_weight,
     terms_of,
 )
+from crossmargin.maths.tiers import Terms, margins_of
 
 __all__ = [
     "MAX_INSTRUMENTS",
     "BookState",
     "Move",
     "apply_slot",
+    "count_buckets",
     "finish_accounts",
     "group_by_account",
+    "is_sorted",
+    "liquidation_slots",
+    "place_positions",
     "remargin_blocks",
     "resum_account",
     "tick_instruments",
@@ -52,6 +63,7 @@ __all__ = [
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
+I32 = NDArray[np.int32]
 
 MAX_INSTRUMENTS = 2**16 - 1
 """The isolated-status counts of a record share one float64 (``ISO_BAD``): exact while each
@@ -120,7 +132,7 @@ def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     return sig, codegen
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def finish_accounts(state: BookState, rows: Int) -> None:
     """Refresh the status of accounts ``rows`` from their records."""
     acc, status, ratio = state.acc, state.status, state.margin_call_ratio
@@ -232,25 +244,99 @@ def _instrument_pass(
     return n_changed
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _is_plain(terms: Terms) -> bool:
+    """A linear contract with no size-scaled rates, no fee to close and margins at the mark:
+    the usual case, for which the bucket loops are compiled with those terms as constants."""
+    return bool(
+        not terms.inverse
+        and not terms.at_entry
+        and terms.close_fee_rate == 0.0
+        and terms.initial_rate_per_size == 0.0
+        and terms.maintenance_rate_per_size == 0.0
+    )
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _plain(terms: Terms) -> Terms:
+    """``terms`` (for which :func:`_is_plain` holds) with the zero and false ones as literals."""
+    return Terms(terms.contract_size, False, terms.initial_rate, 0.0, 0.0, False, terms.factor, 0.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _add_slots(
+    state: BookState,
+    terms: Terms,
+    brackets: Float,
+    mark: float,
+    isolated: bool,
+    lo: np.uint64,
+    hi: np.uint64,
+) -> None:
+    """Add the contributions of slots ``lo:hi`` (one instrument, one mode) at ``mark``."""
+    owner, qty, entry, leverage, margin, hint = (
+        state.owner,
+        state.qty,
+        state.entry,
+        state.leverage,
+        state.margin,
+        state.hint,
+    )
+    acc, ratio = state.acc, state.margin_call_ratio
+    c = U(ISO_EQUITY) if isolated else U(CROSS_EQUITY)
+    for j in range(lo, hi):
+        guess = U(hint[j])
+        slot = Slot(qty[j], entry[j], leverage[j], margin[j] if isolated else 0.0)
+        equity, initial, maintenance, code, k, _, _ = position_risk(
+            slot, mark, isolated, brackets, terms, guess, ratio
+        )
+        if k != guess:
+            hint[j] = k
+        a = U(owner[j])
+        acc[a, c] += equity
+        acc[a, c + U(1)] += initial
+        acc[a, c + U(2)] += maintenance
+        if isolated and code != 0:
+            acc[a, U(ISO_BAD)] += status_weight(code)
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _add_bucket(state: BookState, i: np.uint64, isolated: bool, bucket: np.uint64) -> None:
+    """Add the contributions of one bucket's slots (instrument ``i``, one mode) at the current
+    mark: the re-margin's loop, :func:`_bucket` with nothing to take out and no status work
+    (``isolated`` is a constant at each call, so each mode compiles to its own loop, and so
+    does an instrument with plain terms)."""
+    lo = U(state.starts[bucket])
+    hi = lo + U(state.counts[bucket])
+    if hi == lo:
+        return
+    terms = terms_of(state.terms, i, state.factor[i])
+    brackets, mark = state.brackets[i], state.marks[i]
+    if _is_plain(terms):
+        _add_slots(state, _plain(terms), brackets, mark, isolated, lo, hi)
+    else:
+        _add_slots(state, terms, brackets, mark, isolated, lo, hi)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def remargin_blocks(state: BookState) -> None:
     """Recompute every account's record (but the collateral value) and status from scratch."""
     acc, status, ratio = state.acc, state.status, state.margin_call_ratio
-    n, size = acc.shape[0], state.block_size
-    none = np.empty(0, dtype=np.intp)
+    n, size, instruments = acc.shape[0], state.block_size, state.instruments
     for b in range((n + size - 1) // size):
         first, stop = U(b * size), U(min(n, (b + 1) * size))
         for a in range(first, stop):
             for f in range(CROSS_EQUITY, FIELDS):
                 acc[a, U(f)] = 0.0
-        for i in range(state.instruments):
-            move = Move(0.0, state.marks[i], False, True)
-            _instrument_pass(state, b, b + 1, i, move, none, 0)
+        for i in range(instruments):
+            bucket = U((b * instruments + i) * 2)
+            _add_bucket(state, U(i), False, bucket)
+            _add_bucket(state, U(i), True, bucket + U(1))
         for a in range(first, stop):
             status[a] = record_status(acc, a, ratio)
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def tick_instruments(state: BookState, ticked: Int, old_marks: Float, changes: Int) -> int:
     """Move the holders of instruments ``ticked`` from ``old_marks`` to the marks in
     ``state``, refreshing each holder as it goes.
@@ -301,7 +387,7 @@ def resum_account(state: BookState, a: int) -> None:
     state.status[U(a)] = record_status(acc, U(a), state.margin_call_ratio)
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def group_by_account(
     state: BookState,
     slots: Int,
@@ -328,3 +414,156 @@ def group_by_account(
         row.margin = margin[j] if isolated[k] else 0.0
         row.instrument = instrument[k]
         row.isolated = isolated[k]
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _liquidation_run(
+    state: BookState,
+    terms: Terms,
+    i: np.uint64,
+    isolated: bool,
+    lo: np.uint64,
+    hi: np.uint64,
+    out: tuple[Float, I32, I32],
+    p: np.uint64,
+) -> np.uint64:
+    """Liquidation prices of slots ``lo:hi`` (instrument ``i`` with ``terms``, one mode) into
+    ``out`` from row ``p``, as :func:`~crossmargin.maths.risk.liquidation_prices` finds them;
+    returns the next row."""
+    price, account, instrument = out
+    owner, qty, entry, leverage, margin, hint = (
+        state.owner,
+        state.qty,
+        state.entry,
+        state.leverage,
+        state.margin,
+        state.hint,
+    )
+    acc = state.acc
+    per_settle = 1.0 / terms.factor
+    brackets = state.brackets[i]
+    mark = state.marks[i]
+    fixed = isolated and terms.at_entry
+    for j in range(lo, hi):
+        a = U(owner[j])
+        q, e, lev = qty[j], entry[j], leverage[j]
+        m = margin[j] if isolated else 0.0
+        basis = e if fixed else mark
+        _, _, _, mm, _, cap = margins_of(q, basis, lev, brackets, terms, U(hint[j]))
+        fee = fee_to_close(Slot(q, e, lev, m), cap, terms)
+        pnl = unrealized_pnl_of(q, terms.contract_size, e, mark, terms.inverse)
+        cross = 0.0
+        if not isolated:
+            cross = acc[a, U(COLLATERAL)] + acc[a, U(CROSS_EQUITY)] - acc[a, U(CROSS_MM)]
+        buffer = liquidation_buffer_of(isolated, fixed, m, cross * per_settle, pnl, mm, fee)
+        price[p] = liquidation_price_of(q, e, mark, buffer, brackets, terms, fixed)
+        account[p] = owner[j]
+        instrument[p] = i
+        p += U(1)
+    return p
+
+
+@njit(cache=True, inline="always", error_model="numpy")  # type: ignore[untyped-decorator]
+def _liquidation_bucket(
+    state: BookState,
+    i: np.uint64,
+    isolated: bool,
+    bucket: np.uint64,
+    out: tuple[Float, I32, I32],
+    p: np.uint64,
+) -> np.uint64:
+    """Liquidation prices of one bucket's slots into ``out`` from row ``p``; returns the next
+    row (plain terms compile to their own loop, as in :func:`_add_bucket`)."""
+    lo = U(state.starts[bucket])
+    hi = lo + U(state.counts[bucket])
+    if hi == lo:
+        return p
+    terms = terms_of(state.terms, i, state.factor[i])
+    if _is_plain(terms):
+        row: np.uint64 = _liquidation_run(state, _plain(terms), i, isolated, lo, hi, out, p)
+    else:
+        row = _liquidation_run(state, terms, i, isolated, lo, hi, out, p)
+    return row
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def liquidation_slots(
+    state: BookState, out: tuple[Float, NDArray[np.int32], NDArray[np.int32]]
+) -> None:
+    """Closed-form liquidation price of every open position (NaN where none), each against its
+    account's record, bucket by bucket: ``out`` is (price, account, instrument), one row per
+    position."""
+    size, instruments = state.block_size, state.instruments
+    blocks = (state.acc.shape[0] + size - 1) // size
+    p = U(0)
+    for b in range(blocks):
+        for i in range(instruments):
+            bucket = U((b * instruments + i) * 2)
+            p = _liquidation_bucket(state, U(i), False, bucket, out, p)
+            p = _liquidation_bucket(state, U(i), True, bucket + U(1), out, p)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def is_sorted(values: NDArray[np.int32]) -> bool:
+    """Whether ``values`` never decrease."""
+    ordered = True
+    for p in range(1, values.shape[0]):
+        if values[p] < values[p - 1]:
+            ordered = False
+            break
+    return ordered
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def count_buckets(
+    account: NDArray[np.int32],
+    instrument: NDArray[np.int32],
+    isolated: NDArray[np.bool_],
+    order: Int,
+    block_size: int,
+    instruments: int,
+    counts: Int,
+    holders: Int,
+) -> int:
+    """Add each position (visited in ``order``, or as given if it is empty, account by
+    account) to its bucket's count and its instrument's holders. Returns the row of the first
+    second position of an account in one instrument, or -1."""
+    last = np.full(instruments, -1, dtype=np.int64)
+    for r in range(account.shape[0]):
+        p = order[r] if order.shape[0] else r
+        a, i = account[p], instrument[p]
+        if last[i] == a:
+            return p
+        last[i] = a
+        counts[(a // block_size * instruments + i) * 2 + isolated[p]] += 1
+        holders[i] += 1
+    return -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def place_positions(
+    source: tuple[I32, I32, NDArray[np.bool_], Float, Float, Float, Float],
+    order: Int,
+    block_size: int,
+    instruments: int,
+    fill: Int,
+    slots: tuple[I32, Float, Float, Float, Float],
+) -> None:
+    """Copy each position (visited in ``order``, or as given if it is empty) into the next
+    free slot of its bucket (``fill``, from each bucket's start): a counting sort straight
+    into the book's columns, with no full-size temporaries. ``source``: account, instrument,
+    isolated, qty, entry, leverage, isolated margin; ``slots``: owner, qty, entry, leverage,
+    margin."""
+    account, instrument, isolated, qty, entry, leverage, margin = source
+    owner, slot_qty, slot_entry, slot_leverage, slot_margin = slots
+    for r in range(account.shape[0]):
+        p = order[r] if order.shape[0] else r
+        a = account[p]
+        bucket = (a // block_size * instruments + instrument[p]) * 2 + isolated[p]
+        j = fill[bucket]
+        fill[bucket] = j + 1
+        owner[j] = a
+        slot_qty[j] = qty[p]
+        slot_entry[j] = entry[p]
+        slot_leverage[j] = leverage[p]
+        slot_margin[j] = margin[p]

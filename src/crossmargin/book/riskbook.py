@@ -15,7 +15,7 @@ ulps per tick; :meth:`RiskBook.remargin` recomputes every sum from scratch). The
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,12 +26,17 @@ from crossmargin.book.kernels import (
     MAX_INSTRUMENTS,
     BookState,
     apply_slot,
+    count_buckets,
     finish_accounts,
     group_by_account,
+    is_sorted,
+    liquidation_slots,
+    place_positions,
     remargin_blocks,
     resum_account,
     tick_instruments,
 )
+from crossmargin.health import CRASH_POINTS, CRASH_STEP
 from crossmargin.maths.collateral import collateral_table, collateral_units
 from crossmargin.maths.liquidation import down_grid, up_grid
 from crossmargin.maths.risk import (
@@ -54,7 +59,6 @@ from crossmargin.maths.risk import (
     crash_moves,
     holdings_risk,
     instrument_terms,
-    liquidation_prices,
     record_figures,
     record_statuses,
 )
@@ -290,7 +294,8 @@ class TickResult:
 
 @dataclass(frozen=True)
 class Liquidations:
-    """Liquidation price of every position (NaN where none), with its account and instrument."""
+    """Liquidation price of every position (NaN where none), with its account and instrument
+    (positions in the book's order: by account block, then instrument and mode)."""
 
     account: I32
     instrument: I32
@@ -362,6 +367,14 @@ def _position_risk(owner: ArrayLike, positions: NDArray[np.void], rows: Float) -
     )
 
 
+def _valuation(acc: Float, status: I8) -> Valuation:
+    """The figures of account records ``acc`` with their ``status`` (taken as is)."""
+    out = np.empty((6, len(acc)))
+    record_figures(acc, out)
+    equity, initial, maintenance, ratio, available, cross = out
+    return Valuation(equity, initial, maintenance, ratio, available, cross, status)
+
+
 def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int) -> None:
     """Bad columns raise CrossMarginError naming the column and the first bad row."""
     p = len(columns.qty)
@@ -373,21 +386,19 @@ def _validate(columns: BookColumns, accounts: int, instruments: int, assets: int
     for name in fields:
         if len(getattr(columns, name)) != p:
             raise CrossMarginError(name, f"need {p} rows like qty")
-    lev = columns.leverage
-    bad = {
-        "account": (columns.account < 0) | (columns.account >= accounts),
-        "instrument": (columns.instrument < 0) | (columns.instrument >= instruments),
-        "qty": ~np.isfinite(columns.qty) | (columns.qty == 0),
-        "entry": ~(np.isfinite(columns.entry) & (columns.entry > 0)),
-        "isolated_margin": ~(np.isfinite(columns.isolated_margin) & (columns.isolated_margin >= 0)),
-        "leverage": ~(np.isnan(lev) | (np.isfinite(lev) & (lev >= 1))),
+    c, lev = columns, columns.leverage
+    bad: dict[str, Callable[[], Bool]] = {
+        "account": lambda: (c.account < 0) | (c.account >= accounts),
+        "instrument": lambda: (c.instrument < 0) | (c.instrument >= instruments),
+        "qty": lambda: ~np.isfinite(c.qty) | (c.qty == 0),
+        "entry": lambda: ~(np.isfinite(c.entry) & (c.entry > 0)),
+        "isolated_margin": lambda: ~(np.isfinite(c.isolated_margin) & (c.isolated_margin >= 0)),
+        "leverage": lambda: ~(np.isnan(lev) | (np.isfinite(lev) & (lev >= 1))),
     }
-    for name, mask in bad.items():
+    for name, check in bad.items():
+        mask = check()
         if mask.any():
             raise CrossMarginError(f"{name}[{int(np.argmax(mask))}]", "out of range")
-    key = np.sort(columns.account.astype(np.int64) * max(instruments, 1) + columns.instrument)
-    if (np.diff(key) == 0).any():
-        raise CrossMarginError("instrument", "second position of an account in one instrument")
 
 
 def _grow(array: NDArray[np.generic], size: int) -> NDArray[np.generic]:
@@ -432,18 +443,25 @@ class RiskBook:
             params.contract_size, params.inverse, params.settle, params.schedule
         )
         self._brackets = np.ascontiguousarray(params.schedule.brackets)
-        key = self._bucket(columns.account.astype(np.intp), columns.instrument, columns.isolated)
-        order = np.lexsort((columns.account, key))
-        counts = np.bincount(key, minlength=self._buckets_for(n_acc)).astype(np.intp)
+        account = np.ascontiguousarray(columns.account, dtype=np.int32)
+        instrument = np.ascontiguousarray(columns.instrument, dtype=np.int32)
+        isolated = np.ascontiguousarray(columns.isolated, dtype=bool)
+        order = (
+            np.zeros(0, dtype=np.intp)
+            if is_sorted(account)
+            else np.argsort(account, kind="stable").astype(np.intp)
+        )
+        counts = np.zeros(self._buckets_for(n_acc), dtype=np.intp)
+        self._holders = np.zeros(self._n_inst, dtype=np.intp)
+        args = (account, instrument, isolated, order, self.BLOCK, self._n_inst)
+        if count_buckets(*args, counts, self._holders) >= 0:
+            raise CrossMarginError("instrument", "second position of an account in one instrument")
         caps = _capacity(counts)
         self._start = np.concatenate([[0], np.cumsum(caps)[:-1]]).astype(np.intp)
         self._count = counts
         self._cap = caps
         self._used = int(caps.sum())
         self._garbage = 0
-        slots = np.repeat(self._start - (np.cumsum(counts) - counts), counts) + np.arange(
-            len(order)
-        )
         size = self._used
         self._owner: I32 = np.zeros(size, dtype=np.int32)
         self._qty: Float = np.zeros(size)
@@ -451,12 +469,17 @@ class RiskBook:
         self._lev: Float = np.full(size, np.nan)
         self._margin: Float = np.zeros(size)
         self._hint: NDArray[np.uint8] = np.zeros(size, dtype=np.uint8)
-        self._owner[slots] = columns.account[order]
-        self._qty[slots] = columns.qty[order]
-        self._entry[slots] = columns.entry[order]
-        self._lev[slots] = columns.leverage[order]
-        self._margin[slots] = columns.isolated_margin[order]
-        self._holders = np.bincount(columns.instrument, minlength=self._n_inst).astype(np.intp)
+        source = (
+            account,
+            instrument,
+            isolated,
+            *(
+                np.ascontiguousarray(c, dtype=np.float64)
+                for c in (columns.qty, columns.entry, columns.leverage, columns.isolated_margin)
+            ),
+        )
+        slots = (self._owner, self._qty, self._entry, self._lev, self._margin)
+        place_positions(source, order, self.BLOCK, self._n_inst, self._start.copy(), slots)
         self._bal: Float = np.array(columns.balances, dtype=np.float64).reshape(
             n_acc, len(params.assets)
         )
@@ -512,11 +535,7 @@ class RiskBook:
     def values(self) -> Valuation:
         """Current figures of every account, derived from the account records (new arrays)."""
         n = self.accounts
-        out = np.empty((6, n))
-        record_figures(self._acc[:n], out)
-        equity, initial, maintenance, ratio, available, cross = out
-        status = self._status[:n].copy()
-        return Valuation(equity, initial, maintenance, ratio, available, cross, status)
+        return _valuation(self._acc[:n], self._status[:n].copy())
 
     def columns(self) -> BookColumns:
         """A compact snapshot of the book's accounts and positions."""
@@ -581,22 +600,38 @@ class RiskBook:
 
     def value_at(self, prices: Mapping[str, float]) -> Valuation:
         """Figures of every account at ``prices`` (merged over the current ones), leaving the
-        book unchanged: the stress-test valuation."""
+        book unchanged: the stress-test valuation. It re-margins into fresh account records
+        (one pass over the positions, as :meth:`remargin`), so nothing is saved and restored."""
+        n = self.accounts
+        acc = np.empty((n, FIELDS))
+        status = np.empty(n, dtype=np.int8)
+        self.remargin_at(prices, acc, status)
+        return _valuation(acc, status)
+
+    def remargin_at(self, prices: Mapping[str, float], records: Float, status: I8) -> None:
+        """Every account's record (:data:`~crossmargin.maths.risk.FIELDS` sums, the collateral
+        value first) and status at ``prices`` (merged over the current ones) into ``records``
+        (accounts, FIELDS) and ``status`` (accounts,), leaving the book unchanged:
+        :meth:`value_at` into the caller's arrays, for a loop over many scenarios."""
         marks, assets = self._parse_prices(prices)
-        names = ("_mark", "_asset_price", "_factor", "_acc", "_status")
-        saved = [getattr(self, n).copy() for n in names]
-        try:
-            for i, price in marks.items():
-                self._mark[i] = price
-            for k, price in assets.items():
-                self._asset_price[k] = price
-            if assets:
-                self._revalue_collateral()
-            self.remargin()
-            return self.values()
-        finally:
-            for name, array in zip(names, saved, strict=True):
-                getattr(self, name)[...] = array
+        n = self.accounts
+        if records.shape != (n, FIELDS) or status.shape != (n,):
+            raise CrossMarginError("records", f"need shapes ({n}, {FIELDS}) and ({n},)")
+        mark, asset_price = self._mark.copy(), self._asset_price.copy()
+        for i, price in marks.items():
+            mark[i] = price
+        for k, price in assets.items():
+            asset_price[k] = price
+        factor = self._factor
+        if assets:
+            px = asset_price / asset_price[self.params.currency]
+            px = np.where(np.isfinite(px), px, 0.0)
+            factor = px[self.params.settle]
+            records[:, COLLATERAL] = self._collateral(self._bal[:n], px)
+        else:
+            records[:, COLLATERAL] = self._acc[:n, COLLATERAL]
+        state = self._state()._replace(marks=mark, factor=factor, acc=records, status=status)
+        remargin_blocks(state)
 
     def _parse_prices(
         self, prices: Mapping[str, float]
@@ -764,14 +799,13 @@ class RiskBook:
     def liquidation_prices(self) -> Liquidations:
         """Liquidation price of every position at the current prices (closed form), each
         against its account's record."""
-        picked = np.arange(self.accounts, dtype=np.intp)
-        holdings, owner, inst = self._holdings(picked)
-        out = np.empty(len(owner))
-        liquidation_prices(holdings, self._acc[: self.accounts], out)
-        return Liquidations(owner.astype(np.int32), inst.astype(np.int32), out)
+        n = self.positions
+        out = (np.empty(n), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32))
+        liquidation_slots(self._state(), out)
+        return Liquidations(out[1], out[2], out[0])
 
     def crash_distances(
-        self, rows: ArrayLike | None = None, points: int = 512, step: int = 16
+        self, rows: ArrayLike | None = None, points: int = CRASH_POINTS, step: int = CRASH_STEP
     ) -> CrashDistances:
         """Crash distance of accounts ``rows`` (default all), as ``evaluate`` finds it: the
         first sign change of the smallest margin surplus along ``points`` moves each side,

@@ -8,13 +8,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crossmargin.app.portfolio import (
     AccountResult,
     OptionLeg,
+    Portfolio,
     PortfolioResult,
+    RulebookRef,
+    check_finite,
+    evaluate_account,
     evaluate_portfolio,
     load_portfolio,
 )
@@ -29,12 +36,18 @@ from crossmargin.cli.render import (
     pct,
     status_markup,
 )
-from crossmargin.health import AccountHealth
-from crossmargin.model import MarginMode, Order
-from crossmargin.orders import WhatIf
+from crossmargin.health import AccountHealth, evaluate_many
+from crossmargin.io.results import to_json
+from crossmargin.model import Account, CrossMarginError, MarginMode, Order
+from crossmargin.orders import WhatIf, max_withdrawable
 from crossmargin.pm import PortfolioMarginReport
 
-__all__ = ["demo", "margin", "rulebooks", "what_if"]
+__all__ = ["LARGE_DOCUMENT", "demo", "evaluate_large", "margin", "rulebooks", "what_if"]
+
+LARGE_DOCUMENT = 1_000
+"""Accounts from which ``margin`` takes the batched path (the risk book's many-account use of
+the account-risk kernel) and shows its progress on a terminal."""
+_BATCH = 5_000
 
 RulebookOption = Annotated[
     str | None, typer.Option("--rulebook", "-r", help="Bundled rulebook name or TOML path.")
@@ -194,15 +207,84 @@ def print_portfolio(result: PortfolioResult) -> None:
             console.print(table)
 
 
+def _batchable(account: Account, portfolio: Portfolio) -> bool:
+    """Whether the batched path covers the account as ``evaluate_account`` would: no portfolio
+    margin and only derivatives with a margin schedule (no spot, no options)."""
+    instruments = portfolio.market.instruments
+    return portfolio.pm is None and all(
+        p.symbol in instruments
+        and instruments[p.symbol].is_derivative
+        and instruments[p.symbol].margin is not None
+        for p in account.positions
+    )
+
+
+def evaluate_large(portfolio: Portfolio, progress: Progress | None = None) -> PortfolioResult:
+    """``evaluate_portfolio`` for a large document: the same result, the accounts margined
+    in batches of 5,000 through :func:`~crossmargin.health.evaluate_many` (accounts it does
+    not cover one by one), reporting each batch to ``progress``."""
+    market = portfolio.market
+    accounts = portfolio.accounts
+    task = None if progress is None else progress.add_task("margin", total=len(accounts))
+    results: list[AccountResult] = []
+    for lo in range(0, len(accounts), _BATCH):
+        part = accounts[lo : lo + _BATCH]
+        batched = [_batchable(a, portfolio) for a in part]
+        with np.errstate(over="ignore", invalid="ignore"):
+            chosen = [a for a, b in zip(part, batched, strict=True) if b]
+            healths = iter(evaluate_many(chosen, market))
+        for i, (account, in_batch) in enumerate(zip(part, batched, strict=True), start=lo):
+            try:
+                if in_batch:
+                    health = next(healths)
+                    check_finite(account, health)
+                    results.append(AccountResult(health, max_withdrawable(account, market, health)))
+                else:
+                    results.append(evaluate_account(portfolio, account))
+            except CrossMarginError as error:
+                located = error.path.startswith(("positions", "balances"))
+                raise (error.at(f"accounts[{i}]") if located else error) from None
+        if progress is not None and task is not None:
+            progress.advance(task, len(part))
+    ref = portfolio.rulebook
+    return PortfolioResult(
+        RulebookRef(ref.name, ref.title or ref.name, ref.source, ref.as_of), tuple(results)
+    )
+
+
+def _evaluate_with_progress(portfolio: Portfolio) -> PortfolioResult:
+    """A large document through :func:`evaluate_large`, with a progress bar on stderr when it
+    is a terminal."""
+    terminal = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]margining accounts"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=terminal,
+        disable=not terminal.is_terminal,
+        transient=True,
+    ) as progress:
+        return evaluate_large(portfolio, progress)
+
+
 def margin(
     portfolio: PortfolioArgument,
     rulebook: RulebookOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Account health, margins and liquidation prices of every account in PORTFOLIO."""
+    """Account health, margins and liquidation prices of every account in PORTFOLIO (large
+    documents in batches, with a progress bar on a terminal, and their JSON unindented)."""
     with exit_on_bad_input():
-        result = evaluate_portfolio(load_portfolio(portfolio, rulebook))
-    if as_json:
+        loaded = load_portfolio(portfolio, rulebook)
+        if len(loaded.accounts) >= LARGE_DOCUMENT:
+            result = _evaluate_with_progress(loaded)
+        else:
+            result = evaluate_portfolio(loaded)
+        del loaded
+    if as_json and len(result.accounts) >= LARGE_DOCUMENT:
+        print(to_json(result, indent=None))
+    elif as_json:
         emit_json(result)
     else:
         print_portfolio(result)

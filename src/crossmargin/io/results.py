@@ -32,6 +32,8 @@ OPTIONAL: Mapping[str, str] = MappingProxyType({"json": "optional"})
 
 def to_data(value: Any) -> Any:
     """``value`` as JSON-ready data (``None``, bool, int, float, str, list, dict)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, Enum):
@@ -56,18 +58,31 @@ def to_data(value: Any) -> Any:
     raise TypeError(f"cannot serialise a {type(value).__name__}")
 
 
+_LAYOUTS: dict[type, tuple[tuple[str, str | None], ...]] = {}
+
+
+def _layout(kind: type) -> tuple[tuple[str, str | None], ...]:
+    """Each field of dataclass ``kind`` with its JSON rule, in declaration order (read once
+    per class)."""
+    layout = _LAYOUTS.get(kind)
+    if layout is None:
+        fields = dataclasses.fields(kind)
+        layout = _LAYOUTS[kind] = tuple((f.name, f.metadata.get("json")) for f in fields)
+    return layout
+
+
 def _object(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for item in dataclasses.fields(value):
-        data = to_data(getattr(value, item.name))
-        rule = item.metadata.get("json")
+    for name, rule in _layout(type(value)):
+        data = to_data(getattr(value, name))
         if rule == "inline":
             out.update(data)
         elif not (rule == "optional" and data is None):
-            out[item.name] = data
+            out[name] = data
     return out
 
 
-def to_json(value: Any) -> str:
-    """``value`` as indented JSON text (strict: no ``NaN`` or ``Infinity`` literals)."""
-    return json.dumps(to_data(value), indent=2, allow_nan=False)
+def to_json(value: Any, indent: int | None = 2) -> str:
+    """``value`` as JSON text, indented unless ``indent`` is None (strict: no ``NaN`` or
+    ``Infinity`` literals)."""
+    return json.dumps(to_data(value), indent=indent, allow_nan=False)

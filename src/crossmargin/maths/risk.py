@@ -233,7 +233,7 @@ def record_status(acc: Float, a: np.uint64, margin_call_ratio: float) -> int:
     return max(code, worst)
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def record_statuses(acc: Float, margin_call_ratio: float, out: NDArray[np.int8]) -> None:
     """The status of every account record (see :func:`record_status`) into ``out``."""
     for r in range(acc.shape[0]):
@@ -278,7 +278,7 @@ def liquidation_buffer_of(
     return cross_surplus - pnl + mm
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def record_figures(acc: Float, out: Float) -> None:
     """Equity, IM, MM, margin ratio, available balance and cross equity of every account
     record, into the columns of ``out`` (6, accounts)."""
@@ -363,7 +363,7 @@ def account_risk(h: Holdings, a: int, move: float, record: Float, rows: Float) -
     return worst
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def holdings_risk(h: Holdings, records: Float, rows: Float) -> None:
     """Every account of ``h`` at the current prices: its record into ``records[a]`` and each
     position's figures into ``rows`` (positions, ``ROW_FIELDS``)."""
@@ -465,7 +465,7 @@ def _first_negative(h: Holdings, a: int, grid: Float, step: int, values: Float) 
     return np.nan
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def crash_moves(h: Holdings, accounts: Int, down: Float, up: Float, step: int, out: Float) -> None:
     """Crash distance of each account in ``accounts``: the magnitudes of the smallest uniform
     moves along the ``down`` and ``up`` grids (from 0 outwards) that leave its surplus < 0,
@@ -477,7 +477,7 @@ def crash_moves(h: Holdings, accounts: Int, down: Float, up: Float, step: int, o
         out[r, 1] = _first_negative(h, a, up, step, values)
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def liquidation_prices(h: Holdings, records: Float, out: Float) -> None:
     """Closed-form liquidation price of every position (NaN where none), each against its
     account's record at the current prices (``records[a]``, as :func:`account_risk` sums it)."""
@@ -508,7 +508,7 @@ def liquidation_prices(h: Holdings, records: Float, out: Float) -> None:
             )
 
 
-@njit(cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
 def bankruptcy_prices(h: Holdings, records: Float, out: Float) -> None:
     """Bankruptcy price of every position (NaN where none): the mark at which the equity
     backing it, less its fee to close there, is zero with everything else at the current

@@ -81,19 +81,20 @@ class MarginArrays:
         """Stack schedules into rows, padding brackets to the longest schedule (the last
         bracket's rate, amount and cap repeat; padded floors are inf)."""
         k = max((len(s.tiers) for s in schedules), default=1)
-        brackets = np.zeros((len(schedules), 4, k))
-        brackets[:, FLOOR] = np.inf
-        brackets[:, CAP] = 1.0
-        for i, schedule in enumerate(schedules):
-            m = len(schedule.tiers)
-            rows = [
-                [t.min_notional for t in schedule.tiers],
-                [t.maintenance_margin_rate for t in schedule.tiers],
-                [t.maintenance_amount for t in schedule.tiers],
-                [t.max_leverage for t in schedule.tiers],
-            ]
-            brackets[i, :, :m] = rows
-            brackets[i, RATE:, m:] = brackets[i, RATE:, m - 1 : m]
+        rows: list[float] = []
+        for schedule in schedules:
+            tiers = schedule.tiers
+            pad = k - len(tiers)
+            last = tiers[-1]
+            rows += [t.min_notional for t in tiers]
+            rows += [np.inf] * pad
+            rows += [t.maintenance_margin_rate for t in tiers]
+            rows += [last.maintenance_margin_rate] * pad
+            rows += [t.maintenance_amount for t in tiers]
+            rows += [last.maintenance_amount] * pad
+            rows += [t.max_leverage for t in tiers]
+            rows += [last.max_leverage] * pad
+        brackets = np.array(rows, dtype=np.float64).reshape(len(schedules), 4, k)
         return cls(
             brackets,
             np.array([s.initial_rate for s in schedules], dtype=np.float64),
