@@ -188,3 +188,15 @@ def test_the_background_writer_acknowledges_each_command_after_its_commit(
         assert accepted + refused == 2_000 and refused > 0
         assert ledger.state.imbalance() == 0
         assert ledger.replay().to_json() == ledger.state.to_json()
+
+
+def test_the_writer_refuses_a_bad_batch_size_and_submissions_after_close() -> None:
+    with Ledger("sqlite://") as ledger:
+        for bad in (0, -5):
+            with pytest.raises(CrossMarginError, match=r"^max_batch: must be >= 1"):
+                Writer(ledger, max_batch=bad)
+        writer = Writer(ledger)
+        writer.close()
+        with pytest.raises(CrossMarginError, match=r"^writer: closed"):
+            writer.submit(Deposit("late", "a", 1))
+        assert ledger.store.last_seq() == 0
