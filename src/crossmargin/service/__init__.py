@@ -1,0 +1,1 @@
+"""The risk service: HTTP and WebSocket API, live monitoring, alerts and the dashboard."""
