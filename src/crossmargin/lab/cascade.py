@@ -22,10 +22,13 @@ rulebook (``rules/liquidation/*.toml``). Prices are per underlying (BTC, ETH, ..
    rest is bad debt. The ADL overshoot is the notional a production queue that closes whole
    positions would close beyond what the deficit needs (methodology 3.1: Hyperliquid's greedy
    queue);
-4. each venue's net forced flow per underlying moves its traded price by the square-root impact
-   (:func:`crossmargin.maths.impact.sqrt_impact`) against a daily volume of ``turnover`` x its
-   open interest x ``depth``; then every venue's price moves ``arbitrage`` of the way to the
-   index.
+4. the forced flow is one metaorder per venue and underlying, executed step by step: its
+   traded price is the shocked price moved by the square-root impact
+   (:func:`crossmargin.maths.impact.sqrt_impact`) of the net forced notional so far, against a
+   daily volume of ``turnover`` x the venue's open interest x ``depth`` (impact of the executed
+   part of a metaorder grows as the square root of it, Donier and Bonart 2015; it is not let
+   decay within the run); then every venue's price moves ``arbitrage`` of the way (in log) to
+   the index, and keeps that offset.
 
 The run stops at a fixed point (no account breaches and no price moves) or at the horizon.
 Money is float64 in each venue's account currency (USDT and USDC count 1:1 in the totals);
@@ -71,7 +74,7 @@ REFERENCE_CASE = "oct-2025"
 """The bundled reference case (``lab/cascades/oct-2025.toml``): 10 October 2025."""
 
 _FLOOR = 0.01
-"""A step never takes a price below this fraction of where it was."""
+"""Impact never takes a price below this fraction of the shocked price."""
 _TOL = 1e-12
 _EPS = 1e-9
 """Money (account currency) below which a margin or a deficit is rounding: a book that closed
@@ -281,7 +284,7 @@ class _Queue:
     """The ADL queue of one step: profitable cross positions, best rank first (ties by
     account), with the contracts each still holds."""
 
-    def __init__(self, book: RiskBook) -> None:
+    def __init__(self, book: RiskBook, gone: set[int]) -> None:
         risk = book.position_risk()
         size = book.params.contract_size[risk.instrument]
         cross = book.values().cross_equity
@@ -296,6 +299,23 @@ class _Queue:
         self.entry = risk.entry[order]
         self.pnl = risk.unrealized_pnl[order]
         self.left = np.abs(self.qty)
+        self.key = self.account * len(book.params.symbols) + self.instrument
+        self.gone = gone
+        self.whole = np.where(np.isin(self.key, list(gone)), 0.0, np.abs(self.qty))
+
+    def overshoot(self, rows: Int, need: float) -> float:
+        """Contracts a queue that closes whole positions (in ``rows`` order; ``gone`` holds
+        the positions it has closed so far in the run) closes beyond ``need``."""
+        open_rows = rows[self.whole[rows] > 0]
+        sizes = self.whole[open_rows]
+        reach = np.cumsum(sizes)
+        last = len(sizes) - 1 if not sizes.size or reach[-1] < need else int(
+            np.searchsorted(reach, need)
+        )
+        closed = open_rows[: last + 1]
+        self.whole[closed] = 0.0
+        self.gone.update(self.key[closed].tolist())
+        return float(reach[last] - need) if sizes.size and reach[-1] >= need else 0.0
 
     def against(self, instrument: int, sign: float, bankrupt: int) -> Int:
         """Rows holding ``instrument`` opposite to ``sign`` with contracts left, in order."""
@@ -349,6 +369,7 @@ class _Venue:
         self.marks = params.mark.copy()
         self.tally = _Tally()
         self.waiting = 0
+        self.gone: set[int] = set()
 
     def set_marks(self, prices: Float, btc: int | None) -> None:
         """Mark every instrument at its underlying's price (and BTC collateral at BTC's)."""
@@ -403,7 +424,7 @@ class _Venue:
         queue: _Queue | None = None
         for a, deficit, isolated in deficits:
             if queue is None and deficit > self.fund * r.covers:
-                queue = _Queue(book)
+                queue = _Queue(book, self.gone)
             self._bankrupt(a, deficit, isolated is None, isolated or fills.get(a, []), queue)
         return closed
 
@@ -575,8 +596,7 @@ class _Venue:
             else:
                 before = np.cumsum(sizes) - sizes
                 takes = np.clip(need - before, 0.0, sizes)
-                whole = float(sizes[takes > 0].sum())
-                t.adl_overshoot += (whole - float(takes.sum())) * cs * mark
+                t.adl_overshoot += queue.overshoot(rows, need) * cs * mark
             for row, take in zip(rows.tolist(), takes.tolist(), strict=True):
                 if take <= 0 or rest <= 0:
                     continue
@@ -787,7 +807,10 @@ def _run(
     sigma = np.array([config.sigma_daily[n] for n in names])
     depth = np.array([spec.depth for spec in config.venues])[:n_v, None] * config.depth
     volume = np.maximum(config.turnover * oi * depth, 1e-300)
-    traded = np.tile(p0 * (1.0 + shock), (n_v, 1))
+    shocked = np.tile(p0 * (1.0 + shock), (n_v, 1))
+    forced = np.zeros((n_v, n_u))
+    offset = np.zeros((n_v, n_u))
+    traded = shocked.copy()
     index_path: list[Float] = []
     prices: list[list[Float]] = [[] for _ in venues]
     marks: list[list[Float]] = [[] for _ in venues]
@@ -812,9 +835,12 @@ def _run(
             marks[v].append(mark.copy())
         rounds += liquidated > 0
         before = traded.copy()
-        move = sqrt_impact(flows, volume, sigma, config.impact_y)
-        traded = traded * np.maximum(1.0 + move, _FLOOR)
-        traded += config.arbitrage * ((weight * traded).sum(axis=0) - traded)
+        forced += flows
+        move = sqrt_impact(forced, volume, sigma, config.impact_y)
+        traded = shocked * np.maximum(1.0 + move, _FLOOR) * np.exp(offset)
+        gap = np.log((weight * traded).sum(axis=0)) - np.log(traded)
+        offset += config.arbitrage * gap
+        traded *= np.exp(config.arbitrage * gap)
         steps = t + 1
         if progress is not None:
             progress(steps)
