@@ -220,6 +220,7 @@ def venue_bars(
     metrics: Mapping[str, npt.ArrayLike],
     *,
     title: str = "Venue comparison",
+    x_label: str = "venue",
     y_label: str = "amount",
     slug: str = "venue-comparison",
 ) -> Chart:
@@ -229,7 +230,7 @@ def venue_bars(
     return Chart(
         slug,
         title,
-        "venue",
+        x_label,
         y_label,
         tuple(Series(m, xs, _floats(v), "bar") for m, v in metrics.items()),
     )
@@ -372,7 +373,8 @@ def export_png(chart: Chart, path: Path, dpi: int = 110) -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    figure, axes = plt.subplots(figsize=(8, 4.2))
+    longest = max((len(str(v)) for s in chart.series for v in s.x if isinstance(v, str)), default=0)
+    figure, axes = plt.subplots(figsize=(8, 4.2 + (0.07 * longest if longest > 8 else 0)))
     try:
         bars = [s for s in chart.series if s.kind == "bar"]
         categorical = any(isinstance(v, str) for s in chart.series for v in s.x)
@@ -415,7 +417,14 @@ def _draw_bars(
         width = 0.8 / count
         positions = np.arange(len(series.x)) + (index - (count - 1) / 2) * width
         axes.bar(positions, np.nan_to_num(heights), width, color=colour, label=series.name)
-        axes.set_xticks(np.arange(len(series.x)), [str(v) for v in series.x], rotation=20)
+        crowded = len(series.x) > 6
+        axes.set_xticks(
+            np.arange(len(series.x)),
+            [str(v) for v in series.x],
+            rotation=60 if crowded else 0,
+            ha="right" if crowded else "center",
+            fontsize=7 if crowded else 9,
+        )
         return
     centres = np.asarray(series.x, dtype=np.float64)
     width = float(np.min(np.diff(centres))) if len(centres) > 1 else 1.0
