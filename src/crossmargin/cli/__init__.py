@@ -1,5 +1,5 @@
 """Command line: ``crossmargin margin``, ``what-if``, ``rulebooks``, ``demo``, ``scenarios``,
-``stress``, ``bench``, ``replay`` and ``compare``; one module per command group."""
+``stress``, ``bench``, ``replay``, ``compare`` and ``cascade``; one module per command group."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typer._click.exceptions import ClickException, MissingParameter, NoArgsIsHe
 from typer.core import TyperGroup
 
 from crossmargin.cli.bench import bench
+from crossmargin.cli.cascade import cascade
 from crossmargin.cli.compare import compare
 from crossmargin.cli.margin import demo, margin, rulebooks, what_if
 from crossmargin.cli.replay import replay
@@ -100,6 +101,7 @@ app.command("stress")(stress)
 app.command("bench")(bench)
 app.command("replay")(replay)
 app.command("compare")(compare)
+app.command("cascade")(cascade)
 
 
 def main() -> None:

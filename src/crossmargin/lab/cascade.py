@@ -361,7 +361,7 @@ class _Venue:
         self.open_interest = float(risk.notional.sum())
         self.oi_by_underlying = np.bincount(
             underlying[risk.instrument], weights=risk.notional, minlength=n_under
-        )
+        )[:n_under]
         btc = params.assets.index("BTC") if "BTC" in params.assets else -1
         self.btc_asset = btc >= 0 and bool(columns.balances[:, btc].any())
         self.fund = insurance * self.open_interest
@@ -373,8 +373,8 @@ class _Venue:
 
     def set_marks(self, prices: Float, btc: int | None) -> None:
         """Mark every instrument at its underlying's price (and BTC collateral at BTC's)."""
-        marks = prices[self.underlying]
-        moved = np.flatnonzero(marks != self.marks)
+        marks = np.where(self.underlying >= 0, prices[self.underlying], self.marks)
+        moved = np.flatnonzero((marks != self.marks) & (self.underlying >= 0))
         update: dict[str, float] = {
             self.book.params.symbols[i]: float(marks[i]) for i in moved.tolist()
         }
@@ -780,9 +780,12 @@ def _venue(
     under = np.empty(len(params.symbols), dtype=np.intp)
     for k, symbol in enumerate(params.symbols):
         name = market.instruments[symbol].underlying
-        if name not in index:
+        if name in index:
+            under[k] = index[name]
+        elif symbol in market.prices:
             raise CrossMarginError(f"prices.{symbol}", f"underlying {name!r} not in the cascade")
-        under[k] = index[name]
+        else:
+            under[k] = -1
     levered = _levered(columns, config.leverage)
     return _Venue(rules, params, levered, under, config.insurance, len(names))
 
