@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=900)
-    parser.add_argument("--throughput", type=float, default=0.0001)
+    parser.add_argument("--throughput", type=float, default=0.00008)
     args = parser.parse_args()
     config, _ = load_config(
         "oct-2025", accounts=args.accounts, steps=args.steps, throughput=args.throughput

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from crossmargin.book.riskbook import BookColumns, BookParams, RiskBook
+from crossmargin.book.riskbook import (
+    BookColumns,
+    BookParams,
+    PositionRisk,
+    RiskBook,
+    Valuation,
+)
 from crossmargin.lab.synthetic import REFERENCE_PRICES, synthetic_book
 from crossmargin.maths.adl import adl_rank, bankruptcy_price_of
 from crossmargin.maths.impact import sqrt_impact
@@ -388,18 +394,20 @@ class _Venue:
         """Liquidate what breaches now (within ``cap`` gross notional); add the signed forced
         notional per underlying to ``flow``; return the notional closed."""
         book, r = self.book, self.r
-        hit = self._breaching(book.liquidatable(r.trigger))
+        listed = book.liquidatable(r.trigger)
         values = book.values()
+        risk = book.position_risk(listed)
+        hit = self._breaching(listed, risk, values)
         self.tally.breached.update(hit.tolist())
         self.waiting = int(hit.size)
         if not hit.size:
             return 0.0
+        risk = _only(risk, hit)
         with np.errstate(divide="ignore", invalid="ignore"):
             cover = values.equity[hit] / values.maintenance_margin[hit]
         hit = hit[np.argsort(np.nan_to_num(cover, nan=-np.inf), kind="stable")]
         if math.isfinite(cap):
             ordered = np.sort(hit)
-            risk = book.position_risk(ordered)
             gross = np.bincount(
                 np.searchsorted(ordered, risk.account), risk.notional, minlength=len(hit)
             )[np.searchsorted(ordered, hit)]
@@ -408,10 +416,11 @@ class _Venue:
         fills: dict[int, list[tuple[int, float]]] = {}
         deficits: list[tuple[int, float, list[tuple[int, float]] | None]] = []
         active = np.sort(hit)
+        risk = _only(risk, active)
         substep = 0
         while active.size:
             substep += 1
-            closed += self._round(active, substep, flow, fills, deficits)
+            closed += self._round(active, risk, values, substep, flow, fills, deficits)
             values = book.values()
             risk = book.position_risk(active)
             cross_mm, has_cross = self._cross(active, risk)
@@ -420,6 +429,7 @@ class _Venue:
             for a, d in zip(active[bankrupt].tolist(), (-cross_eq[bankrupt]).tolist(), strict=True):
                 deficits.append((a, d, None))
             active = active[has_cross & (cross_eq < r.target * cross_mm)]
+            risk = _only(risk, active)
         self.tally.liquidated.update(hit.tolist())
         queue: _Queue | None = None
         for a, deficit, isolated in deficits:
@@ -428,14 +438,13 @@ class _Venue:
             self._bankrupt(a, deficit, isolated is None, isolated or fills.get(a, []), queue)
         return closed
 
-    def _breaching(self, hit: Int) -> Int:
-        """``hit`` less the accounts whose cross maintenance margin is rounding left by closed
-        positions (not a breach)."""
+    def _breaching(self, hit: Int, risk: PositionRisk, values: Valuation) -> Int:
+        """``hit`` (with its positions' ``risk``) less the accounts whose cross maintenance
+        margin is rounding left by closed positions (not a breach)."""
         if not hit.size:
             return hit
-        risk = self.book.position_risk(hit)
         cross_mm, _ = self._cross(hit, risk)
-        cross_eq = self.book.values().cross_equity[hit]
+        cross_eq = values.cross_equity[hit]
         local = np.searchsorted(hit, risk.account)
         under = risk.isolated & (risk.equity < self.r.trigger * risk.maintenance_margin)
         isolated = np.bincount(local[under], minlength=len(hit)) > 0
@@ -443,7 +452,7 @@ class _Venue:
         kept: Int = hit[real | (cross_eq < -_EPS) | isolated]
         return kept
 
-    def _cross(self, rows: Int, risk: Any) -> tuple[Float, NDArray[np.bool_]]:
+    def _cross(self, rows: Int, risk: PositionRisk) -> tuple[Float, NDArray[np.bool_]]:
         """Cross maintenance margin and whether any cross position is open, per account."""
         local = np.searchsorted(rows, risk.account)
         cross = ~risk.isolated
@@ -456,16 +465,17 @@ class _Venue:
     def _round(
         self,
         rows: Int,
+        risk: PositionRisk,
+        values: Valuation,
         substep: int,
         flow: Float,
         fills: dict[int, list[tuple[int, float]]],
         deficits: list[tuple[int, float, list[tuple[int, float]] | None]],
     ) -> float:
         """One close per account of ``rows`` (all cross positions below the backstop), and
-        every isolated position under its trigger."""
+        every isolated position under its trigger; ``risk`` and ``values`` are their figures
+        now."""
         book, r = self.book, self.r
-        risk = book.position_risk(rows)
-        values = book.values()
         cross_mm, has_cross = self._cross(rows, risk)
         cross_eq = values.cross_equity[rows]
         local = np.searchsorted(rows, risk.account)
@@ -651,6 +661,12 @@ class _Venue:
             marks=_paths(marks, names),
             liquidated=tuple(sorted(self.ids[a] for a in t.liquidated)),
         )
+
+
+def _only(risk: PositionRisk, rows: Int) -> PositionRisk:
+    """The positions of ``risk`` held by accounts ``rows`` (sorted)."""
+    keep = np.isin(risk.account, rows)
+    return PositionRisk(*(getattr(risk, f.name)[keep] for f in fields(risk)))
 
 
 def _paths(rows: Sequence[Float], names: Sequence[str]) -> dict[str, tuple[float, ...]]:
