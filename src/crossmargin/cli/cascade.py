@@ -105,7 +105,7 @@ def print_cascade(result: CascadeResult) -> None:
     table = Table(title=f"cascade: {result.steps} steps, {result.rounds} rounds liquidating")
     rows = _summary(result)
     for key in rows[0]:
-        table.add_column(key, justify="left" if key == "venue" else "right")
+        table.add_column(key, justify="left" if key == "venue" else "right", no_wrap=key == "venue")
     for row in rows:
         cells = [
             pct(v) if k == "long share" else fmt(v) if isinstance(v, float) else str(v)
