@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from crossmargin.lab.cascade import (
     run_cascade,
     synthetic_population,
 )
+from crossmargin.lab.replay import btc_symbol, seed_book
 from crossmargin.lab.synthetic import synthetic_document
 from crossmargin.rules.venue import load_venue
 
@@ -233,3 +235,48 @@ def test_reference_case() -> None:
     assert result.long_share >= reference["long_share"]
     hyperliquid = result.venues[1].liquidated_notional / result.liquidated_notional
     assert abs(hyperliquid - reference["hyperliquid_share"]) < 0.15
+
+
+@pytest.mark.parametrize("venue", ["binance", "hyperliquid", "dydx"])
+@pytest.mark.parametrize(("fund", "move"), [(1_000_000, "0.94"), (100, "0.85")])
+def test_one_step_matches_the_ledger(venue: str, fund: int, move: str) -> None:
+    """One step of a cascade with no market impact does what the ledger's liquidation pass
+    (:func:`crossmargin.ledger.liquidation.liquidation_pass`, exact money, event by event)
+    does at the same mark: the same accounts liquidated, the same insurance fund change,
+    and with a small fund the same ADL haircuts, counterparties and bad debt."""
+    from crossmargin.ledger.commands import Ledger
+    from crossmargin.ledger.journal import INSURANCE, EventKind
+    from crossmargin.ledger.liquidation import model_market
+
+    with Ledger("sqlite://", venue=venue) as ledger:
+        seed_book(ledger, 120, seed=5, price=Decimal(60_000), fund=Decimal(fund))
+        names = ledger.risk_book().account_ids
+        accounts = [ledger.account(n) for n in names]
+        market = model_market(ledger.state, ledger.ctx)
+        book = RiskBook.from_accounts(accounts, market)
+        assert book.liquidatable(1.0).size == 0
+        config = CascadeConfig(
+            venues=(VenueSpec(venue),),
+            underlyings=("BTC",),
+            shock={"BTC": float(move) - 1},
+            depth=1e12,
+            steps=1,
+            insurance=fund / float(book.position_risk().notional.sum()),
+        )
+        result = run_cascade(config, book=(market, accounts))
+        events = ledger.price("shock", btc_symbol(ledger), Decimal(60_000) * Decimal(move)).events
+        moved = float(ledger.state.balance(INSURANCE)) - fund
+
+    def kind(k: EventKind) -> list[dict[str, str]]:
+        return [e.body for e in events if e.kind == k]
+
+    cascade = result.venues[0]
+    assert set(cascade.liquidated) == {b["account"] for b in kind(EventKind.LIQUIDATION_FILL)}
+    assert cascade.liquidated_accounts > 0
+    assert cascade.insurance_end - cascade.insurance_start == pytest.approx(moved, rel=1e-9)
+    haircuts = sum(float(b["haircut"]) for b in kind(EventKind.ADL_FILL))
+    assert cascade.adl_amount == pytest.approx(haircuts, rel=1e-6, abs=1e-6)
+    assert cascade.adl_counterparties == len({b["account"] for b in kind(EventKind.ADL_FILL)})
+    bad = sum(float(b["amount"]) for b in kind(EventKind.BAD_DEBT))
+    assert cascade.bad_debt == pytest.approx(bad, rel=1e-6, abs=1e-6)
+    assert (haircuts > 0) == (fund == 100)

@@ -19,7 +19,9 @@ rulebook (``rules/liquidation/*.toml``). Prices are per underlying (BTC, ETH, ..
    bankrupt: the fund pays, then ADL closes profitable opposite positions at the bankruptcy price
    (:func:`crossmargin.maths.adl.bankruptcy_price_of`) in queue order
    (:func:`crossmargin.maths.adl.adl_rank`) or pro rata by size, as the venue's rule says; the
-   rest is bad debt. The ADL overshoot is the notional a production queue that closes whole
+   rest is bad debt, account by account in id order as the ledger's pass goes (one step
+   without impact gives the ledger's liquidations, fund, ADL and bad debt: tested). The ADL
+   overshoot is the notional a production queue that closes whole
    positions would close beyond what the deficit needs (methodology 3.1: Hyperliquid's greedy
    queue);
 4. the forced flow is one metaorder per venue and underlying, executed step by step: its
@@ -287,8 +289,8 @@ class _Floats:
 
 
 class _Queue:
-    """The ADL queue of one step: profitable cross positions, best rank first (ties by
-    account), with the contracts each still holds."""
+    """The ADL queue of one step: profitable positions, best rank first (ties by account),
+    with the contracts each still holds and, for isolated ones, their margin."""
 
     def __init__(self, book: RiskBook, gone: set[int]) -> None:
         risk = book.position_risk()
@@ -297,13 +299,15 @@ class _Queue:
         rank = adl_rank(
             risk.unrealized_pnl, risk.qty * size * risk.entry, risk.notional, cross[risk.account]
         )
-        keep = np.flatnonzero((risk.unrealized_pnl > 0) & ~risk.isolated)
+        keep = np.flatnonzero(risk.unrealized_pnl > 0)
         order = keep[np.lexsort((risk.account[keep], -rank[keep]))]
         self.account = risk.account[order].astype(np.intp)
         self.instrument = risk.instrument[order].astype(np.intp)
         self.qty = risk.qty[order].copy()
         self.entry = risk.entry[order]
         self.pnl = risk.unrealized_pnl[order]
+        self.isolated = risk.isolated[order]
+        self.margin = np.where(self.isolated, risk.equity[order] - self.pnl, 0.0)
         self.left = np.abs(self.qty)
         self.key = self.account * len(book.params.symbols) + self.instrument
         self.gone = gone
@@ -432,6 +436,7 @@ class _Venue:
             risk = _only(risk, active)
         self.tally.liquidated.update(hit.tolist())
         queue: _Queue | None = None
+        deficits.sort(key=lambda d: (self.ids[d[0]], d[2] is None))
         for a, deficit, isolated in deficits:
             if queue is None and deficit > self.fund * r.covers:
                 queue = _Queue(book, self.gone)
@@ -548,16 +553,18 @@ class _Venue:
             book.set_balances([self.ids[a] for a in names], self.currency, self.wallet[names])
         return closed
 
-    def _resize(self, a: int, i: int, qty: float, entry: float) -> None:
-        """Leave account ``a`` holding ``qty`` contracts of instrument ``i`` (0: none)."""
+    def _resize(
+        self, a: int, i: int, qty: float, entry: float, isolated: float | None = None
+    ) -> None:
+        """Leave account ``a`` holding ``qty`` contracts of instrument ``i`` (0: none), cross
+        or with ``isolated`` margin."""
         symbol = self.book.params.symbols[i]
         if qty == 0.0:
             self.book.remove_position(self.ids[a], symbol)
             return
         lev = self.leverage.get(a * self.n_inst + i, math.nan)
-        position = Position(
-            symbol, qty, entry, MarginMode.CROSS, None, None if math.isnan(lev) else lev
-        )
+        mode = MarginMode.CROSS if isolated is None else MarginMode.ISOLATED
+        position = Position(symbol, qty, entry, mode, isolated, None if math.isnan(lev) else lev)
         self.book.set_position(self.ids[a], position)
 
     def _bankrupt(
@@ -613,10 +620,18 @@ class _Venue:
                 haircut = min(take * unit, rest)
                 other = int(queue.account[row])
                 held = abs(float(queue.qty[row]))
-                self.wallet[other] += float(queue.pnl[row]) * take / held - haircut
+                gain = float(queue.pnl[row]) * take / held - haircut
                 queue.left[row] -= take
                 left = math.copysign(float(queue.left[row]), float(queue.qty[row]))
-                self._resize(other, i, left, float(queue.entry[row]))
+                if queue.isolated[row]:
+                    queue.margin[row] += gain
+                    margin = float(queue.margin[row])
+                    self._resize(other, i, left, float(queue.entry[row]), margin)
+                    if left == 0.0:
+                        self.wallet[other] += margin
+                else:
+                    self.wallet[other] += gain
+                    self._resize(other, i, left, float(queue.entry[row]))
                 rest -= haircut
                 t.adl_amount += haircut
                 t.adl_notional += take * cs * mark
