@@ -60,7 +60,7 @@ from crossmargin.book.riskbook import (
 from crossmargin.lab.synthetic import REFERENCE_PRICES, synthetic_book
 from crossmargin.maths.adl import adl_rank, bankruptcy_price_of
 from crossmargin.maths.impact import sqrt_impact
-from crossmargin.model import CrossMarginError, Instrument, MarginMode, Market, Position
+from crossmargin.model import Account, CrossMarginError, Instrument, MarginMode, Market, Position
 from crossmargin.model.instruments import Kind
 from crossmargin.rules import load_rulebook
 from crossmargin.rules.venue import VenueRules, load_venue
@@ -760,7 +760,7 @@ def _levered(columns: BookColumns, leverage: float) -> BookColumns:
 
 def run_cascade(
     config: CascadeConfig,
-    book: tuple[Market, Sequence[Any]] | None = None,
+    book: tuple[Market, Sequence[Account]] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CascadeResult:
     """Run ``config`` to a fixed point or its horizon. ``book`` (a market and its accounts)
