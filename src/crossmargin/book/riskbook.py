@@ -589,6 +589,21 @@ class RiskBook:
         moved = accounts[self._status[accounts] != pairs[first, 1]]
         return TickResult(self, moved, holders)
 
+    def set_marks(self, marks: ArrayLike) -> None:
+        """Every instrument's mark from an array in the book's instrument order, then a full
+        re-margin: :meth:`apply_prices` for marks only, when thousands of marks move at once
+        (a simulation step whose instruments are per-path copies). Marks of instruments no
+        position holds may be anything; held ones must be finite and > 0 (else
+        CrossMarginError ``marks``, the book unchanged)."""
+        values = np.asarray(marks, dtype=np.float64)
+        if values.shape != self._mark.shape:
+            raise CrossMarginError("marks", f"need {len(self._mark)} marks, got {values.shape}")
+        held = self._holders > 0
+        if not (np.isfinite(values[held]) & (values[held] > 0.0)).all():
+            raise CrossMarginError("marks", "held instruments need finite positive marks")
+        self._mark[:] = values
+        self.remargin()
+
     def remargin(self) -> None:
         """Recompute every position's contribution and every account's sums and status from
         scratch at the current prices (:meth:`values` derives the figures).
