@@ -5,7 +5,7 @@ against the liquidation pass, collateral monotonicity, reproducibility and the a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from crossmargin.lab.allocate import allocate, frontier
 from crossmargin.lab.paths import YEAR_SECONDS, JumpModel, bundled_model
 from crossmargin.lab.simulate import (
     Shortfalls,
+    _PathBook,
     in_mode,
     simulate,
     survival,
@@ -26,7 +27,7 @@ from crossmargin.lab.simulate import (
     underlyings,
 )
 from crossmargin.maths.first_passage import hit_probability
-from crossmargin.model import CrossMarginError
+from crossmargin.model import CrossMarginError, Market
 
 BGK = 0.5826
 """Broadie, Glasserman and Kou (1997), "A continuity correction for discrete barrier options",
@@ -233,3 +234,103 @@ def test_horizon_in_years() -> None:
     for bad in ("", "0d", "-1h", "xd", "nan"):
         with pytest.raises(CrossMarginError, match="horizon"):
             parse_horizon(bad)
+
+
+def _moved_engine(va: Any, prices: dict[str, float]) -> Any:
+    """The engine's own figures of ``va``'s account at ``prices``: a one-account book ticked
+    there."""
+    book = RiskBook.from_accounts([va.account], va.market)
+    book.apply_prices(prices)
+    return book.values()
+
+
+@pytest.mark.parametrize("per_size", [0.0, 5e-5])
+def test_path_book_values_each_path_at_its_own_prices(per_size: float) -> None:
+    """Each path of a path book has the equity, IM and MM the engine gives the account at that
+    path's prices, whether the book rescales positions (plain linear terms) or holds per-path
+    instrument copies (size-scaled rates)."""
+    va = trader_accounts([_document(HEDGED, usdc=4_000.0)])[0]
+    if per_size:
+        instruments = {
+            s: replace(
+                i,
+                margin=replace(
+                    i.margin, initial_rate_per_size=per_size, maintenance_rate_per_size=per_size
+                ),
+            )
+            for s, i in va.market.instruments.items()
+            if i.margin is not None
+        }
+        m = va.market
+        va = replace(
+            va, market=Market(instruments, m.prices, m.currency, m.collateral, m.margin_call_ratio)
+        )
+    book = _PathBook(va, 3, {"BTC": 0, "ETH": 1})
+    assert book.rescale == (per_size == 0.0)
+    growth = np.array([[1.0, 1.0], [0.8, 1.1], [1.25, 0.7]])
+    book.move(growth)
+    values = book.book.values()
+    for p, (gb, ge) in enumerate(growth.tolist()):
+        engine = _moved_engine(va, {"BTC-PERP": 60_000.0 * gb, "ETH-PERP": 2_500.0 * ge})
+        assert values.equity[p] == pytest.approx(engine.equity[0], rel=1e-12)
+        assert values.initial_margin[p] == pytest.approx(engine.initial_margin[0], rel=1e-12)
+        assert values.maintenance_margin[p] == pytest.approx(
+            engine.maintenance_margin[0], rel=1e-12
+        )
+    with pytest.raises(CrossMarginError, match="qty"):
+        RiskBook.from_accounts([va.account], va.market).set_sizes([1.0], [1.0])
+
+
+def test_trader_accounts_refuse_what_is_not_simulated() -> None:
+    """Non-stable collateral and empty accounts are refused, naming the field."""
+    document = parse_portfolio(
+        {
+            "rulebook": "binance-usdm",
+            "account_mode": "multi_assets",
+            "prices": {"BTCUSDT": 60_000.0, "BTC": 60_000.0},
+            "accounts": [
+                {"id": "a", "balances": {"USDT": 1_000.0, "BTC": 0.1}, "positions": LONG_BINANCE}
+            ],
+        }
+    )
+    with pytest.raises(CrossMarginError, match=r"balances\.BTC"):
+        trader_accounts([document])
+    with pytest.raises(CrossMarginError, match="positions"):
+        trader_accounts([_document([])])
+
+
+LONG_BINANCE = [{"symbol": "BTCUSDT", "qty": 0.1, "entry_price": 60_000.0}]
+
+
+def test_two_venues_are_two_accounts() -> None:
+    """A hedge split over two venues: each venue's account is liquidated on its own (the
+    long leg alone), so the pair is liquidated where one account would never be."""
+    long_leg = _document(LONG, usdc=4_000.0)
+    short_leg = parse_portfolio(
+        {
+            "rulebook": "binance-usdm",
+            "prices": {"BTCUSDT": 60_000.0},
+            "accounts": [
+                {
+                    "id": "b",
+                    "balances": {"USDT": 4_000.0},
+                    "positions": [{"symbol": "BTCUSDT", "qty": -1.0, "entry_price": 60_000.0}],
+                }
+            ],
+        }
+    )
+    vas = trader_accounts([long_leg, short_leg])
+    assert [va.name for va in vas] == ["hyperliquid:a", "binance-usdm:b"]
+    assert vas[1].terms.penalty_rate > 0
+    model = JumpModel.gbm("BTC", 0.8)
+    result, shortfalls = simulate(vas, model, "gbm", 400, 60, 30 / 365, 2, modes=["given"])
+    mode = result.modes[0]
+    assert mode.liquidation_probability > 0.5
+    assert shortfalls["given"].labels == (
+        "hyperliquid:a:cross",
+        "hyperliquid:a:BTC-PERP",
+        "binance-usdm:b:cross",
+        "binance-usdm:b:BTCUSDT",
+    )
+    split = allocate(list(vas), shortfalls["given"], 16_000.0)
+    assert split.survival > 1.0 - mode.liquidation_probability

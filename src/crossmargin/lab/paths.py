@@ -3,8 +3,8 @@ history, or a block bootstrap of that history's real returns.
 
 History: Binance BTC/USDT and ETH/USDT 2-hour closes (``crossmargin/data``). A path set for
 several underlyings uses the bars they share (BTC with ETH: the ETH sample's 1,000 bars); BTC
-alone uses 2017-2025. An underlying without bundled history follows the ETH series (the most
-volatile one bundled) and is named as a proxy.
+alone uses 2017-2025. An underlying without bundled history follows the ETH path (ETH is the
+most volatile series bundled) and is named as a proxy.
 
 Calibration (:meth:`JumpModel.calibrate`), a simple threshold method: a bar is a jump bar when
 any asset's log return lies more than ``threshold`` robust deviations (1.4826 x the median
@@ -82,8 +82,9 @@ def _closes(asset: str) -> tuple[tuple[str, ...], Float]:
 
 @dataclass(frozen=True)
 class History:
-    """Joint 2-hour log returns (bars, assets) of ``assets`` on the bars they share, each
-    asset's ``source`` series (itself or the proxy), and the span (first and last bar)."""
+    """Joint 2-hour log returns (bars, assets) of the bundled series ``assets`` on the bars
+    they share, the series each underlying follows (``sources``: itself or the proxy), and
+    the span (first and last bar)."""
 
     assets: tuple[str, ...]
     returns: Float
@@ -92,7 +93,8 @@ class History:
 
 
 def bundled_history(assets: Sequence[str]) -> History:
-    """The bundled history of ``assets`` (underlyings, e.g. ``("BTC", "ETH")``)."""
+    """The bundled history of underlyings ``assets`` (e.g. ``("BTC", "SOL")``: the BTC and
+    ETH series, SOL following ETH)."""
     if not assets:
         raise CrossMarginError("underlyings", "need at least one")
     sources = {a: a if a in _FILES else _PROXY for a in assets}
@@ -108,9 +110,9 @@ def bundled_history(assets: Sequence[str]) -> History:
     times = np.array([datetime.fromisoformat(t).timestamp() for t in common])
     contiguous = np.diff(times) == BAR_SECONDS
     returns = np.column_stack(
-        [np.diff(np.log(picked[sources[a]]))[contiguous] for a in assets]
+        [np.diff(np.log(picked[s]))[contiguous] for s in series]
     ).astype(np.float64)
-    return History(tuple(assets), returns, sources, (common[0], common[-1]))
+    return History(tuple(series), returns, sources, (common[0], common[-1]))
 
 
 def parse_horizon(text: str) -> float:

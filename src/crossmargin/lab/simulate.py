@@ -190,13 +190,19 @@ def in_mode(va: VenueAccount, mode: str) -> VenueAccount:
     raise CrossMarginError("mode", f"one of {MODES}, got {mode!r}")
 
 
-def _params(va: VenueAccount, n: int) -> tuple[BookParams, Float, NDArray[np.intp]]:
-    """Book parameters with ``n`` copies of the account's instruments (path ``p`` holds copies
-    ``p * k`` to ``p * k + k - 1``), the base marks and each base instrument's symbol index."""
+def _params(va: VenueAccount, n: int) -> tuple[BookParams, BookParams, bool]:
+    """The account's market compiled (its held instruments only), and the parameters of the
+    path book: the same when every instrument can be moved by rescaling (linear, no
+    size-scaled rate), else ``n`` copies of the instruments (path ``p`` holds copies
+    ``p * k`` to ``p * k + k - 1``); and whether it rescales."""
     held = {p.symbol: va.market.instruments[p.symbol] for p in va.account.positions}
     m = va.market
     market = Market(held, m.prices, m.currency, m.collateral, m.margin_call_ratio)
     base = BookParams.from_market(market, va.account.balances)
+    schedule = base.schedule
+    rescale = not (schedule.initial_rate_per_size.any() or schedule.maintenance_rate_per_size.any())
+    if rescale:
+        return base, base, True
     k = len(base.symbols)
     rows = np.tile(np.arange(k), n)
     params = replace(
@@ -205,26 +211,31 @@ def _params(va: VenueAccount, n: int) -> tuple[BookParams, Float, NDArray[np.int
         contract_size=base.contract_size[rows],
         inverse=base.inverse[rows],
         settle=base.settle[rows],
-        schedule=base.schedule.take(rows),
+        schedule=schedule.take(rows),
         mark=base.mark[rows],
     )
-    return params, base.mark, rows
+    return base, params, False
 
 
 class _PathBook:
-    """One venue account on each of ``n`` paths: a risk book of per-path instrument copies."""
+    """One venue account on each of ``n`` paths: a risk book whose accounts are the paths.
 
-    def __init__(self, va: VenueAccount, n: int, underlying: Sequence[str]) -> None:
+    A path's prices move its positions where that is exact (:meth:`RiskBook.set_sizes`: one
+    book on the account's own instruments, marks fixed, each position ``g`` times its size
+    entered at its entry over ``g`` for a price relative ``g``); otherwise each path holds its
+    own copies of the instruments and its marks move (:meth:`RiskBook.set_marks`)."""
+
+    def __init__(self, va: VenueAccount, n: int, column: Mapping[str, int]) -> None:
         self.va = va
         self.n = n
-        params, self.mark0, _ = _params(va, n)
-        base_symbols = [s.rsplit("#", 1)[0] for s in params.symbols[: len(self.mark0)]]
-        self.k = len(base_symbols)
+        base, params, self.rescale = _params(va, n)
+        self.k = len(base.symbols)
+        self.mark0 = base.mark
         instruments = va.market.instruments
         self.asset = np.array(
-            [underlying.index(instruments[s].underlying) for s in base_symbols], dtype=np.intp
+            [column[instruments[s].underlying] for s in base.symbols], dtype=np.intp
         )
-        order = {s: j for j, s in enumerate(base_symbols)}
+        order = {s: j for j, s in enumerate(base.symbols)}
         positions = va.account.positions
         slot = np.array([order[p.symbol] for p in positions], dtype=np.int32)
         currency = params.assets.index(va.market.currency)
@@ -233,27 +244,44 @@ class _PathBook:
             balances[:, params.assets.index(asset)] = amount
         iso = np.array([p.is_isolated for p in positions])
         margin = np.array([p.isolated_margin or 0.0 for p in positions])
+        self.qty0 = np.zeros(self.k)
+        self.entry0 = np.ones(self.k)
+        self.qty0[slot] = [p.qty for p in positions]
+        self.entry0[slot] = [p.entry_price for p in positions]
         q = len(positions)
         self.ids = tuple(f"p{p}" for p in range(n))
+        copies = 0 if self.rescale else self.k
         columns = BookColumns(
             self.ids,
             balances,
             np.repeat(np.arange(n, dtype=np.int32), q),
-            (np.arange(n, dtype=np.int32)[:, None] * self.k + slot).reshape(-1),
-            np.tile([p.qty for p in positions], n).astype(np.float64),
-            np.tile([p.entry_price for p in positions], n).astype(np.float64),
+            (np.arange(n, dtype=np.int32)[:, None] * copies + slot).reshape(-1),
+            np.tile(self.qty0[slot], n),
+            np.tile(self.entry0[slot], n),
             np.tile(iso, n),
             np.tile(margin, n),
             np.tile([math.nan if p.leverage is None else p.leverage for p in positions], n),
         )
         self.book = RiskBook(params, columns)
+        self.isolated = bool(iso.any())
         self.currency = va.market.currency
         self.wallet = balances[:, currency].copy()
         self.symbols = params.symbols
+        self._layout()
+
+    def _layout(self) -> None:
+        """Each open position's path and base instrument, in the book's order."""
+        columns = self.book.columns()
+        self.owner = columns.account.astype(np.intp)
+        self.base = columns.instrument.astype(np.intp) % self.k
 
     def move(self, growth: Float) -> None:
-        """Marks at price relatives ``growth`` (n, assets) of the underlyings."""
-        self.book.set_marks((self.mark0 * growth[:, self.asset]).reshape(-1))
+        """Every path at price relatives ``growth`` (n, assets) of the underlyings."""
+        if self.rescale:
+            g = growth[self.owner, self.asset[self.base]]
+            self.book.set_sizes(self.qty0[self.base] * g, self.entry0[self.base] / g)
+        else:
+            self.book.set_marks((self.mark0 * growth[:, self.asset]).reshape(-1))
 
     def _credit(self, rows: NDArray[np.intp], amounts: Float) -> None:
         self.wallet[rows] += amounts
@@ -278,6 +306,7 @@ class _PathBook:
                 self.book.remove_position(self.ids[a], self.symbols[i])
             rows, at = np.unique(owner, return_inverse=True)
             self._credit(rows, np.bincount(at, proceeds).astype(np.float64))
+            self._layout()
         live = hit
         while live.size:
             live = self._cross_round(live)
@@ -316,6 +345,7 @@ class _PathBook:
                 closes.append((a, j))
         for a, j in closes:
             self.book.remove_position(self.ids[int(rows[a])], self.symbols[int(risk.instrument[j])])
+        self._layout()
         credit[backstop] = -self.wallet[rows[backstop]]
         left = np.bincount(local[cross], minlength=len(rows)) - np.bincount(
             [a for a, _ in closes], minlength=len(rows)
@@ -332,6 +362,10 @@ class _PathBook:
         (``trigger`` x cross MM less cross equity; -inf without cross positions) and each
         isolated position's (n, k) (-inf where none)."""
         trigger = self.va.terms.trigger
+        if not self.isolated:
+            values = self.book.values()
+            dc = trigger * values.maintenance_margin - values.cross_equity
+            return dc, np.full((self.n, self.k), -np.inf)
         risk = self.book.position_risk()
         cross = ~risk.isolated
         owner = risk.account.astype(np.intp)
@@ -488,7 +522,7 @@ def _buckets(vas: Sequence[VenueAccount]) -> tuple[tuple[str, ...], Float]:
 def _chunk_pass(
     vas: Sequence[VenueAccount],
     growth: Float,
-    underlyings: Sequence[str],
+    column: Mapping[str, int],
     sample: NDArray[np.intp],
     liquidate: bool,
     tick: Callable[[int], None],
@@ -496,7 +530,7 @@ def _chunk_pass(
     """One pass of a chunk: equity (paths, samples) summed over venue accounts, then either
     the first liquidation step per path (-1: none) or the shortfalls (paths, buckets)."""
     n, steps = growth.shape[0], growth.shape[1]
-    books = [_PathBook(va, n, underlyings) for va in vas]
+    books = [_PathBook(va, n, column) for va in vas]
     first = np.full(n, -1, dtype=np.intp)
     parts = [(pb, np.full(n, -np.inf), np.full((n, pb.k), -np.inf)) for pb in books]
     fan = np.zeros((n, len(sample)))
@@ -532,18 +566,20 @@ def simulate(
     progress: Progress | None = None,
 ) -> tuple[SimulationResult, dict[str, Shortfalls]]:
     """Simulate the trader of venue accounts ``base`` in each of ``modes`` over ``paths`` paths of
-    ``steps`` steps spanning ``horizon`` years (``history``: each underlying's source
-    series, for the record); also the shortfalls of each mode (for
+    ``steps`` steps spanning ``horizon`` years (``history``: the model asset each underlying
+    follows, where not itself); also the shortfalls of each mode (for
     :func:`survival` and the allocation)."""
+    follows = dict(history or {})
     assets = model.assets
     for va in base:
         for p in va.account.positions:
             u = va.market.instruments[p.symbol].underlying
-            if u not in assets:
+            if follows.setdefault(u, u) not in assets:
                 raise CrossMarginError(f"positions.{p.symbol}", f"no paths for underlying {u}")
     for mode in modes:
         if mode not in MODES:
             raise CrossMarginError("mode", f"one of {', '.join(MODES)}, got {mode!r}")
+    column = {u: assets.index(s) for u, s in follows.items()}
     sample = np.unique(np.linspace(0, steps - 1, min(SAMPLES, steps)).round().astype(np.intp))
     variants = {mode: tuple(in_mode(va, mode) for va in base) for mode in modes}
     total = 2 * paths * steps * len(variants)
@@ -560,8 +596,8 @@ def simulate(
     needs: dict[str, list[Float]] = {m: [] for m in variants}
     for growth in growth_chunks(model, paths, steps, horizon, seed):
         for mode, vas in variants.items():
-            fan, _, first = _chunk_pass(vas, growth, assets, sample, True, tick)
-            _, need, _ = _chunk_pass(vas, growth, assets, sample, False, tick)
+            fan, _, first = _chunk_pass(vas, growth, column, sample, True, tick)
+            _, need, _ = _chunk_pass(vas, growth, column, sample, False, tick)
             fans[mode].append(fan)
             firsts[mode].append(first)
             needs[mode].append(need)
@@ -584,8 +620,8 @@ def simulate(
         steps,
         horizon * YEAR_SECONDS / 86400.0,
         seed,
-        tuple(assets),
-        dict(history or {}),
+        tuple(sorted(follows)),
+        follows,
         accounts,
         tuple(float((s + 1) * dt_days) for s in sample.tolist()),
         tuple(results),
