@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 from crossmargin.model import CrossMarginError
 
 __all__ = [
+    "BARS_PER_YEAR",
     "BAR_SECONDS",
     "CHUNK",
     "MODELS",
