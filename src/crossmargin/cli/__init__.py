@@ -1,5 +1,6 @@
 """Command line: ``crossmargin margin``, ``what-if``, ``rulebooks``, ``demo``, ``scenarios``,
-``stress``, ``bench``, ``replay``, ``simulate`` and ``allocate``; one module per command group."""
+``stress``, ``bench``, ``replay``, ``compare``, ``simulate`` and ``allocate``; one module per
+command group."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer._click.exceptions import ClickException, MissingParameter, NoArgsIsHe
 from typer.core import TyperGroup
 
 from crossmargin.cli.bench import bench
+from crossmargin.cli.compare import compare
 from crossmargin.cli.margin import demo, margin, rulebooks, what_if
 from crossmargin.cli.replay import replay
 from crossmargin.cli.scenarios import scenarios
@@ -99,6 +101,7 @@ app.command("scenarios")(scenarios)
 app.command("stress")(stress)
 app.command("bench")(bench)
 app.command("replay")(replay)
+app.command("compare")(compare)
 app.command("simulate")(simulate_command)
 app.command("allocate")(allocate_command)
 
