@@ -101,9 +101,8 @@ def main() -> None:
     paths_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    result, _ = simulate(
-        [va], model, "jump", paths, steps, HORIZON, SEED, history.sources, ["given"]
-    )
+    run = simulate([va], model, "jump", paths, steps, HORIZON, SEED, history.sources, ["given"])
+    result = run.result
     simulate_s = time.perf_counter() - start
 
     sub = 20

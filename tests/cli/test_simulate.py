@@ -80,3 +80,28 @@ def test_bad_input_is_one_line(args: list[str], field: str) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert field in lines[0]
+
+
+def test_simulate_and_allocate_files(tmp_path: Path) -> None:
+    """CSV rows per mode and per bucket; offline HTML reports with their charts."""
+    out = tmp_path / "sim.csv"
+    page = tmp_path / "sim.html"
+    result = runner.invoke(
+        app, ["simulate", EXAMPLE, *SMALL, "--csv", str(out), "--report", str(page)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("mode,initial_equity,liquidation_probability")
+    assert [line.split(",")[0] for line in lines[1:]] == ["given", "cross", "isolated"]
+    html = page.read_text()
+    for chart in ("liquidation-probability", "loss-histogram", "equity-given"):
+        assert f'id="{chart}"' in html
+    assert "<script src=" not in html
+    page = tmp_path / "alloc.html"
+    result = runner.invoke(
+        app, ["allocate", EXAMPLE, "--capital", "9000", *SMALL, "--report", str(page)]
+    )
+    assert result.exit_code == 0, result.output
+    assert 'id="frontier"' in page.read_text()
+    bad = runner.invoke(app, ["simulate", EXAMPLE, "--csv", str(tmp_path / "no" / "x.csv")])
+    assert bad.exit_code == 2 and "csv" in bad.stderr

@@ -69,9 +69,10 @@ def test_gbm_liquidation_matches_first_passage() -> None:
     liquidation = evaluate(vas[0].account, vas[0].market).positions[0].liquidation_price
     assert liquidation is not None
     sigma, horizon, steps, paths = 0.8, 30 / 365, 500, 4096
-    result, _ = simulate(
+    run = simulate(
         vas, JumpModel.gbm("BTC", sigma), "gbm", paths, steps, horizon, 7, modes=["given"]
     )
+    result = run.result
     p = result.modes[0].liquidation_probability
     moved = liquidation * math.exp(-BGK * sigma * math.sqrt(horizon / steps))
     expected = float(hit_probability(60_000.0, moved, sigma, horizon))
@@ -106,7 +107,8 @@ def test_first_liquidation_at_the_engines_liquidation_price() -> None:
     assert liquidation is not None
     steps = 40
     returns = np.full(steps, math.log(0.99))
-    result, _ = simulate(vas, _Fixed(returns), "fixed", 3, steps, 10 / 365, 0, modes=["given"])
+    run = simulate(vas, _Fixed(returns), "fixed", 3, steps, 10 / 365, 0, modes=["given"])
+    result = run.result
     prices = 60_000.0 * 0.99 ** np.arange(1, steps + 1)
     step = int(np.argmax(prices <= liquidation))
     mode = result.modes[0]
@@ -121,7 +123,9 @@ def test_first_liquidation_at_the_engines_liquidation_price() -> None:
 def hedged() -> tuple[Any, Any, dict[str, Shortfalls]]:
     vas = trader_accounts([_document(HEDGED, usdc=4_000.0)])
     model, _ = bundled_model("jump", underlyings(vas))
-    result, shortfalls = simulate(vas, model, "jump", 600, 120, 30 / 365, 3)
+    run = simulate(vas, model, "jump", 600, 120, 30 / 365, 3)
+    result = run.result
+    shortfalls = run.shortfalls
     return vas, result, shortfalls
 
 
@@ -142,8 +146,11 @@ def test_more_wallet_never_liquidates_more_on_the_same_paths() -> None:
     model = JumpModel.gbm("BTC", 0.9)
     low = trader_accounts([_document(LONG, usdc=6_000.0)])
     high = trader_accounts([_document(LONG, usdc=9_000.0)])
-    a, sf = simulate(low, model, "gbm", 500, 100, 30 / 365, 11, modes=["given"])
-    b, _ = simulate(high, model, "gbm", 500, 100, 30 / 365, 11, modes=["given"])
+    run = simulate(low, model, "gbm", 500, 100, 30 / 365, 11, modes=["given"])
+    a = run.result
+    sf = run.shortfalls
+    run = simulate(high, model, "gbm", 500, 100, 30 / 365, 11, modes=["given"])
+    b = run.result
     pa, pb = a.modes[0].liquidation_probability, b.modes[0].liquidation_probability
     assert pb <= pa
     assert 1 - pb == pytest.approx(survival(sf["given"], np.array([3_000.0, 0.0])))
@@ -169,9 +176,12 @@ def test_same_seed_same_result() -> None:
     """Two runs with one seed agree exactly; another seed gives other paths."""
     vas = trader_accounts([_document(HEDGED, usdc=4_000.0)])
     model, _ = bundled_model("bootstrap", underlyings(vas))
-    one, _ = simulate(vas, model, "bootstrap", 300, 36, 3 / 365, 5, modes=["given"])
-    two, _ = simulate(vas, model, "bootstrap", 300, 36, 3 / 365, 5, modes=["given"])
-    other, _ = simulate(vas, model, "bootstrap", 300, 36, 3 / 365, 6, modes=["given"])
+    run = simulate(vas, model, "bootstrap", 300, 36, 3 / 365, 5, modes=["given"])
+    one = run.result
+    run = simulate(vas, model, "bootstrap", 300, 36, 3 / 365, 5, modes=["given"])
+    two = run.result
+    run = simulate(vas, model, "bootstrap", 300, 36, 3 / 365, 6, modes=["given"])
+    other = run.result
     assert one.to_dict() == two.to_dict()
     assert one.modes[0].equity_fan != other.modes[0].equity_fan
     assert one.rows()[0]["mode"] == "given"
@@ -323,7 +333,9 @@ def test_two_venues_are_two_accounts() -> None:
     assert [va.name for va in vas] == ["hyperliquid:a", "binance-usdm:b"]
     assert vas[1].terms.penalty_rate > 0
     model = JumpModel.gbm("BTC", 0.8)
-    result, shortfalls = simulate(vas, model, "gbm", 400, 60, 30 / 365, 2, modes=["given"])
+    run = simulate(vas, model, "gbm", 400, 60, 30 / 365, 2, modes=["given"])
+    result = run.result
+    shortfalls = run.shortfalls
     mode = result.modes[0]
     assert mode.liquidation_probability > 0.5
     assert shortfalls["given"].labels == (

@@ -4,24 +4,33 @@ and the split of a capital that keeps most paths free of liquidation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crossmargin.app.portfolio import load_portfolio
-from crossmargin.cli.render import JsonOption, console, emit_json, exit_on_bad_input, fmt, pct
+from crossmargin.cli.output import (
+    CsvOption,
+    JsonOption,
+    Outputs,
+    ParquetOption,
+    PngOption,
+    ReportOption,
+    SeedOption,
+    emit,
+    progress,
+)
+from crossmargin.cli.render import console, exit_on_bad_input, fmt, pct
 from crossmargin.lab.allocate import AllocationResult, allocate
 from crossmargin.lab.paths import MODELS, bundled_model, parse_horizon
 from crossmargin.lab.simulate import (
     MODES,
-    Shortfalls,
     SimulationResult,
+    SimulationRun,
     VenueAccount,
     in_mode,
     simulate,
@@ -43,24 +52,6 @@ ModelOption = Annotated[
     str, typer.Option("--model", help=f"Path model: {' or '.join(MODELS)} (2-hour history).")
 ]
 BlockOption = Annotated[int, typer.Option("--block", help="Bootstrap block, in 2-hour bars.")]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the paths.")]
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback drawing a bar on stderr when it is a terminal."""
-    err = Console(stderr=True)
-    with Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _run(
@@ -72,17 +63,27 @@ def _run(
     model: str,
     block: int,
     seed: int,
-) -> tuple[tuple[VenueAccount, ...], SimulationResult, dict[str, Shortfalls]]:
+) -> tuple[tuple[VenueAccount, ...], SimulationRun]:
     if not documents:
         raise CrossMarginError("portfolio", "give at least one PORTFOLIO document")
     years = parse_horizon(horizon)
     vas = trader_accounts([load_portfolio(d) for d in documents])
     path_model, history = bundled_model(model, underlyings(vas), block)
-    with _progress("simulating") as progress:
-        result, shortfalls = simulate(
-            vas, path_model, model, paths, steps, years, seed, history.sources, modes, progress
+    with progress("simulating") as bar:
+        task = bar.add_task("simulating", total=None)
+        run = simulate(
+            vas,
+            path_model,
+            model,
+            paths,
+            steps,
+            years,
+            seed,
+            history.sources,
+            modes,
+            lambda done, total: bar.update(task, completed=done, total=total),
         )
-    return vas, result, shortfalls
+    return vas, run
 
 
 def print_simulation(result: SimulationResult) -> None:
@@ -140,16 +141,26 @@ def simulate_command(
         list[str] | None, typer.Option("--mode", help=f"Modes ({', '.join(MODES)}); default all.")
     ] = None,
     as_json: JsonOption = False,
+    csv: CsvOption = None,
+    parquet: ParquetOption = None,
+    report: ReportOption = None,
+    png: PngOption = None,
 ) -> None:
     """Monte Carlo of PORTFOLIO under cross, isolated and as-given margin: probability of a
     liquidation and of ruin, losses with expected shortfall, time to the first liquidation
     and the collateral to add for 99% survival."""
+    outputs = Outputs(as_json, csv, parquet, report, png)
     with exit_on_bad_input():
-        _, result, _ = _run(portfolios, mode or MODES, horizon, steps, paths, model, block, seed)
-    if as_json:
-        emit_json(result)
-    else:
-        print_simulation(result)
+        outputs.check()
+        _, run = _run(portfolios, mode or MODES, horizon, steps, paths, model, block, seed)
+        result = run.result
+        emit(
+            result,
+            outputs,
+            rows=result.rows(),
+            table=lambda: print_simulation(result),
+            report=run.report,
+        )
 
 
 def print_allocation(result: AllocationResult) -> None:
@@ -188,16 +199,27 @@ def allocate_command(
         str, typer.Option("--mode", help=f"Margin mode of the positions ({', '.join(MODES)}).")
     ] = "given",
     as_json: JsonOption = False,
+    csv: CsvOption = None,
+    parquet: ParquetOption = None,
+    report: ReportOption = None,
+    png: PngOption = None,
 ) -> None:
     """Split CAPITAL over the cross pools of PORTFOLIO's accounts and their isolated
     positions to maximise the share of simulated paths with no liquidation; print the split
     and the frontier of capital against survival."""
+    outputs = Outputs(as_json, csv, parquet, report, png)
     with exit_on_bad_input():
+        outputs.check()
         if mode not in MODES:
             raise CrossMarginError("--mode", f"one of {', '.join(MODES)}, got {mode!r}")
-        vas, _, shortfalls = _run(portfolios, [mode], horizon, steps, paths, model, block, seed)
-        result = allocate([in_mode(va, mode) for va in vas], shortfalls[mode], capital)
-    if as_json:
-        emit_json(result)
-    else:
-        print_allocation(result)
+        if not (math.isfinite(capital) and capital > 0.0):
+            raise CrossMarginError("capital", f"must be a positive amount, got {capital}")
+        vas, run = _run(portfolios, [mode], horizon, steps, paths, model, block, seed)
+        result = allocate([in_mode(va, mode) for va in vas], run.shortfalls[mode], capital)
+        emit(
+            result,
+            outputs,
+            rows=result.rows(),
+            table=lambda: print_allocation(result),
+            report=result.report,
+        )

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from crossmargin.health import evaluate
 from crossmargin.io.results import to_data
+from crossmargin.lab.report import Chart, Report, Section, Series
 from crossmargin.lab.simulate import Shortfalls, VenueAccount, survival
 from crossmargin.model import Account, CrossMarginError
 
@@ -39,6 +40,7 @@ __all__ = [
 Float = NDArray[np.float64]
 
 TARGETS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 1.0)
+CURVE = 200
 GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
@@ -64,8 +66,9 @@ class BucketShare:
 class AllocationResult:
     """``crossmargin allocate``: the split of ``capital``, its survival, the survival of the
     documents' own split scaled to the same capital, survival at multiples of the capital
-    (``grid``) and the least capital found for each survival target (``targets``); all over
-    the same ``paths`` paths."""
+    (``grid``), the least capital found for each survival target (``targets``) and the
+    frontier itself (``curve``, at most :data:`CURVE` points); all over the same ``paths``
+    paths."""
 
     capital: float
     paths: int
@@ -74,6 +77,34 @@ class AllocationResult:
     allocation: tuple[BucketShare, ...]
     grid: tuple[FrontierPoint, ...]
     targets: tuple[FrontierPoint, ...]
+    curve: tuple[FrontierPoint, ...]
+
+    def report(self) -> Report:
+        """The HTML report: the frontier chart, the split and the targets."""
+        xs = tuple(p.capital for p in self.curve)
+        line = Series("greedy split", xs, tuple(p.survival for p in self.curve))
+        chart = Chart("frontier", "Capital against survival", "capital", "survival", (line,))
+        return Report(
+            f"Allocation of {self.capital:,.2f}",
+            (
+                Section("Frontier", chart=chart),
+                Section(
+                    "Split",
+                    rows=tuple(self.rows()),
+                    text=(
+                        f"survival {100 * self.survival:.2f}% over {self.paths:,} paths; the "
+                        f"documents' split scaled to the capital: "
+                        f"{100 * self.proportional_survival:.2f}%"
+                    ),
+                ),
+                Section(
+                    "Least capital for each survival",
+                    rows=tuple(
+                        {"survival": p.survival, "capital": p.capital} for p in self.targets
+                    ),
+                ),
+            ),
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat row per bucket."""
@@ -159,4 +190,8 @@ def allocate(
         ),
         tuple(FrontierPoint(m * capital, best(m * capital)[1]) for m in GRID),
         tuple(targets),
+        tuple(
+            FrontierPoint(float(capitals[k]), float(survivals[k]))
+            for k in np.unique(np.linspace(0, len(capitals) - 1, CURVE).round().astype(int))
+        ),
     )

@@ -44,6 +44,13 @@ from crossmargin.book.riskbook import BookColumns, BookParams, RiskBook
 from crossmargin.health import evaluate
 from crossmargin.io.results import to_data
 from crossmargin.lab.paths import YEAR_SECONDS, PathModel, growth_chunks
+from crossmargin.lab.report import (
+    Report,
+    Section,
+    equity_fan,
+    liquidation_probability,
+    loss_histogram,
+)
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market
 from crossmargin.rules.venue import bundled_venues, load_venue
 
@@ -53,6 +60,7 @@ __all__ = [
     "ModeResult",
     "Shortfalls",
     "SimulationResult",
+    "SimulationRun",
     "VenueAccount",
     "in_mode",
     "simulate",
@@ -477,6 +485,54 @@ class SimulationResult:
         return out
 
 
+@dataclass(frozen=True)
+class SimulationRun:
+    """A run: its ``result`` and, per mode, the shortfalls (for :func:`survival` and the
+    allocation), each path's loss and its equity at the sampled times (paths, samples), for
+    reports."""
+
+    result: SimulationResult
+    shortfalls: Mapping[str, Shortfalls]
+    losses: Mapping[str, Float]
+    equity: Mapping[str, Float]
+
+    def report(self) -> Report:
+        """The HTML report: the table, the equity fan of each mode, the probability of a
+        liquidation by each time and the loss histogram."""
+        r = self.result
+        times = r.times_days
+        sections = [
+            Section(
+                "Cross, isolated and as given",
+                rows=tuple(
+                    {k: v for k, v in row.items() if not isinstance(v, tuple)} for row in r.rows()
+                ),
+                text=(
+                    f"{r.paths:,} paths of {r.steps} steps over {r.horizon_days:g} days, "
+                    f"{r.model} model, seed {r.seed}; amounts in the account currency; "
+                    f"portfolio margin {r.portfolio_margin}."
+                ),
+            ),
+            Section(
+                "Liquidation over time",
+                chart=liquidation_probability(
+                    times, {m.mode: m.liquidated_by for m in r.modes}, x_label="days"
+                ),
+            ),
+            Section(
+                "Losses",
+                chart=loss_histogram(self.losses, x_label="loss (start less end equity)"),
+            ),
+        ]
+        for mode, equity in self.equity.items():
+            chart = equity_fan(
+                times, equity, title=f"Equity: {mode}", x_label="days", slug=f"equity-{mode}"
+            )
+            sections.append(Section(f"Equity fan: {mode}", chart=chart))
+        accounts = ", ".join(r.accounts)
+        return Report(f"Monte Carlo: {accounts}", tuple(sections), f"seed {r.seed}")
+
+
 def _tail_mean(losses: Float, level: float) -> float:
     """Mean of the worst ``1 - level`` share of ``losses`` (at least one path)."""
     worst = np.sort(losses)[::-1][: max(1, math.ceil((1.0 - level) * len(losses)))]
@@ -564,11 +620,10 @@ def simulate(
     history: Mapping[str, str] | None = None,
     modes: Sequence[str] = MODES,
     progress: Progress | None = None,
-) -> tuple[SimulationResult, dict[str, Shortfalls]]:
+) -> SimulationRun:
     """Simulate the trader of venue accounts ``base`` in each of ``modes`` over ``paths`` paths of
     ``steps`` steps spanning ``horizon`` years (``history``: the model asset each underlying
-    follows, where not itself); also the shortfalls of each mode (for
-    :func:`survival` and the allocation)."""
+    follows, where not itself)."""
     follows = dict(history or {})
     assets = model.assets
     for va in base:
@@ -604,10 +659,16 @@ def simulate(
     dt_days = horizon * YEAR_SECONDS / 86400.0 / steps
     results = []
     shortfalls = {}
+    losses = {}
+    equity = {}
     for mode, vas in variants.items():
         labels, current = _buckets(vas)
         sf = Shortfalls(labels, current, np.vstack(needs[mode]) + current)
         shortfalls[mode] = sf
+        equity[mode] = np.vstack(fans[mode])
+        losses[mode] = (
+            sum(evaluate(va.account, va.market).equity for va in vas) - equity[mode][:, -1]
+        )
         results.append(
             _mode_result(
                 mode, vas, np.vstack(fans[mode]), np.concatenate(firsts[mode]), sf, dt_days, sample
@@ -626,7 +687,7 @@ def simulate(
         tuple(float((s + 1) * dt_days) for s in sample.tolist()),
         tuple(results),
     )
-    return result, shortfalls
+    return SimulationRun(result, shortfalls, losses, equity)
 
 
 def _mode_result(
