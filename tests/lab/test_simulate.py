@@ -346,3 +346,34 @@ def test_two_venues_are_two_accounts() -> None:
     )
     split = allocate(list(vas), shortfalls["given"], 16_000.0)
     assert split.survival > 1.0 - mode.liquidation_probability
+
+
+def test_dask_workers_give_the_same_run() -> None:
+    """Chunks run as Dask tasks (two local workers) give the run of the chunks in turn; an
+    unreachable scheduler is bad input."""
+    from crossmargin.lab.distributed import ChunkPool
+
+    vas = trader_accounts([_document(HEDGED, usdc=4_000.0)])
+    model = JumpModel.gbm("BTC", 0.8)
+    sources = {"ETH": "BTC"}
+    alone = simulate(vas, model, "gbm", 1_500, 30, 10 / 365, 8, sources, ["given"])
+    seen: list[int] = []
+    with ChunkPool(workers=2) as pool:
+        spread = simulate(
+            vas,
+            model,
+            "gbm",
+            1_500,
+            30,
+            10 / 365,
+            8,
+            sources,
+            ["given"],
+            lambda done, total: seen.append(done),
+            pool,
+        )
+    assert spread.result.to_dict() == alone.result.to_dict()
+    assert np.array_equal(spread.shortfalls["given"].need, alone.shortfalls["given"].need)
+    assert seen[-1] == 2 * 1_500 * 30
+    with pytest.raises(CrossMarginError, match="scheduler"):
+        ChunkPool("tcp://127.0.0.1:9", connect_timeout=0.5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from crossmargin.cli.output import (
 )
 from crossmargin.cli.render import console, exit_on_bad_input, fmt, pct
 from crossmargin.lab.allocate import AllocationResult, allocate
+from crossmargin.lab.distributed import ChunkPool
 from crossmargin.lab.paths import MODELS, bundled_model, parse_horizon
 from crossmargin.lab.simulate import (
     MODES,
@@ -52,6 +54,12 @@ ModelOption = Annotated[
     str, typer.Option("--model", help=f"Path model: {' or '.join(MODELS)} (2-hour history).")
 ]
 BlockOption = Annotated[int, typer.Option("--block", help="Bootstrap block, in 2-hour bars.")]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", help="Run chunks of paths on N local Dask workers (0: no Dask).")
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option("--scheduler", help="Run chunks of paths on this Dask scheduler.")
+]
 
 
 def _run(
@@ -63,13 +71,21 @@ def _run(
     model: str,
     block: int,
     seed: int,
+    workers: int,
+    scheduler: str | None,
 ) -> tuple[tuple[VenueAccount, ...], SimulationRun]:
     if not documents:
         raise CrossMarginError("portfolio", "give at least one PORTFOLIO document")
     years = parse_horizon(horizon)
     vas = trader_accounts([load_portfolio(d) for d in documents])
     path_model, history = bundled_model(model, underlyings(vas), block)
-    with progress("simulating") as bar:
+    if workers < 0:
+        raise CrossMarginError("workers", f"must be >= 0, got {workers}")
+    with ExitStack() as stack:
+        pool = None
+        if workers or scheduler is not None:
+            pool = stack.enter_context(ChunkPool(scheduler, max(workers, 1)))
+        bar = stack.enter_context(progress("simulating"))
         task = bar.add_task("simulating", total=None)
         run = simulate(
             vas,
@@ -82,6 +98,7 @@ def _run(
             history.sources,
             modes,
             lambda done, total: bar.update(task, completed=done, total=total),
+            pool,
         )
     return vas, run
 
@@ -137,6 +154,8 @@ def simulate_command(
     model: ModelOption = "jump",
     block: BlockOption = 12,
     seed: SeedOption = 0,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
     mode: Annotated[
         list[str] | None, typer.Option("--mode", help=f"Modes ({', '.join(MODES)}); default all.")
     ] = None,
@@ -152,7 +171,9 @@ def simulate_command(
     outputs = Outputs(as_json, csv, parquet, report, png)
     with exit_on_bad_input():
         outputs.check()
-        _, run = _run(portfolios, mode or MODES, horizon, steps, paths, model, block, seed)
+        _, run = _run(
+            portfolios, mode or MODES, horizon, steps, paths, model, block, seed, workers, scheduler
+        )
         result = run.result
         emit(
             result,
@@ -195,6 +216,8 @@ def allocate_command(
     model: ModelOption = "jump",
     block: BlockOption = 12,
     seed: SeedOption = 0,
+    workers: WorkersOption = 0,
+    scheduler: SchedulerOption = None,
     mode: Annotated[
         str, typer.Option("--mode", help=f"Margin mode of the positions ({', '.join(MODES)}).")
     ] = "given",
@@ -214,7 +237,9 @@ def allocate_command(
             raise CrossMarginError("--mode", f"one of {', '.join(MODES)}, got {mode!r}")
         if not (math.isfinite(capital) and capital > 0.0):
             raise CrossMarginError("capital", f"must be a positive amount, got {capital}")
-        vas, run = _run(portfolios, [mode], horizon, steps, paths, model, block, seed)
+        vas, run = _run(
+            portfolios, [mode], horizon, steps, paths, model, block, seed, workers, scheduler
+        )
         result = allocate([in_mode(va, mode) for va in vas], run.shortfalls[mode], capital)
         emit(
             result,

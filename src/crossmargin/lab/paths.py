@@ -54,6 +54,8 @@ __all__ = [
     "PathModel",
     "bundled_history",
     "bundled_model",
+    "chunk_count",
+    "growth_chunk",
     "growth_chunks",
     "parse_horizon",
 ]
@@ -110,9 +112,9 @@ def bundled_history(assets: Sequence[str]) -> History:
     # Bars two hours apart only: a gap in either series does not make one long return.
     times = np.array([datetime.fromisoformat(t).timestamp() for t in common])
     contiguous = np.diff(times) == BAR_SECONDS
-    returns = np.column_stack(
-        [np.diff(np.log(picked[s]))[contiguous] for s in series]
-    ).astype(np.float64)
+    returns = np.column_stack([np.diff(np.log(picked[s]))[contiguous] for s in series]).astype(
+        np.float64
+    )
     return History(tuple(series), returns, sources, (common[0], common[-1]))
 
 
@@ -237,22 +239,34 @@ class BootstrapModel:
         return out
 
 
-def growth_chunks(
-    model: PathModel, paths: int, steps: int, horizon: float, seed: int
-) -> Iterator[Float]:
-    """Price relatives S_t / S_0 (chunk paths, steps, assets) at the end of each step, chunk by
-    chunk of :data:`CHUNK` paths, over ``horizon`` years."""
+def chunk_count(paths: int, steps: int) -> int:
+    """Chunks of :data:`CHUNK` paths a run of ``paths`` paths has (bad counts refused)."""
     if paths < 1:
         raise CrossMarginError("paths", f"must be >= 1, got {paths}")
     if steps < 1:
         raise CrossMarginError("steps", f"must be >= 1, got {steps}")
-    chunks = -(-paths // CHUNK)
-    seeds = np.random.SeedSequence(seed).spawn(chunks)
-    dt = horizon / steps
-    for c, child in enumerate(seeds):
-        size = min(CHUNK, paths - c * CHUNK)
-        r = model.log_returns(np.random.default_rng(child), size, steps, dt)
-        yield np.exp(np.cumsum(r, axis=1))
+    return -(-paths // CHUNK)
+
+
+def growth_chunk(
+    model: PathModel, paths: int, steps: int, horizon: float, seed: int, chunk: int
+) -> Float:
+    """Price relatives S_t / S_0 (chunk paths, steps, assets) at the end of each step of chunk
+    ``chunk`` of a run of ``paths`` paths over ``horizon`` years."""
+    chunks = chunk_count(paths, steps)
+    child = np.random.SeedSequence(seed).spawn(chunks)[chunk]
+    size = min(CHUNK, paths - chunk * CHUNK)
+    r = model.log_returns(np.random.default_rng(child), size, steps, horizon / steps)
+    out: Float = np.exp(np.cumsum(r, axis=1))
+    return out
+
+
+def growth_chunks(
+    model: PathModel, paths: int, steps: int, horizon: float, seed: int
+) -> Iterator[Float]:
+    """Every chunk of :func:`growth_chunk` in turn."""
+    for c in range(chunk_count(paths, steps)):
+        yield growth_chunk(model, paths, steps, horizon, seed, c)
 
 
 MODELS = ("jump", "bootstrap")

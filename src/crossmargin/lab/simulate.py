@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +43,7 @@ from crossmargin.app.portfolio import Portfolio
 from crossmargin.book.riskbook import BookColumns, BookParams, RiskBook
 from crossmargin.health import evaluate
 from crossmargin.io.results import to_data
-from crossmargin.lab.paths import YEAR_SECONDS, PathModel, growth_chunks
+from crossmargin.lab.paths import CHUNK, YEAR_SECONDS, PathModel, chunk_count, growth_chunk
 from crossmargin.lab.report import (
     Report,
     Section,
@@ -56,6 +56,8 @@ from crossmargin.rules.venue import bundled_venues, load_venue
 
 __all__ = [
     "MODES",
+    "ChunkParts",
+    "ChunkRunner",
     "LiquidationTerms",
     "ModeResult",
     "Shortfalls",
@@ -394,6 +396,50 @@ class _PathBook:
         return out
 
 
+ChunkParts = dict[str, tuple[Float, NDArray[np.intp], Float]]
+"""Per mode, one chunk's equity samples, first liquidation steps and shortfalls."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything one chunk of a run needs, sent once to each worker of a cluster."""
+
+    variants: Mapping[str, tuple[VenueAccount, ...]]
+    model: PathModel
+    paths: int
+    steps: int
+    horizon: float
+    seed: int
+    column: Mapping[str, int]
+    sample: NDArray[np.intp]
+
+    def size(self, chunk: int) -> int:
+        return min(CHUNK, self.paths - chunk * CHUNK)
+
+    def run(self, chunk: int, tick: Callable[[int], None] | None = None) -> ChunkParts:
+        """Both passes of every mode over chunk ``chunk``'s paths."""
+        growth = growth_chunk(self.model, self.paths, self.steps, self.horizon, self.seed, chunk)
+        step = tick or (lambda n: None)
+        out: ChunkParts = {}
+        for mode, vas in self.variants.items():
+            fan, _, first = _chunk_pass(vas, growth, self.column, self.sample, True, step)
+            _, need, _ = _chunk_pass(vas, growth, self.column, self.sample, False, step)
+            out[mode] = (fan, first, need)
+        return out
+
+    def __call__(self, chunk: int) -> ChunkParts:
+        return self.run(chunk)
+
+
+class ChunkRunner(Protocol):
+    """Runs ``job(c)`` for chunks ``0..chunks-1`` (anywhere), calling ``done(c)`` as each
+    finishes, and returns the parts in chunk order."""
+
+    def map(
+        self, job: Callable[[int], ChunkParts], chunks: int, done: Callable[[int], None]
+    ) -> list[ChunkParts]: ...
+
+
 @dataclass(frozen=True)
 class Shortfalls:
     """Per path, the collateral each bucket must get for the path to see no liquidation
@@ -620,10 +666,12 @@ def simulate(
     history: Mapping[str, str] | None = None,
     modes: Sequence[str] = MODES,
     progress: Progress | None = None,
+    cluster: ChunkRunner | None = None,
 ) -> SimulationRun:
     """Simulate the trader of venue accounts ``base`` in each of ``modes`` over ``paths`` paths of
     ``steps`` steps spanning ``horizon`` years (``history``: the model asset each underlying
-    follows, where not itself)."""
+    follows, where not itself). Chunks of paths run in turn, or as tasks of ``cluster``
+    (:class:`crossmargin.lab.distributed.ChunkPool`: Dask workers), with the same result."""
     follows = dict(history or {})
     assets = model.assets
     for va in base:
@@ -646,16 +694,15 @@ def simulate(
         if progress is not None:
             progress(done, total)
 
-    fans: dict[str, list[Float]] = {m: [] for m in variants}
-    firsts: dict[str, list[NDArray[np.intp]]] = {m: [] for m in variants}
-    needs: dict[str, list[Float]] = {m: [] for m in variants}
-    for growth in growth_chunks(model, paths, steps, horizon, seed):
-        for mode, vas in variants.items():
-            fan, _, first = _chunk_pass(vas, growth, column, sample, True, tick)
-            _, need, _ = _chunk_pass(vas, growth, column, sample, False, tick)
-            fans[mode].append(fan)
-            firsts[mode].append(first)
-            needs[mode].append(need)
+    job = _Job(variants, model, paths, steps, horizon, seed, column, sample)
+    chunks = chunk_count(paths, steps)
+    if cluster is None:
+        parts = [job.run(c, tick) for c in range(chunks)]
+    else:
+        parts = cluster.map(job, chunks, lambda c: tick(2 * len(variants) * steps * job.size(c)))
+    fans = {m: [p[m][0] for p in parts] for m in variants}
+    firsts = {m: [p[m][1] for p in parts] for m in variants}
+    needs = {m: [p[m][2] for p in parts] for m in variants}
     dt_days = horizon * YEAR_SECONDS / 86400.0 / steps
     results = []
     shortfalls = {}
