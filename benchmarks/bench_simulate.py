@@ -11,9 +11,12 @@ against two figures measured in the same run.
   pass: less work than ``simulate`` does). Its first breach is checked against the
   liquidation pass's first liquidation on the same paths.
 
-Usage: ``python benchmarks/bench_simulate.py [paths] [steps]``. The run is single-process;
-the chunks of paths are independent and could be spread over Dask workers, which this run
-does not use.
+- ``dask_s``: the same run with its chunks of paths as tasks of two local Dask workers
+  (threads of this process; the book kernels release the GIL), the distributed path of long
+  runs (``--workers``/``--scheduler``); same figures as ``simulate_s``'s run.
+
+Usage: ``python benchmarks/bench_simulate.py [paths] [steps]``. Each figure is one timed run
+after a small warm-up run (compiling and loading the kernels).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 
 import numpy as np
 
+from crossmargin.lab.distributed import ChunkPool
 from crossmargin.lab.paths import bundled_model, growth_chunks
 from crossmargin.lab.simulate import (
     LiquidationTerms,
@@ -105,6 +109,23 @@ def main() -> None:
     result = run.result
     simulate_s = time.perf_counter() - start
 
+    with ChunkPool(workers=2) as pool:
+        start = time.perf_counter()
+        spread = simulate(
+            [va],
+            model,
+            "jump",
+            paths,
+            steps,
+            HORIZON,
+            SEED,
+            history.sources,
+            ["given"],
+            cluster=pool,
+        )
+        dask_s = time.perf_counter() - start
+    assert spread.result.to_dict() == result.to_dict()
+
     sub = 20
     growth = next(growth_chunks(model, paths, steps, HORIZON, SEED))[:sub]
     start = time.perf_counter()
@@ -124,6 +145,8 @@ def main() -> None:
         f"paths_s    {paths_s:8.2f}  the paths alone; simulate / paths {simulate_s / paths_s:.1f}x",
         f"loop_s     {loop_s:8.2f}  plain per-path loop to the first breach, from {sub} paths",
         f"loop / simulate {loop_s / simulate_s:.1f}x (first breach agrees on the {sub} paths)",
+        f"dask_s     {dask_s:8.2f}  two local Dask workers; simulate / dask "
+        f"{simulate_s / dask_s:.2f}x (same figures)",
     ]
     print("\n".join(lines))
 

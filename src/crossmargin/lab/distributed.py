@@ -381,13 +381,18 @@ def _run_chunk(job: Callable[[int], Any], chunk: int) -> Any:
 
 class ChunkPool:
     """Dask workers running the chunks of a Monte Carlo run (see
-    :func:`crossmargin.lab.simulate.simulate`): an in-process ``LocalCluster`` of ``workers``
-    single-threaded workers (the book kernels release the GIL) unless a ``scheduler`` address
-    is given. The job is sent to every worker once; each task is one chunk index. Use it as a
+    :func:`crossmargin.lab.simulate.simulate`): a ``LocalCluster`` of ``workers``
+    single-threaded workers, threads of this process (the book kernels release the GIL, the
+    step loop around them holds it) or processes with ``processes=True``, unless a
+    ``scheduler`` address is given. The job is sent to every worker once; each task is one chunk index. Use it as a
     context manager."""
 
     def __init__(
-        self, scheduler: str | None = None, workers: int = 2, connect_timeout: float = 10.0
+        self,
+        scheduler: str | None = None,
+        workers: int = 2,
+        connect_timeout: float = 10.0,
+        processes: bool = False,
     ) -> None:
         if workers < 1:
             raise CrossMarginError("workers", f"must be >= 1, got {workers}")
@@ -396,7 +401,10 @@ class ChunkPool:
         self._cluster: Any = None
         if scheduler is None:
             self._cluster = self._dist.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=":0"
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=":0",
             )
             self._client: Any = self._dist.Client(self._cluster)
         else:
