@@ -384,8 +384,8 @@ class ChunkPool:
     :func:`crossmargin.lab.simulate.simulate`): a ``LocalCluster`` of ``workers``
     single-threaded workers, threads of this process (the book kernels release the GIL, the
     step loop around them holds it) or processes with ``processes=True``, unless a
-    ``scheduler`` address is given. The job is sent to every worker once; each task is one chunk index. Use it as a
-    context manager."""
+    ``scheduler`` address is given. The job is sent to every worker once; each task is one
+    chunk index. Use it as a context manager."""
 
     def __init__(
         self,
