@@ -54,8 +54,8 @@ class FrontierPoint:
 
 @dataclass(frozen=True)
 class BucketShare:
-    """One bucket (``venue account:cross`` or ``venue account:SYMBOL``): the amount allocated
-    and the amount the documents give it now."""
+    """One bucket (``venue account:cross``, or ``venue account:SYMBOL`` for an isolated
+    position): the amount allocated and the amount the documents give it now."""
 
     bucket: str
     amount: float
@@ -179,6 +179,7 @@ def allocate(
         k = np.flatnonzero(survivals >= target - 1e-12)
         if k.size:
             targets.append(FrontierPoint(float(capitals[k[0]]), float(survivals[k[0]])))
+    used = cross | np.isfinite(shortfalls.need).any(axis=0)
     return AllocationResult(
         capital,
         len(need),
@@ -186,7 +187,8 @@ def allocate(
         proportional,
         tuple(
             BucketShare(label, float(a), float(c))
-            for label, a, c in zip(shortfalls.labels, split, current, strict=True)
+            for label, a, c, u in zip(shortfalls.labels, split, current, used, strict=True)
+            if u
         ),
         tuple(FrontierPoint(m * capital, best(m * capital)[1]) for m in GRID),
         tuple(targets),
