@@ -154,7 +154,11 @@ def test_more_wallet_never_liquidates_more_on_the_same_paths() -> None:
     pa, pb = a.modes[0].liquidation_probability, b.modes[0].liquidation_probability
     assert pb <= pa
     assert 1 - pb == pytest.approx(survival(sf["given"], np.array([3_000.0, 0.0])))
-    assert a.modes[0].capital_for_survival is not None
+    need = a.modes[0].capital_for_survival
+    assert need is not None and need > 0
+    weights = np.array([1.0, 0.0])
+    assert survival(sf["given"], need * weights) >= 0.99
+    assert survival(sf["given"], (need - 1e-6) * weights) < 0.99
 
 
 @settings(max_examples=50, deadline=None)

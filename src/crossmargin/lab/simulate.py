@@ -604,8 +604,8 @@ def _needed(shortfalls: Shortfalls, level: float) -> float | None:
     missing = shortfalls.need - current
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(missing <= 0.0, 0.0, np.where(weight > 0, missing / weight, np.inf))
-    per_path = ratio.max(axis=1)
-    value = float(np.quantile(per_path, level, method="higher"))
+    per_path = np.sort(ratio.max(axis=1))
+    value = float(per_path[max(math.ceil(level * len(per_path) - 1e-9) - 1, 0)])
     return value if math.isfinite(value) else None
 
 
@@ -614,7 +614,7 @@ def _buckets(vas: Sequence[VenueAccount]) -> tuple[tuple[str, ...], Float]:
     current: list[float] = []
     for va in vas:
         labels.append(f"{va.name}:cross")
-        current.append(_wallet(va.account))
+        current.append(evaluate(va.account, va.market).collateral_value)
         for p in va.account.positions:
             labels.append(f"{va.name}:{p.symbol}")
             current.append(p.isolated_margin or 0.0)
