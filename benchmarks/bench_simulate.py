@@ -31,7 +31,7 @@ from crossmargin.lab.paths import bundled_model, growth_chunks
 from crossmargin.lab.simulate import (
     LiquidationTerms,
     VenueAccount,
-    _chunk_pass,
+    chunk_pass,
     simulate,
     underlyings,
 )
@@ -132,7 +132,7 @@ def main() -> None:
     plain = plain_loop(va, growth, column)
     loop_s = (time.perf_counter() - start) * paths / sub
     sample = np.array([steps - 1])
-    _, _, first = _chunk_pass([va], growth, column, sample, True, lambda n: None)
+    _, _, first = chunk_pass([va], growth, column, sample, True, lambda n: None)
     assert (plain == first).all(), (plain, first)
 
     mode = result.modes[0]

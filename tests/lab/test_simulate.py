@@ -18,8 +18,8 @@ from crossmargin.health import evaluate
 from crossmargin.lab.allocate import allocate, frontier
 from crossmargin.lab.paths import YEAR_SECONDS, JumpModel, bundled_model
 from crossmargin.lab.simulate import (
+    PathBook,
     Shortfalls,
-    _PathBook,
     in_mode,
     simulate,
     survival,
@@ -279,7 +279,7 @@ def test_path_book_values_each_path_at_its_own_prices(per_size: float) -> None:
         va = replace(
             va, market=Market(instruments, m.prices, m.currency, m.collateral, m.margin_call_ratio)
         )
-    book = _PathBook(va, 3, {"BTC": 0, "ETH": 1})
+    book = PathBook(va, 3, {"BTC": 0, "ETH": 1})
     assert book.rescale == (per_size == 0.0)
     growth = np.array([[1.0, 1.0], [0.8, 1.1], [1.25, 0.7]])
     book.move(growth)

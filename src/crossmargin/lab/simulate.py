@@ -60,10 +60,12 @@ __all__ = [
     "ChunkRunner",
     "LiquidationTerms",
     "ModeResult",
+    "PathBook",
     "Shortfalls",
     "SimulationResult",
     "SimulationRun",
     "VenueAccount",
+    "chunk_pass",
     "in_mode",
     "simulate",
     "survival",
@@ -227,7 +229,7 @@ def _params(va: VenueAccount, n: int) -> tuple[BookParams, BookParams, bool]:
     return base, params, False
 
 
-class _PathBook:
+class PathBook:
     """One venue account on each of ``n`` paths: a risk book whose accounts are the paths.
 
     A path's prices move its positions where that is exact (:meth:`RiskBook.set_sizes`: one
@@ -422,8 +424,8 @@ class _Job:
         step = tick or (lambda n: None)
         out: ChunkParts = {}
         for mode, vas in self.variants.items():
-            fan, _, first = _chunk_pass(vas, growth, self.column, self.sample, True, step)
-            _, need, _ = _chunk_pass(vas, growth, self.column, self.sample, False, step)
+            fan, _, first = chunk_pass(vas, growth, self.column, self.sample, True, step)
+            _, need, _ = chunk_pass(vas, growth, self.column, self.sample, False, step)
             out[mode] = (fan, first, need)
         return out
 
@@ -621,7 +623,7 @@ def _buckets(vas: Sequence[VenueAccount]) -> tuple[tuple[str, ...], Float]:
     return tuple(labels), np.array(current)
 
 
-def _chunk_pass(
+def chunk_pass(
     vas: Sequence[VenueAccount],
     growth: Float,
     column: Mapping[str, int],
@@ -632,7 +634,7 @@ def _chunk_pass(
     """One pass of a chunk: equity (paths, samples) summed over venue accounts, then either
     the first liquidation step per path (-1: none) or the shortfalls (paths, buckets)."""
     n, steps = growth.shape[0], growth.shape[1]
-    books = [_PathBook(va, n, column) for va in vas]
+    books = [PathBook(va, n, column) for va in vas]
     first = np.full(n, -1, dtype=np.intp)
     parts = [(pb, np.full(n, -np.inf), np.full((n, pb.k), -np.inf)) for pb in books]
     fan = np.zeros((n, len(sample)))
