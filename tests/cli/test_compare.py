@@ -116,7 +116,7 @@ def test_mode_columns_are_margin_of_their_documents(tmp_path: Path, document: Pa
 
 def test_isolated_wallets_are_the_cross_initial_margins() -> None:
     """Each isolated wallet is the position's IM under cross, taken out of the settle balance
-    (USDC on Hyperliquid)."""
+    (USDC on Hyperliquid) into which the cross column put the document's 300 USDC ETH wallet."""
     specs = {s.name: s for s in mode_documents(DOCUMENTS[1])}
     isolated = specs["isolated"].document
     assert isolated is not None
@@ -126,7 +126,7 @@ def test_isolated_wallets_are_the_cross_initial_margins() -> None:
     wallets = {p["symbol"]: p["isolated_margin"] for p in isolated["accounts"][0]["positions"]}
     assert wallets == pytest.approx(im)
     assert all(p["margin_mode"] == "isolated" for p in isolated["accounts"][0]["positions"])
-    assert isolated["accounts"][0]["balances"]["USDC"] == pytest.approx(10000.0 - sum(im.values()))
+    assert isolated["accounts"][0]["balances"]["USDC"] == pytest.approx(10300.0 - sum(im.values()))
 
 
 def test_pm_document_compares_pm_rulebooks() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from crossmargin.app.portfolio import Portfolio, evaluate_portfolio, load_portfolio
 from crossmargin.book.riskbook import RiskBook
@@ -224,3 +225,29 @@ def test_bad_paths_are_refused() -> None:
         Shock(0.0)
     with pytest.raises(CrossMarginError, match="at least one step"):
         StressPath("empty", "window", "", ())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    driver=st.floats(0.05, 5.0),
+    others=st.one_of(st.none(), st.floats(0.05, 5.0)),
+    stable=st.floats(0.5, 1.0),
+)
+def test_marks_move_with_their_underlying_over_their_quote(
+    driver: float, others: float | None, stable: float
+) -> None:
+    """Every mark moves by its underlying's factor over its quote's, the identity shock
+    changes nothing, and a depeg never moves a coin's USD price."""
+    market = load_portfolio(BINANCE).market
+    assert shocked_market(market, Shock()).prices == market.prices
+    moved = shocked_market(market, Shock(driver, others, stable), ("USDT",))
+    for symbol, instrument in market.instruments.items():
+        if symbol not in market.prices:
+            continue
+        beta = DEFAULT_BETAS.get(instrument.underlying, 1.5)
+        by_beta = driver**beta if others is None else others
+        up = driver if instrument.underlying == "BTC" else by_beta
+        quote = stable if instrument.quote == "USDT" else 1.0
+        assert moved.prices[symbol] == pytest.approx(market.prices[symbol] * up / quote)
+    depegged = shocked_market(market, Shock(stable=stable), ("USDT",))
+    assert depegged.prices["BTC"] == market.prices["BTC"]

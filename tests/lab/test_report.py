@@ -4,7 +4,9 @@ network), every chart drawn, charts checked for consistent series."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,3 +107,29 @@ def test_render_without_charts_needs_no_plotly_script() -> None:
     page = render_html(Report("Tables only", (Section("t", rows=({"a": 1},)),)))
     assert "plotly.js" not in page
     assert "<td>1</td>" in page
+
+
+def test_report_draws_offline_in_a_browser(tmp_path: Path) -> None:
+    """Headless chromium, every network request refused: each chart's div gets plotly's SVG."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium not installed (shutil.which('chromium') is None)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    page_file = write_report(tmp_path / "out.html", _report())
+    requests: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            def refuse(route: Any) -> None:
+                requests.append(route.request.url)
+                route.abort()
+
+            page.route("http*://**", refuse)
+            page.goto(page_file.as_uri())
+            page.wait_for_function("document.querySelectorAll('.main-svg').length >= 5")
+            drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot').length")
+        finally:
+            browser.close()
+    assert drawn == len(_report().charts)
+    assert requests == []

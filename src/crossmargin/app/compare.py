@@ -17,9 +17,12 @@ evaluate_portfolio`, the ``crossmargin margin`` computation, so each column equa
   (``crossmargin margin DOC --rulebook PM``).
 
 :func:`compare_modes` keeps the rulebook and changes the margin mode of every position:
-``cross``; ``isolated``, each position isolated with its initial margin under cross as its
-isolated wallet, taken from the settle-asset balance; ``pm``, the document's portfolio-margin
-rulebook or the bundled ones built on its rulebook.
+``cross`` (an isolated wallet returns to the settle-asset balance); ``isolated``, each
+position isolated with its initial margin under cross (at the current marks) as its wallet,
+taken from the settle-asset balance, so a position whose loss already exceeds that margin is
+bankrupt there; ``pm``, the document's portfolio-margin rulebook or the bundled ones built on
+its rulebook. An account mode that does not allow the margin mode gives way to the first one
+of the rulebook that does (Binance multi-assets mode is cross only).
 """
 
 from __future__ import annotations
@@ -406,12 +409,16 @@ def _mode_allowing(rulebook: Rulebook, wanted: MarginMode, current: str | None) 
     raise CrossMarginError("account_mode", f"{rulebook.name} has no account mode with {wanted}")
 
 
-def _all_cross(base: dict[str, Any]) -> dict[str, Any]:
+def _all_cross(base: dict[str, Any], market: Market) -> dict[str, Any]:
+    """Every position cross; an isolated wallet goes back to the settle-asset balance."""
     doc = copy.deepcopy(base)
     for account in doc["accounts"]:
         for p in account["positions"]:
+            wallet = p.pop("isolated_margin", None)
+            if wallet is not None:
+                settle = market.instrument(p["symbol"]).settle
+                account["balances"][settle] = account["balances"].get(settle, 0.0) + wallet
             p["margin_mode"] = "cross"
-            p.pop("isolated_margin", None)
     return doc
 
 
@@ -433,11 +440,11 @@ def mode_documents(path: Path, rulebook: str | None = None) -> list[ColumnSpec]:
             if load_pm_rulebook(n).standard_rulebook == own.rulebook.name
         ]
     )
-    cross = _all_cross(base)
+    cross = _all_cross(base, own.market)
     cross.pop("portfolio_margin", None)
     out: list[ColumnSpec] = []
     if own.pm is not None:
-        pm_doc = _all_cross(base)
+        pm_doc = _all_cross(base, own.market)
         out.append(ColumnSpec("cross", "margin", pm_doc, standard=True))
         out.append(
             ColumnSpec(
