@@ -589,6 +589,41 @@ class RiskBook:
         moved = accounts[self._status[accounts] != pairs[first, 1]]
         return TickResult(self, moved, holders)
 
+    def set_marks(self, marks: ArrayLike) -> None:
+        """Every instrument's mark from an array in the book's instrument order, then a full
+        re-margin: :meth:`apply_prices` for marks only, when thousands of marks move at once
+        (a simulation step whose instruments are per-path copies). Marks of instruments no
+        position holds may be anything; held ones must be finite and > 0 (else
+        CrossMarginError ``marks``, the book unchanged)."""
+        values = np.asarray(marks, dtype=np.float64)
+        if values.shape != self._mark.shape:
+            raise CrossMarginError("marks", f"need {len(self._mark)} marks, got {values.shape}")
+        held = self._holders > 0
+        if not (np.isfinite(values[held]) & (values[held] > 0.0)).all():
+            raise CrossMarginError("marks", "held instruments need finite positive marks")
+        self._mark[:] = values
+        self.remargin()
+
+    def set_sizes(self, qty: ArrayLike, entry: ArrayLike) -> None:
+        """Every open position's signed quantity (contracts) and entry price, in the order
+        :meth:`columns` lists them, then a full re-margin (on bad input CrossMarginError
+        ``qty`` or ``entry``, the book unchanged). A bulk rewrite of the position columns: a
+        simulation moves each path's prices by rescaling its positions (for linear contracts
+        without size-scaled rates, ``qty * g`` contracts entered at ``entry / g`` have at the
+        mark every amount ``qty`` entered at ``entry`` has at ``g`` times the mark)."""
+        slots, _, _ = self._live()
+        q = np.asarray(qty, dtype=np.float64)
+        e = np.asarray(entry, dtype=np.float64)
+        if q.shape != slots.shape or e.shape != slots.shape:
+            raise CrossMarginError("qty", f"need {len(slots)} quantities and entries")
+        if not (np.isfinite(q) & (q != 0.0)).all():
+            raise CrossMarginError("qty", "must be finite and non-zero")
+        if not (np.isfinite(e) & (e > 0.0)).all():
+            raise CrossMarginError("entry", "must be finite and > 0")
+        self._qty[slots] = q
+        self._entry[slots] = e
+        self.remargin()
+
     def remargin(self) -> None:
         """Recompute every position's contribution and every account's sums and status from
         scratch at the current prices (:meth:`values` derives the figures).

@@ -1,5 +1,6 @@
 """Command line: ``crossmargin margin``, ``what-if``, ``rulebooks``, ``demo``, ``scenarios``,
-``stress``, ``bench``, ``replay``, ``compare`` and ``cascade``; one module per command group."""
+``stress``, ``bench``, ``replay``, ``compare``, ``cascade``, ``simulate`` and ``allocate``; one
+module per command group."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from crossmargin.cli.compare import compare
 from crossmargin.cli.margin import demo, margin, rulebooks, what_if
 from crossmargin.cli.replay import replay
 from crossmargin.cli.scenarios import scenarios
+from crossmargin.cli.simulate import allocate_command, simulate_command
 from crossmargin.cli.stress import stress
 
 __all__ = ["app", "main"]
@@ -102,6 +104,8 @@ app.command("bench")(bench)
 app.command("replay")(replay)
 app.command("compare")(compare)
 app.command("cascade")(cascade)
+app.command("simulate")(simulate_command)
+app.command("allocate")(allocate_command)
 
 
 def main() -> None:

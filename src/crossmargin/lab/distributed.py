@@ -34,6 +34,7 @@ from crossmargin.model.extras import needs_extra
 
 __all__ = [
     "HISTORICAL",
+    "ChunkPool",
     "DistributedBook",
     "Scenario",
     "StressResult",
@@ -372,3 +373,73 @@ def run_stress(
         connect_timeout=connect_timeout,
     ) as book:
         return book.stress(scenarios)
+
+
+def _run_chunk(job: Callable[[int], Any], chunk: int) -> Any:
+    return job(chunk)
+
+
+class ChunkPool:
+    """Dask workers running the chunks of a Monte Carlo run (see
+    :func:`crossmargin.lab.simulate.simulate`): a ``LocalCluster`` of ``workers``
+    single-threaded workers, threads of this process (the book kernels release the GIL, the
+    step loop around them holds it) or processes with ``processes=True``, unless a
+    ``scheduler`` address is given. The job is sent to every worker once; each task is one
+    chunk index. Use it as a context manager."""
+
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        workers: int = 2,
+        connect_timeout: float = 10.0,
+        processes: bool = False,
+    ) -> None:
+        if workers < 1:
+            raise CrossMarginError("workers", f"must be >= 1, got {workers}")
+        with needs_extra("distributed", "crossmargin simulate --workers"):
+            self._dist: Any = importlib.import_module("distributed")
+        self._cluster: Any = None
+        if scheduler is None:
+            self._cluster = self._dist.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=":0",
+            )
+            self._client: Any = self._dist.Client(self._cluster)
+        else:
+            try:
+                self._client = self._dist.Client(scheduler, timeout=connect_timeout)
+            except OSError as error:
+                raise CrossMarginError("scheduler", f"cannot reach {scheduler}: {error}") from None
+
+    def map(
+        self, job: Callable[[int], Any], chunks: int, done: Callable[[int], None]
+    ) -> list[Any]:
+        """``job(c)`` for every chunk on the workers, ``done(c)`` as each finishes; the
+        results in chunk order."""
+        remote = self._client.scatter(job, broadcast=True, hash=False)
+        futures = [
+            self._client.submit(_run_chunk, remote, c, pure=False) for c in range(chunks)
+        ]
+        index = {f.key: c for c, f in enumerate(futures)}
+        for future in self._dist.as_completed(futures):
+            done(index[future.key])
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        """Close the client and any local cluster."""
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> ChunkPool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
