@@ -180,3 +180,15 @@ def test_bad_documents_name_the_field(doc: dict[str, Any], path: str) -> None:
     with pytest.raises(CrossMarginError) as caught:
         parse_venues(doc)
     assert caught.value.path.endswith(path), caught.value
+
+
+def test_live_marks_move_every_venue_of_the_underlying() -> None:
+    """A mark for Binance's BTCUSDT moves Hyperliquid's BTC-PERP by the same factor (the
+    basis held); ETH keeps the document's price."""
+    doc = copy.deepcopy(HEDGED)
+    doc["prices"]["BTC-PERP"] = 60060.0
+    result = parse_venues(doc, {"BTCUSDT": 61000.0})
+    marks = {p.symbol: p.mark_price for a in result.accounts for p in a.result.health.positions}
+    assert marks["BTCUSDT"] == 61000.0
+    assert marks["BTC-PERP"] == pytest.approx(60060.0 * 61000.0 / 60000.0, rel=1e-12)
+    assert marks["ETH-PERP"] == 3000.0

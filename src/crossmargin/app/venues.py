@@ -219,15 +219,15 @@ def _hedges(legs: list[Leg]) -> list[CrossVenueHedge]:
     return out
 
 
-def _moved(venue: _Venue, underlying: str, factor: float) -> Portfolio:
-    """The venue's portfolio with every mark of ``underlying``'s contracts times ``factor``."""
-    market = venue.portfolio.market
+def _moved(portfolio: Portfolio, underlying: str, factor: float) -> Portfolio:
+    """The portfolio with every mark of ``underlying``'s contracts times ``factor``."""
+    market = portfolio.market
     moved = {
         symbol: price * factor
         for symbol, price in market.prices.items()
         if symbol in market.instruments and market.instruments[symbol].underlying == underlying
     }
-    p = venue.portfolio
+    p = portfolio
     return Portfolio(p.rulebook, market.with_prices(moved), p.accounts, p.pm, p.options)
 
 
@@ -257,7 +257,7 @@ def _liquidation(
     for venue in venues:
         if venue.name == leg.venue:
             continue
-        moved = _moved(venue, leg.underlying, factor)
+        moved = _moved(venue.portfolio, leg.underlying, factor)
         for account in moved.accounts:
             if (venue.name, account.id) not in holders:
                 continue
@@ -296,22 +296,65 @@ def _liquidation(
     )
 
 
-def evaluate_venues(document: VenueDocument) -> MultiVenueResult:
-    """The combined view of a multi-venue document (see the module docstring)."""
-    venues = []
+def _resolved(document: VenueDocument) -> list[tuple[str, Portfolio]]:
+    out = []
     for name, doc in document.venues:
         try:
-            portfolio = resolve(doc)
-            result = evaluate_portfolio(portfolio)
+            out.append((name, resolve(doc)))
         except CrossMarginError as error:
-            located = re.match(r"accounts\[(\d+)\]", error.path)
-            if located is None:
-                raise error.at(f"venues.{name}") from None
-            place = document.indices[name][int(located.group(1))]
-            raise CrossMarginError(
-                f"accounts[{place}]{error.path[located.end() :]}", error.reason
-            ) from None
-        venues.append(_Venue(name, portfolio, result.rulebook, result.accounts))
+            raise _located(error, document, name) from None
+    return out
+
+
+def _located(error: CrossMarginError, document: VenueDocument, venue: str) -> CrossMarginError:
+    """An error of one venue's document, at its place in the multi-venue document."""
+    found = re.match(r"accounts\[(\d+)\]", error.path)
+    if found is None:
+        return error.at(f"venues.{venue}")
+    place = document.indices[venue][int(found.group(1))]
+    return CrossMarginError(f"accounts[{place}]{error.path[found.end() :]}", error.reason)
+
+
+def _marked(portfolios: list[tuple[str, Portfolio]], marks: Mapping[str, float]) -> list[_Venue]:
+    """Each venue at ``marks``: a symbol's mark replaces its price, and every other contract of
+    the same underlying moves by the same factor (the basis between venues held)."""
+    factors: dict[str, float] = {}
+    for _, portfolio in portfolios:
+        market = portfolio.market
+        for symbol, mark in marks.items():
+            if symbol in market.instruments and market.prices.get(symbol, 0.0) > 0.0:
+                underlying = market.instruments[symbol].underlying
+                factors.setdefault(underlying, mark / market.prices[symbol])
+    venues = []
+    for name, portfolio in portfolios:
+        for underlying, factor in factors.items():
+            portfolio = _moved(portfolio, underlying, factor)
+        exact = {s: m for s, m in marks.items() if s in portfolio.market.instruments}
+        if exact:
+            p = portfolio
+            portfolio = Portfolio(p.rulebook, p.market.with_prices(exact), p.accounts, p.pm,
+                                  p.options)
+        venues.append(_Venue(name, portfolio, _ref(portfolio), ()))
+    return venues
+
+
+def _ref(portfolio: Portfolio) -> RulebookRef:
+    r = portfolio.rulebook
+    return RulebookRef(r.name, r.title or r.name, r.source, r.as_of)
+
+
+def evaluate_venues(
+    document: VenueDocument, marks: Mapping[str, float] | None = None
+) -> MultiVenueResult:
+    """The combined view of a multi-venue document (see the module docstring), at the
+    document's prices or at ``marks`` (symbol to mark on any venue; see :func:`_marked`)."""
+    venues = []
+    for venue in _marked(_resolved(document), marks or {}):
+        try:
+            results = evaluate_portfolio(venue.portfolio).accounts
+        except CrossMarginError as error:
+            raise _located(error, document, venue.name) from None
+        venues.append(_Venue(venue.name, venue.portfolio, venue.rulebook, results))
     accounts = tuple(VenueAccount(v.name, v.rulebook, r) for v in venues for r in v.results)
     totals: dict[str, float] = {}
     for account in accounts:
@@ -336,9 +379,9 @@ def evaluate_venues(document: VenueDocument) -> MultiVenueResult:
     )
 
 
-def parse_venues(data: Any) -> MultiVenueResult:
+def parse_venues(data: Any, marks: Mapping[str, float] | None = None) -> MultiVenueResult:
     """A multi-venue document already decoded from JSON, validated and evaluated."""
-    return evaluate_venues(parse_venue_document(data))
+    return evaluate_venues(parse_venue_document(data), marks)
 
 
 def load_venues(path: str | Path) -> MultiVenueResult:
