@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fastapi import FastAPI
@@ -71,8 +71,8 @@ def test_a_rule_fires_once_per_crossing_into_ws_and_the_record(
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    fail_first = 1
-    seen: list[tuple[dict[str, str], bytes]] = []
+    fail_first: ClassVar[int] = 1
+    seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
