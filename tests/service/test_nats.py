@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from crossmargin.service import alert_routes
+from crossmargin.service.app import create_app
 from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus, subject_token
+from crossmargin.service.settings import Settings
+
+from .conftest import TestClient
 
 NATS_URL = os.environ.get("CROSSMARGIN_TEST_NATS_URL")
 needs_nats = pytest.mark.skipif(
@@ -147,3 +154,56 @@ def test_subject_tokens() -> None:
     assert subject_token("alice@binance.com") == "alice_binance_com"
     assert subject_token("a*>b c") == "a__b_c"
     assert subject_token("") == "_"
+
+
+@needs_nats
+def test_two_service_processes_share_the_feed_and_the_alert_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services (two ledgers) each apply every price published on the broker; an alert
+    one of them raises reaches a consumer of the alert stream with the alert's id."""
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
+    apps = [
+        create_app(Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL,
+                            port=8100 + n))
+        for n in range(2)
+    ]
+    outside = NatsBus(NATS_URL, prefix=prefix)
+    with TestClient(apps[0]) as one, TestClient(apps[1]):
+        op = {"X-API-Key": apps[0].state.keys.create("operator")}
+        assert one.post("/prices", json={"prices": {"BTCUSDT": 60_000}}, headers=op).is_success
+        one.post("/accounts/alice/deposits", json={"amount": 1000}, headers=op)
+        one.post("/accounts/alice/fills", json={"symbol": "BTCUSDT", "qty": 0.1,
+                                                "leverage": 20}, headers=op)
+        rule = one.post("/accounts/alice/alerts", headers=op,
+                        json={"kind": "margin_ratio", "threshold": 0.04}).json()
+
+        async def feed_and_listen() -> dict[str, object]:
+            sub = await outside.alerts("notifier")
+            await outside.publish_prices({"BTCUSDT": 55_000.0}, "2026-01-01T00:00:00+00:00")
+            got = await sub.next(20.0)
+            assert got is not None
+            await got.ack()
+            await outside.close()
+            return got.data
+
+        alert = asyncio.run(feed_and_listen())
+        assert alert["id"] == f"{rule['id']}-1"
+        assert alert["account_id"] == "alice"
+        for app in apps:
+            ledger = app.state.service.ledger
+            deadline = time.monotonic() + 20.0
+            while ledger.state.prices.get("BTCUSDT") != 55_000:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        history = one.get("/alerts", headers=op).json()
+        assert [a["id"] for a in history] == [alert["id"]]
+
+    async def drop() -> None:
+        cleanup = NatsBus(NATS_URL, prefix=prefix)
+        await cleanup.delete_streams()
+        await cleanup.close()
+
+    asyncio.run(drop())

@@ -54,6 +54,9 @@ log = logging.getLogger("crossmargin.service")
 
 router = APIRouter(tags=["alerts"])
 
+NATS_PREFIX = "crossmargin"
+"""Subject prefix (and, upper-cased, stream-name prefix) of the service's NATS streams."""
+
 Number = StrictFloat | StrictInt
 Account = Annotated[Principal, Depends(require_account)]
 Anyone = Annotated[Principal, Depends(principal)]
@@ -352,7 +355,7 @@ async def start(app: FastAPI) -> None:
     broker), hook its tick listener and, with a broker, apply the shared price feed."""
     state: ServiceState = app.state.service
     url = state.settings.nats_url
-    bus: Bus = LocalBus() if url is None else NatsBus(url)
+    bus: Bus = LocalBus() if url is None else NatsBus(url, prefix=NATS_PREFIX)
     client = httpx.AsyncClient()
     service = AlertService(state, bus)
     service.sender = WebhookSender(client, on_failure=service.failed)
