@@ -11,9 +11,9 @@ tick-to-alert latency is observed when the alert reaches the hub.
 With a broker (``Settings.nats_url``) the service also applies the price updates published on
 ``crossmargin.prices`` (consumer ``service-{host}-{port}``: each process sees the whole feed).
 
-Rules and webhooks live in the process (they are configuration, not ledger state); the
-alerts themselves are durable. An account key sees and changes only its account's rules,
-webhooks and alerts; the operator all of them.
+Rules and webhooks are kept in the ledger database (:mod:`crossmargin.service.alert_store`)
+and read at start-up; each rule's hysteresis state lives in the process. An account key sees
+and changes only its account's rules, webhooks and alerts; the operator all of them.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from fastapi import (
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from crossmargin.model import CrossMarginError
+from crossmargin.service.alert_store import AlertStore
 from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate, parse_rule
 from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus
 from crossmargin.service.errors import ApiError
@@ -67,15 +68,42 @@ class AlertService:
     service process (``app.state.alerts``)."""
 
     def __init__(
-        self, state: ServiceState, bus: Bus, sender: WebhookSender | None = None
+        self,
+        state: ServiceState,
+        bus: Bus,
+        sender: WebhookSender | None = None,
+        store: AlertStore | None = None,
     ) -> None:
         self.state = state
         self.bus = bus
         self.sender = sender
-        self.rules: dict[str, AlertRule] = {}
+        self.store = store if store is not None else AlertStore(state.ledger.store.engine)
+        self.rules: dict[str, AlertRule] = {r.id: r for r in self.store.rules()}
         self.states: dict[str, RuleState] = {}
-        self.webhooks: dict[str, Webhook] = {}
+        self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def add_rule(self, rule: AlertRule) -> None:
+        """Keep a rule (database, then this process)."""
+        self.store.add_rule(rule)
+        self.rules[rule.id] = rule
+
+    def remove_rules(self, ids: list[str]) -> None:
+        """Forget rules and their states."""
+        self.store.delete_rules(ids)
+        for rule_id in ids:
+            self.rules.pop(rule_id, None)
+            self.states.pop(rule_id, None)
+
+    def add_webhook(self, hook: Webhook) -> None:
+        """Keep a webhook (database, then this process)."""
+        self.store.add_webhook(hook)
+        self.webhooks[hook.id] = hook
+
+    def remove_webhook(self, webhook_id: str) -> None:
+        """Forget a webhook."""
+        self.store.delete_webhook(webhook_id)
+        self.webhooks.pop(webhook_id, None)
 
     def failed(self, delivery: Delivery) -> None:
         """A webhook delivery given up: counted in the metrics and logged."""
@@ -197,7 +225,7 @@ def add_rule(account_id: str, body: RuleIn, who: Account, request: Request) -> d
         rule = parse_rule(body.model_dump(exclude_none=True), rule_id, account_id)
     except CrossMarginError as error:
         raise ApiError.of(error) from None
-    service.rules[rule_id] = rule
+    service.add_rule(rule)
     return rule.as_dict()
 
 
@@ -208,8 +236,7 @@ def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -
     rule = service.rules.get(rule_id)
     if rule is None or rule.account_id != account_id:
         raise ApiError(404, "rule_id", f"no rule {rule_id!r} on account {account_id!r}")
-    del service.rules[rule_id]
-    service.states.pop(rule_id, None)
+    service.remove_rules([rule_id])
     return Response(status_code=204)
 
 
@@ -217,9 +244,7 @@ def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -
 def delete_rules(account_id: str, who: Account, request: Request) -> Response:
     """Remove every rule of the account."""
     service = _service(request)
-    for rule in service.rules_of(account_id):
-        del service.rules[rule.id]
-        service.states.pop(rule.id, None)
+    service.remove_rules([rule.id for rule in service.rules_of(account_id)])
     return Response(status_code=204)
 
 
@@ -240,7 +265,7 @@ def add_webhook(body: WebhookIn, who: Anyone, request: Request) -> dict[str, Any
         hook = parse_webhook(data, uuid.uuid4().hex[:16])
     except CrossMarginError as error:
         raise ApiError.of(error) from None
-    service.webhooks[hook.id] = hook
+    service.add_webhook(hook)
     return hook.as_dict()
 
 
@@ -258,7 +283,7 @@ def delete_webhook(webhook_id: str, who: Anyone, request: Request) -> Response:
     hook = service.webhooks.get(webhook_id)
     if hook is None or not (who.is_operator or hook.account_id == who.account_id):
         raise ApiError(404, "webhook_id", f"no webhook {webhook_id!r}")
-    del service.webhooks[webhook_id]
+    service.remove_webhook(webhook_id)
     return Response(status_code=204)
 
 
