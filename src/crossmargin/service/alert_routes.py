@@ -128,6 +128,7 @@ class AlertService:
 
     async def on_tick(self, tick: Tick) -> None:
         """Evaluate the changed accounts' rules and deliver what fires."""
+        fired: list[dict[str, Any]] = []
         for view in tick.changed:
             rules = self.rules_of(view.account_id)
             if not rules:
@@ -135,26 +136,36 @@ class AlertService:
             vols = self._volatility(view, rules)
             alerts, states = evaluate(rules, self.states, view, tick.received_ns, vols)
             self.states.update(states)
-            for alert in alerts:
-                await self.deliver(alert.as_dict(), tick.received_ns)
+            fired.extend(alert.as_dict() for alert in alerts)
+        if fired:
+            await self.deliver(fired, tick.received_ns)
 
-    async def deliver(self, alert: dict[str, Any], received_ns: int) -> None:
-        """Publish, record and send one alert (see the module docstring)."""
-        self.state.hub.publish("alerts", alert)
-        self.state.hub.publish(f"alerts:{alert['account_id']}", alert)
-        self.state.metrics.observe_tick_to_alert(received_ns)
-        await self.state.run(lambda: self.state.record_alert(alert))
-        try:
-            await self.bus.publish_alert(alert)
-        except Exception:
-            log.exception("alert not published on the bus", extra={"alert": alert["id"]})
+    async def deliver(self, alerts: list[dict[str, Any]], received_ns: int) -> None:
+        """Publish, record and send the alerts of one tick (see the module docstring)."""
+        hub = self.state.hub
+        for alert in alerts:
+            hub.publish("alerts", alert)
+            hub.publish(f"alerts:{alert['account_id']}", alert)
+            self.state.metrics.observe_tick_to_alert(received_ns)
+
+        def record() -> None:
+            for alert in alerts:
+                self.state.record_alert(alert)
+
+        await self.state.run(record)
+        for alert in alerts:
+            try:
+                await self.bus.publish_alert(alert)
+            except Exception:
+                log.exception("alert not published on the bus", extra={"alert": alert["id"]})
         if self.sender is None:
             return
-        for hook in list(self.webhooks.values()):
-            if hook.wants(alert):
-                task = asyncio.create_task(self.sender.deliver(hook, alert))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+        for alert in alerts:
+            for hook in list(self.webhooks.values()):
+                if hook.wants(alert):
+                    task = asyncio.create_task(self.sender.deliver(hook, alert))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for the webhook deliveries under way."""
