@@ -255,6 +255,7 @@ def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -
 def delete_rules(account_id: str, who: Account, request: Request) -> Response:
     """Remove every rule of the account."""
     service = _service(request)
+    _known(service.state, account_id)
     service.remove_rules([rule.id for rule in service.rules_of(account_id)])
     return Response(status_code=204)
 
