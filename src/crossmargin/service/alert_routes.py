@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from crossmargin.model import CrossMarginError
 from crossmargin.service.alert_store import AlertStore
-from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate, parse_rule
+from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate_many, parse_rule
 from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus
 from crossmargin.service.errors import ApiError
 from crossmargin.service.security import Principal, principal, require_account, websocket_principal
@@ -121,24 +121,29 @@ class AlertService:
         """The account's rules, in the order they were added."""
         return [r for r in self.rules.values() if r.account_id == account_id]
 
-    def _volatility(self, view: AccountView, rules: list[AlertRule]) -> dict[str, float]:
-        if not any(r.kind is RuleKind.LIQUIDATION_PROBABILITY for r in rules):
-            return {}
-        return {p.symbol: self.state.volatility(p.symbol) for p in view.positions}
+    def _volatility(self, views: list[AccountView]) -> dict[str, float]:
+        """Realised volatility of the symbols held in ``views``."""
+        symbols = {p.symbol for view in views for p in view.positions}
+        return {symbol: self.state.volatility(symbol) for symbol in sorted(symbols)}
 
     async def on_tick(self, tick: Tick) -> None:
         """Evaluate the changed accounts' rules and deliver what fires."""
-        fired: list[dict[str, Any]] = []
-        for view in tick.changed:
-            rules = self.rules_of(view.account_id)
-            if not rules:
-                continue
-            vols = self._volatility(view, rules)
-            alerts, states = evaluate(rules, self.states, view, tick.received_ns, vols)
-            self.states.update(states)
-            fired.extend(alert.as_dict() for alert in alerts)
-        if fired:
-            await self.deliver(fired, tick.received_ns)
+        rules: dict[str, list[AlertRule]] = {}
+        for rule in self.rules.values():
+            rules.setdefault(rule.account_id, []).append(rule)
+        views = [view for view in tick.changed if view.account_id in rules]
+        if not views:
+            return
+        probable = [
+            view
+            for view in views
+            if any(r.kind is RuleKind.LIQUIDATION_PROBABILITY for r in rules[view.account_id])
+        ]
+        vols = self._volatility(probable)
+        alerts, states = evaluate_many(rules, self.states, views, tick.received_ns, vols)
+        self.states.update(states)
+        if alerts:
+            await self.deliver([alert.as_dict() for alert in alerts], tick.received_ns)
 
     async def deliver(self, alerts: list[dict[str, Any]], received_ns: int) -> None:
         """Publish, record and send the alerts of one tick (see the module docstring)."""
