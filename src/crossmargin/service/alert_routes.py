@@ -78,7 +78,10 @@ class AlertService:
         self.bus = bus
         self.sender = sender
         self.store = store if store is not None else AlertStore(state.ledger.store.engine)
-        self.rules: dict[str, AlertRule] = {r.id: r for r in self.store.rules()}
+        self.rules: dict[str, AlertRule] = {}
+        self._by_account: dict[str, list[AlertRule]] = {}
+        for rule in self.store.rules():
+            self._keep(rule)
         self.states: dict[str, RuleState] = {}
         self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -86,14 +89,26 @@ class AlertService:
     def add_rule(self, rule: AlertRule) -> None:
         """Keep a rule (database, then this process)."""
         self.store.add_rule(rule)
+        self._keep(rule)
+
+    def _keep(self, rule: AlertRule) -> None:
+        # Lists are replaced, never changed in place: routes run on worker threads while a
+        # tick reads them on the event loop.
         self.rules[rule.id] = rule
+        self._by_account[rule.account_id] = [*self._by_account.get(rule.account_id, ()), rule]
 
     def remove_rules(self, ids: list[str]) -> None:
         """Forget rules and their states."""
         self.store.delete_rules(ids)
         for rule_id in ids:
-            self.rules.pop(rule_id, None)
+            rule = self.rules.pop(rule_id, None)
             self.states.pop(rule_id, None)
+            if rule is not None:
+                kept = [r for r in self._by_account[rule.account_id] if r.id != rule_id]
+                if kept:
+                    self._by_account[rule.account_id] = kept
+                else:
+                    del self._by_account[rule.account_id]
 
     def add_webhook(self, hook: Webhook) -> None:
         """Keep a webhook (database, then this process)."""
@@ -119,7 +134,7 @@ class AlertService:
 
     def rules_of(self, account_id: str) -> list[AlertRule]:
         """The account's rules, in the order they were added."""
-        return [r for r in self.rules.values() if r.account_id == account_id]
+        return list(self._by_account.get(account_id, ()))
 
     def _volatility(self, views: list[AccountView]) -> dict[str, float]:
         """Realised volatility of the symbols held in ``views``."""
@@ -128,9 +143,7 @@ class AlertService:
 
     async def on_tick(self, tick: Tick) -> None:
         """Evaluate the changed accounts' rules and deliver what fires."""
-        rules: dict[str, list[AlertRule]] = {}
-        for rule in self.rules.values():
-            rules.setdefault(rule.account_id, []).append(rule)
+        rules = self._by_account
         views = [view for view in tick.changed if view.account_id in rules]
         if not views:
             return
