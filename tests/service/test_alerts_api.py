@@ -260,3 +260,19 @@ def test_rules_and_webhooks_survive_a_restart(tmp_path: Path) -> None:
         assert client.delete("/accounts/alice/alerts", headers=op).status_code == 204
         assert client.get("/accounts/alice/alerts", headers=op).json() == []
     second.state.service.close()
+
+
+def test_a_status_change_rule_starts_from_the_current_status(
+    client: TestClient, op: dict[str, str], alice: str
+) -> None:
+    """The first tick after the rule is added already reports the change: a mark 0.03 % above
+    alice's liquidation price puts her margin ratio between 0.8 and 1 (margin call)."""
+    view = client.get(f"/accounts/{alice}", headers=op).json()
+    assert view["status"] == "healthy"
+    near = view["positions"][0]["liquidation_price"] * 1.0003
+    client.post(f"/accounts/{alice}/alerts", json={"kind": "status_change"}, headers=op)
+    with client.websocket_connect(f"/ws/alerts/{alice}", headers=op) as ws:
+        _tick(client, op, round(near, 1))
+        alert = ws.receive_json()
+    assert alert["kind"] == "status_change"
+    assert alert["detail"] == "healthy -> margin_call"

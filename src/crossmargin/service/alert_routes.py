@@ -170,7 +170,10 @@ class AlertService:
             for alert in alerts:
                 self.state.record_alert(alert)
 
-        await self.state.run(record)
+        try:
+            await self.state.run(record)
+        except CrossMarginError as error:
+            log.error("alerts not recorded", extra={"reason": str(error), "alerts": len(alerts)})
         for alert in alerts:
             try:
                 await self.bus.publish_alert(alert)
@@ -184,11 +187,6 @@ class AlertService:
                     task = asyncio.create_task(self.sender.deliver(hook, alert))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-
-    async def drain(self) -> None:
-        """Wait for the webhook deliveries under way."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def cancel(self) -> None:
         """Stop the webhook deliveries under way."""
@@ -255,6 +253,9 @@ def add_rule(account_id: str, body: RuleIn, who: Account, request: Request) -> d
     except CrossMarginError as error:
         raise ApiError.of(error) from None
     service.add_rule(rule)
+    if rule.kind is RuleKind.STATUS_CHANGE:
+        status = service.state.view(account_id).status
+        service.states[rule_id] = RuleState(reported_status=status)
     return rule.as_dict()
 
 
