@@ -8,6 +8,7 @@ import pytest
 
 from .conftest import BTC, TestClient
 
+FILLS = "/accounts/alice/fills"
 CASES: tuple[tuple[str, str, Any, int, str], ...] = (
     ("post", "/accounts/alice/deposits", b"{not json", 422, "body"),
     ("post", "/accounts/alice/deposits", {"amount": "ten"}, 422, "amount"),
@@ -27,7 +28,7 @@ CASES: tuple[tuple[str, str, Any, int, str], ...] = (
     ("post", "/accounts/alice/fills", {"symbol": BTC, "qty": 0}, 422, "qty"),
     ("post", "/accounts/alice/fills", {"symbol": BTC, "qty": 0.01, "price": 1}, 422, "price"),
     ("post", "/accounts/alice/fills", {"symbol": BTC, "qty": 1, "leverage": 0.5}, 422, "leverage"),
-    ("post", "/accounts/alice/fills", {"symbol": BTC, "qty": 1, "margin_mode": ""}, 422, "margin_mode"),
+    ("post", FILLS, {"symbol": BTC, "qty": 1, "margin_mode": ""}, 422, "margin_mode"),
     ("post", "/accounts/nobody/fills", {"symbol": BTC, "qty": 1}, 404, "account_id"),
     ("post", "/accounts/alice/what-if", {"symbol": "NOPE", "qty": 1}, 422, "symbol"),
     ("post", "/accounts/alice/what-if", {"symbol": BTC, "qty": 0}, 422, "qty"),
