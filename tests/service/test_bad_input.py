@@ -58,6 +58,7 @@ CASES: tuple[tuple[str, str, Any, int, str], ...] = (
     ("post", "/feeds/replay", {"file": "/etc/passwd"}, 422, "file"),
     ("post", "/feeds/replay", {"speed": 0}, 422, "speed"),
     ("post", "/feeds/synthetic", {"symbols": ["ETHUSDT"]}, 422, "symbols[0]"),
+    ("post", "/feeds/synthetic", {"symbols": []}, 422, "symbols"),
     ("post", "/feeds/ccxt", {"exchange": "nope"}, 422, "exchange"),
     ("post", "/keys", {"role": "account"}, 422, "account_id"),
     ("post", "/keys", {"role": "god"}, 422, "role"),
