@@ -21,7 +21,7 @@ __all__ = ["BUNDLED", "router", "stop"]
 router = APIRouter(tags=["feeds"])
 Operator = Annotated[Principal, Depends(require_operator)]
 
-BUNDLED = ("btc_usdt_2h_2020-03.csv", "btc_usd_1d_2017-2025.csv", "btc_usd_1d_2025-10.csv")
+BUNDLED = ("btc_usdt_2h_2020-03.csv", "btc_usd_1d_2025-10.csv")
 """Candle files of ``crossmargin.data`` a replay may name (BTC, replayed on the venue's BTC
 perpetual)."""
 
