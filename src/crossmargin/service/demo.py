@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from crossmargin.lab.replay import Candle, load_candles
 from crossmargin.ledger import Ledger
+from crossmargin.ledger.journal import trader
 from crossmargin.model import CrossMarginError
 from crossmargin.service.feeds import Feeds, Marks, replay_feed
 from crossmargin.service.state import ServiceState
@@ -52,7 +53,7 @@ def open_demo_positions(ledger: Ledger, symbol: str, price: Decimal, round_: int
         mode = "isolated" if i % 4 == 0 else "cross"
         if ledger.state.positions.get(name):
             continue
-        held = ledger.state.balances.get(f"trader:{name}", Decimal(0))
+        held = ledger.state.balance(trader(name))
         if held < balance:
             ledger.deposit(f"demo:{round_}:deposit:{name}", name, balance - held)
         factor = Decimal(str(round(0.7 + 0.25 * rng.random(), 4)))
