@@ -285,3 +285,17 @@ def test_keys_route(client: TestClient, op: dict[str, str], alice: str) -> None:
     assert client.delete(f"/keys/{key[:11]}", headers=op).json() == {"revoked": 1}
     assert client.get(f"/accounts/{alice}", headers=mine).status_code == 401
     assert client.delete(f"/keys/{key[:11]}", headers=op).status_code == 404
+
+
+def test_book_channel(client: TestClient, op: dict[str, str], alice: str) -> None:
+    with client.websocket_connect("/ws/book", headers=op) as ws:
+        snapshot = ws.receive_json()
+        assert snapshot["type"] == "snapshot"
+        assert [v["account_id"] for v in snapshot["accounts"]] == [alice]
+        client.post("/prices", json={"prices": {BTC: 59_500}}, headers=op)
+        tick = ws.receive_json()
+    assert tick["type"] == "tick"
+    assert tick["prices"] == {BTC: 59_500}
+    assert tick["changed"] == [alice]
+    assert tick["views"][0]["positions"][0]["mark"] == 59_500
+    assert tick["statuses"] == {"healthy": 1}

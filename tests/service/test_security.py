@@ -30,6 +30,7 @@ ACCOUNT_ROUTES = (
 OPERATOR_ROUTES = (
     ("post", "/prices", {"prices": {BTC: 60_000}}),
     ("post", "/portfolio", {"accounts": []}),
+    ("post", "/portfolio/import", {"accounts": []}),
     ("get", "/scenarios", None),
     ("post", "/stress", {"moves": [-0.1]}),
     ("get", "/feeds", None),
@@ -196,3 +197,13 @@ def test_no_key_reaches_the_logs(
         assert key not in record.getMessage()
         assert all(key not in str(v) for v in record.__dict__.values())
     assert requests[0].__dict__["key"] == key[:11]
+
+
+def test_book_channel_needs_the_operator(client: TestClient, bob_key: str) -> None:
+    for headers, code in (({}, 4401), ({"X-API-Key": bob_key}, 4403)):
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("/ws/book", headers=headers) as ws,
+        ):
+            ws.receive_json()
+        assert closed.value.code == code

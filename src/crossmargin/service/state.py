@@ -11,6 +11,7 @@ plain frozen values read from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -30,7 +31,7 @@ import anyio.to_thread
 from crossmargin.health import AccountHealth, evaluate_many
 from crossmargin.io.results import to_data
 from crossmargin.ledger import Ledger, Price, Receipt, limits
-from crossmargin.ledger.journal import EventKind
+from crossmargin.ledger.journal import EventKind, trader
 from crossmargin.ledger.liquidation import model_market, traders
 from crossmargin.maths.first_passage import realised_volatility
 from crossmargin.model import Account, CrossMarginError, Market
@@ -184,7 +185,6 @@ class ServiceState:
         self.records = Records(self.ledger.store.engine)
         self.tick_listeners: list[TickListener] = []
         self.lock = threading.RLock()
-        self.started = time.time()
         self._views: dict[str, AccountView] = {}
         self._marks: dict[str, deque[tuple[float, float]]] = {}
         self._bundled_vol: dict[str, float] = {}
@@ -201,16 +201,11 @@ class ServiceState:
         """The ledger venue's liquidation rulebook name."""
         return self.ledger.ctx.rules.name
 
-    @property
-    def currency(self) -> str:
-        """The currency the ledger settles in."""
-        return self.ledger.ctx.currency
-
     def view(self, account_id: str) -> AccountView:
         """The current view of ``account_id``; ``KeyError`` if the ledger has no such account."""
         found = self._views.get(account_id)
         if found is None:
-            if account_id not in traders(self.ledger.state):
+            if not self.known(account_id):
                 raise KeyError(account_id)
             self.refresh_views([account_id])
             found = self._views[account_id]
@@ -222,7 +217,12 @@ class ServiceState:
 
     def known(self, account_id: str) -> bool:
         """Whether the ledger has ``account_id``."""
-        return account_id in self._views or account_id in traders(self.ledger.state)
+        state = self.ledger.state
+        return (
+            account_id in self._views
+            or trader(account_id) in state.balances
+            or account_id in state.positions
+        )
 
     def market(self) -> Market:
         """The ledger's market at its marks; a held instrument without a mark yet is valued at
@@ -265,7 +265,12 @@ class ServiceState:
                 else ("btc_usd_1d_2017-2025.csv", 86_400.0)
             )
             text = resources.files("crossmargin.data").joinpath(name).read_text()
-            closes = [float(line.split(",")[4]) for line in text.splitlines()[1:] if line]
+            # Header lines (the daily file repeats its own) carry no close.
+            closes = []
+            for line in text.splitlines():
+                cells = line.split(",")
+                with contextlib.suppress(IndexError, ValueError):
+                    closes.append(float(cells[4]))
             cached = realised_volatility(closes[-365:], interval)
             self._bundled_vol[underlying] = cached
         return cached
@@ -288,7 +293,7 @@ class ServiceState:
     def refresh_views(self, account_ids: Iterable[str], at: str | None = None) -> list[AccountView]:
         """Recompute the views of ``account_ids`` (known ones) with the engine; the views that
         changed, each also published on ``risk:{account_id}``."""
-        ids = [a for a in dict.fromkeys(account_ids) if a in traders(self.ledger.state)]
+        ids = [a for a in dict.fromkeys(account_ids) if self.known(a)]
         if not ids:
             return []
         when = at or now_iso()
@@ -390,12 +395,13 @@ class ServiceState:
         return tick
 
     def book_summary(self, tick: Tick) -> dict[str, Any]:
-        """The ``book`` channel's message after ``tick``: the marks, accounts per status and
-        the accounts that changed."""
+        """The ``book`` channel's message after ``tick``: the marks, accounts per status, the
+        ids of the accounts that changed and their new views."""
         return {
             "at": tick.at,
             "prices": dict(tick.prices),
             "accounts": len(self._views),
             "statuses": self.status_counts(),
             "changed": [v.account_id for v in tick.changed],
+            "views": [v.to_data() for v in tick.changed],
         }

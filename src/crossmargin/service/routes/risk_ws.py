@@ -1,7 +1,11 @@
-"""The WebSocket risk channel: ``/ws/risk/{account_id}`` sends the account's view on connect,
-then each new view as the account changes (the key in ``X-API-Key`` or the ``key`` query
-parameter). A bad key closes with 4401, another account's key with 4403, an unknown account
-with 4404."""
+"""The WebSocket risk channels (the key in ``X-API-Key`` or the ``key`` query parameter; a bad
+key closes with 4401, another account's key with 4403, an unknown account with 4404):
+
+- ``/ws/risk/{account_id}``: the account's view on connect, then each new view as it changes;
+- ``/ws/book`` (operator): ``{"type": "snapshot", "accounts": [...]}`` (every view, riskiest
+  first) on connect, then after each tick the ``book`` message (``"type": "tick"``: marks,
+  accounts per status, the views that changed).
+"""
 
 from __future__ import annotations
 
@@ -44,6 +48,33 @@ async def risk_channel(websocket: WebSocket, account_id: str) -> None:
         await websocket.send_json(state.view(account_id).to_data())
         async for message in _until(sub, closed):
             await websocket.send_json(message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        sub.close()
+        closed.cancel()
+
+
+@router.websocket("/ws/book")
+async def book_channel(websocket: WebSocket) -> None:
+    """Push the book: every view on connect, then each tick's changes."""
+    state: ServiceState = websocket.app.state.service
+    try:
+        who = websocket_principal(websocket)
+    except ApiError as error:
+        await websocket.close(code=4000 + error.status, reason=error.reason)
+        return
+    if not who.is_operator:
+        await websocket.close(code=4403, reason="needs an operator key")
+        return
+    await websocket.accept()
+    sub = state.hub.subscribe("book")
+    closed = asyncio.ensure_future(_closed(websocket))
+    try:
+        views = [v.to_data() for v in state.views()]
+        await websocket.send_json({"type": "snapshot", "accounts": views})
+        async for message in _until(sub, closed):
+            await websocket.send_json({"type": "tick", **message})
     except WebSocketDisconnect:
         pass
     finally:
