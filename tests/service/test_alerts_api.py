@@ -276,3 +276,21 @@ def test_a_status_change_rule_starts_from_the_current_status(
         alert = ws.receive_json()
     assert alert["kind"] == "status_change"
     assert alert["detail"] == "healthy -> margin_call"
+
+
+def test_an_account_key_hears_only_its_own_alerts(
+    client: TestClient, op: dict[str, str], alice: str, app: FastAPI
+) -> None:
+    client.post("/accounts/bob/deposits", json={"amount": 1000}, headers=op)
+    client.post("/accounts/bob/fills", json={"symbol": BTC, "qty": 0.1, "leverage": 20},
+                headers=op)
+    for account in (alice, "bob"):
+        client.post(f"/accounts/{account}/alerts", json=RULE, headers=op)
+    bob = {"X-API-Key": app.state.keys.create("account", "bob")}
+    with client.websocket_connect("/ws/alerts", headers=bob) as ws:
+        _tick(client, op, 55_000)
+        heard = ws.receive_json()
+    assert heard["account_id"] == "bob"
+    history = client.get("/alerts", headers=bob).json()
+    assert [a["account_id"] for a in history] == ["bob"]
+    assert {a["account_id"] for a in client.get("/alerts", headers=op).json()} == {alice, "bob"}
