@@ -1,6 +1,6 @@
 """Command line: ``crossmargin margin``, ``what-if``, ``rulebooks``, ``demo``, ``scenarios``,
-``stress``, ``bench``, ``replay``, ``compare``, ``cascade``, ``simulate`` and ``allocate``; one
-module per command group."""
+``stress``, ``bench``, ``replay``, ``compare``, ``cascade``, ``simulate``, ``allocate``, ``serve``,
+``keys`` and ``venues``; one module per command group."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from crossmargin.cli.compare import compare
 from crossmargin.cli.margin import demo, margin, rulebooks, what_if
 from crossmargin.cli.replay import replay
 from crossmargin.cli.scenarios import scenarios
+from crossmargin.cli.serve import keys, serve
 from crossmargin.cli.simulate import allocate_command, simulate_command
 from crossmargin.cli.stress import stress
+from crossmargin.cli.venues import venues
 
 __all__ = ["app", "main"]
 
@@ -106,6 +108,9 @@ app.command("compare")(compare)
 app.command("cascade")(cascade)
 app.command("simulate")(simulate_command)
 app.command("allocate")(allocate_command)
+app.command("serve")(serve)
+app.command("venues")(venues)
+app.add_typer(keys, name="keys")
 
 
 def main() -> None:
