@@ -1,0 +1,432 @@
+// The crossmargin dashboard: the book sorted by risk, one account's risk, the venue view.
+// Routes on the URL fragment (#/, #/accounts/{id}, #/venues); data from the service's JSON API
+// with the key from ?key= (kept in sessionStorage) sent as X-API-Key, and on WebSockets as ?key=.
+"use strict";
+
+const STATUS_RANK = { healthy: 0, margin_call: 1, liquidatable: 2, bankrupt: 3 };
+const PLOT_LAYOUT = {
+  paper_bgcolor: "#171c23", plot_bgcolor: "#171c23", font: { color: "#d8dee6", size: 12 },
+  margin: { l: 60, r: 20, t: 40, b: 45 },
+};
+const PLOT_CONFIG = { displayModeBar: false, responsive: true };
+
+const state = { view: null, socket: null, timer: null, book: new Map(), accountId: null };
+
+// ---- keys, requests, sockets -----------------------------------------------------------------
+
+function apiKey() {
+  const fromUrl = new URLSearchParams(window.location.search).get("key");
+  if (fromUrl) sessionStorage.setItem("crossmargin.key", fromUrl);
+  return sessionStorage.getItem("crossmargin.key");
+}
+
+class HttpError extends Error {
+  constructor(status, detail) { super(`${status}: ${detail}`); this.status = status; }
+}
+
+async function api(path) {
+  const key = apiKey();
+  const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { const body = await response.json(); detail = JSON.stringify(body.detail ?? body); } catch (e) { /* not JSON */ }
+    throw new HttpError(response.status, detail);
+  }
+  return response.json();
+}
+
+function socketUrl(path) {
+  const url = new URL(path, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const key = apiKey();
+  if (key) url.searchParams.set("key", key);
+  return url.toString();
+}
+
+function setLive(mode) {
+  const el = document.getElementById("live");
+  el.className = `live ${mode}`;
+  el.textContent = { on: "live", poll: "polling", off: "offline" }[mode];
+}
+
+// Listen on a WebSocket; if it cannot open (or closes), poll instead so the page stays current.
+function follow(path, onMessage, poll, pollMs) {
+  stopFollowing();
+  let opened = false;
+  const startPolling = () => {
+    if (state.timer === null) { state.timer = window.setInterval(poll, pollMs); setLive("poll"); }
+  };
+  let socket;
+  try { socket = new WebSocket(socketUrl(path)); } catch (e) { startPolling(); return; }
+  state.socket = socket;
+  socket.onopen = () => { opened = true; setLive("on"); };
+  socket.onmessage = (event) => { try { onMessage(JSON.parse(event.data)); } catch (e) { showError(e); } };
+  socket.onclose = () => { if (state.socket === socket) { state.socket = null; startPolling(); } };
+  socket.onerror = () => { if (!opened) socket.close(); };
+}
+
+function stopFollowing() {
+  if (state.socket) { const s = state.socket; state.socket = null; s.close(); }
+  if (state.timer !== null) { window.clearInterval(state.timer); state.timer = null; }
+  setLive("off");
+}
+
+function showError(error) {
+  const el = document.getElementById("error");
+  el.hidden = !error;
+  el.textContent = error ? String(error.message ?? error) : "";
+}
+
+// ---- formatting ------------------------------------------------------------------------------
+
+function num(x, digits = 2) {
+  if (x === null || x === undefined) return "–";
+  if (!Number.isFinite(x)) return x > 0 ? "∞" : "−∞";
+  return x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+function pct(x, digits = 1) { return x === null || x === undefined ? "–" : `${num(100 * x, digits)}%`; }
+function price(x) {
+  if (x === null || x === undefined) return "–";
+  const digits = Math.abs(x) >= 1000 ? 2 : Math.abs(x) >= 1 ? 4 : 6;
+  return num(x, digits);
+}
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+function statusBadge(status) {
+  const span = document.createElement("span");
+  span.className = `status ${status}`;
+  span.textContent = status.replace("_", " ");
+  return span;
+}
+
+// Riskiest first, as the service orders GET /accounts: worst status, then highest margin ratio
+// (maintenance / equity; none under a requirement counts as infinite, no positions as -1), then id.
+function ratioKey(v) { return v.positions.length === 0 ? -1 : v.margin_ratio ?? Infinity; }
+function riskOrder(a, b) {
+  const rank = (STATUS_RANK[b.status] ?? 0) - (STATUS_RANK[a.status] ?? 0);
+  if (rank !== 0) return rank;
+  const ra = ratioKey(a);
+  const rb = ratioKey(b);
+  if (ra !== rb) return rb > ra ? 1 : -1;
+  return a.account_id < b.account_id ? -1 : a.account_id > b.account_id ? 1 : 0;
+}
+
+// ---- book ------------------------------------------------------------------------------------
+
+function renderBook(changed) {
+  const rows = [...state.book.values()].sort(riskOrder);
+  const tbody = document.querySelector("#book tbody");
+  const fragment = document.createDocumentFragment();
+  for (const v of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.account = v.account_id;
+    if (changed && changed.has(v.account_id)) tr.className = "flash";
+    const idCell = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = `#/accounts/${encodeURIComponent(v.account_id)}`;
+    link.textContent = v.account_id;
+    idCell.appendChild(link);
+    const statusCell = document.createElement("td");
+    statusCell.className = "status-cell";
+    statusCell.appendChild(statusBadge(v.status));
+    tr.append(
+      idCell, cell(v.venue), statusCell, cell(num(v.equity), "num equity"),
+      cell(num(v.initial_margin), "num"), cell(num(v.maintenance_margin), "num"),
+      cell(pct(v.margin_ratio, 2), "num ratio"), cell(pct(v.crash_distance), "num"),
+      cell(String(v.positions.length), "num"),
+    );
+    fragment.appendChild(tr);
+  }
+  tbody.replaceChildren(fragment);
+  document.getElementById("book-count").textContent = `(${rows.length} accounts)`;
+}
+
+async function loadBook() {
+  const views = await api("/accounts");
+  state.book = new Map(views.map((v) => [v.account_id, v]));
+  renderBook(null);
+}
+
+// A book message carries the accounts that changed on a tick ("changed" or "accounts");
+// anything else (a bare summary) makes the page ask for the book again.
+function onBookMessage(message) {
+  if (state.view !== "book") return;
+  const views = message.changed ?? message.accounts;
+  if (Array.isArray(views) && views.length > 0 && typeof views[0] === "object") {
+    const changed = new Set();
+    for (const v of views) { state.book.set(v.account_id, v); changed.add(v.account_id); }
+    renderBook(changed);
+    stampClock(message.at);
+  } else {
+    refreshBookSoon();
+  }
+}
+
+let bookRefresh = null;
+function refreshBookSoon() {
+  if (bookRefresh !== null) return;
+  bookRefresh = window.setTimeout(async () => {
+    bookRefresh = null;
+    try { await loadBook(); stampClock(); } catch (e) { showError(e); }
+  }, 200);
+}
+
+async function showBook() {
+  await loadBook();
+  follow("/ws/book", onBookMessage, refreshBookSoon, 2000);
+}
+
+// ---- account ---------------------------------------------------------------------------------
+
+function gauge(el, title, value, max, suffix, steps) {
+  const trace = {
+    type: "indicator", mode: steps ? "gauge+number" : "number", value,
+    title: { text: title, font: { size: 14 } },
+    number: { suffix, valueformat: suffix === "%" ? ".1f" : ",.2f" },
+  };
+  if (steps) {
+    trace.gauge = {
+      axis: { range: [0, max] }, bar: { color: "#d8dee6", thickness: 0.25 },
+      steps, bgcolor: "#0f1318",
+    };
+  }
+  Plotly.react(el, [trace], { ...PLOT_LAYOUT, margin: { l: 25, r: 25, t: 50, b: 10 } }, PLOT_CONFIG);
+}
+
+function renderAccount(v) {
+  document.getElementById("acct-id").textContent = v.account_id;
+  document.getElementById("acct-status").replaceChildren(statusBadge(v.status));
+  document.getElementById("acct-meta").textContent =
+    `${v.venue} · margin ratio ${pct(v.margin_ratio, 2)} · crash distance ${pct(v.crash_distance)} · as of ${v.at}`;
+  const equity = v.equity;
+  const usage = (m) => (equity > 0 ? (100 * m) / equity : 100);
+  const steps = [
+    { range: [0, 50], color: "#1f3b2d" }, { range: [50, 80], color: "#4a3c12" },
+    { range: [80, 100], color: "#4d1f1f" },
+  ];
+  gauge(document.getElementById("gauge-equity"), "Equity", equity, 0, "", null);
+  gauge(document.getElementById("gauge-im"), `Initial margin ${num(v.initial_margin)} / equity`,
+    Math.min(usage(v.initial_margin), 150), 150, "%", steps.concat([{ range: [100, 150], color: "#5a1a1a" }]));
+  gauge(document.getElementById("gauge-mm"), `Maintenance margin ${num(v.maintenance_margin)} / equity`,
+    Math.min(usage(v.maintenance_margin), 100), 100, "%", steps);
+  const tbody = document.querySelector("#positions tbody");
+  const fragment = document.createDocumentFragment();
+  for (const p of v.positions) {
+    const tr = document.createElement("tr");
+    tr.dataset.symbol = p.symbol;
+    const distance = cell(pct(p.distance, 2), "num distance");
+    if (p.distance !== null && p.distance !== undefined) {
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = `${Math.max(2, 60 * (1 - Math.min(p.distance, 1)))}px`;
+      distance.appendChild(bar);
+    }
+    tr.append(
+      cell(p.symbol), cell(num(p.qty, 4), "num"), cell(price(p.entry), "num"),
+      cell(price(p.mark), "num mark"), cell(price(p.liquidation_price), "num liquidation"),
+      cell(price(p.bankruptcy_price), "num"), distance,
+    );
+    fragment.appendChild(tr);
+  }
+  tbody.replaceChildren(fragment);
+}
+
+// The curve: equity of the account against the price of one underlying, cross and isolated.
+function renderCurve(curve) {
+  const panels = [["curve-cross", "cross", "Cross margin"], ["curve-isolated", "isolated", "Isolated margin"]];
+  document.getElementById("curve-note").textContent = curve.symbol ? `(${curve.symbol})` : "";
+  for (const [id, mode, title] of panels) {
+    const side = curve[mode] ?? {};
+    const x = curve.prices ?? side.prices ?? [];
+    const traces = [{ x, y: side.equity ?? [], name: "equity", type: "scatter", mode: "lines", line: { color: "#6cb6ff" } }];
+    if (side.maintenance_margin) {
+      traces.push({ x, y: side.maintenance_margin, name: "maintenance margin", type: "scatter", mode: "lines", line: { color: "#e5534b", dash: "dot" } });
+    }
+    const shapes = [];
+    if (curve.mark) shapes.push({ type: "line", x0: curve.mark, x1: curve.mark, yref: "paper", y0: 0, y1: 1, line: { color: "#8a94a3", dash: "dash" } });
+    for (const lp of side.liquidation_prices ?? []) {
+      shapes.push({ type: "line", x0: lp, x1: lp, yref: "paper", y0: 0, y1: 1, line: { color: "#e5534b" } });
+    }
+    Plotly.react(document.getElementById(id), traces, {
+      ...PLOT_LAYOUT, title: { text: title }, shapes, showlegend: true, legend: { orientation: "h", y: -0.2 },
+      xaxis: { title: { text: curve.symbol ? `${curve.symbol} price` : "price" }, gridcolor: "#262d37" },
+      yaxis: { title: { text: "equity" }, gridcolor: "#262d37", zerolinecolor: "#8a94a3" },
+    }, PLOT_CONFIG);
+  }
+}
+
+// The heat map: portfolio-margin scenario PnL over price moves (x) and volatility shocks (y).
+function renderHeatmap(map) {
+  document.getElementById("heatmap-note").textContent = map.title ? `(${map.title})` : "";
+  Plotly.react(document.getElementById("heatmap"), [{
+    type: "heatmap", x: map.x, y: map.y, z: map.z, colorscale: "RdBu", zmid: 0,
+    colorbar: { title: { text: map.z_label ?? "PnL" } },
+  }], {
+    ...PLOT_LAYOUT,
+    xaxis: { title: { text: map.x_label ?? "price move" } },
+    yaxis: { title: { text: map.y_label ?? "volatility shock" } },
+  }, PLOT_CONFIG);
+}
+
+function emptyChart(id, text) {
+  Plotly.react(document.getElementById(id), [], {
+    ...PLOT_LAYOUT, xaxis: { visible: false }, yaxis: { visible: false },
+    annotations: [{ text, showarrow: false, font: { color: "#8a94a3", size: 14 } }],
+  }, PLOT_CONFIG);
+}
+
+function alertItem(a) {
+  const li = document.createElement("li");
+  const time = document.createElement("time");
+  time.textContent = a.at ?? "";
+  li.appendChild(time);
+  const text = a.message ?? `${a.rule ?? a.kind ?? "alert"}: ${a.state ?? ""}`;
+  li.appendChild(document.createTextNode(text));
+  return li;
+}
+
+async function loadAlerts(id) {
+  const list = document.getElementById("alerts");
+  const note = document.getElementById("alerts-note");
+  try {
+    const alerts = await api(`/alerts?account=${encodeURIComponent(id)}`);
+    const items = Array.isArray(alerts) ? alerts : alerts.alerts ?? [];
+    list.replaceChildren(...items.slice().reverse().map(alertItem));
+    note.textContent = items.length ? "" : "No alerts yet.";
+    return true;
+  } catch (e) {
+    list.replaceChildren();
+    note.textContent = e.status === 404 ? "Alerts are not enabled on this service." : `Alerts unavailable (${e.message}).`;
+    return false;
+  }
+}
+
+function followAlerts(id) {
+  let socket;
+  try { socket = new WebSocket(socketUrl(`/ws/alerts?account=${encodeURIComponent(id)}`)); } catch (e) { return; }
+  state.alertSocket = socket;
+  socket.onmessage = (event) => {
+    const a = JSON.parse(event.data);
+    if (a.account_id && a.account_id !== id) return;
+    document.getElementById("alerts").prepend(alertItem(a));
+    document.getElementById("alerts-note").textContent = "";
+  };
+}
+
+async function showAccount(id) {
+  state.accountId = id;
+  const v = await api(`/accounts/${encodeURIComponent(id)}`);
+  renderAccount(v);
+  follow(`/ws/risk/${encodeURIComponent(id)}`, (m) => { if (state.accountId === id) renderAccount(m); stampClock(m.at); },
+    async () => { try { renderAccount(await api(`/accounts/${encodeURIComponent(id)}`)); } catch (e) { showError(e); } }, 2000);
+  const [curve, heatmap, alertsOk] = await Promise.allSettled([
+    api(`/accounts/${encodeURIComponent(id)}/curve`),
+    api(`/accounts/${encodeURIComponent(id)}/pm-heatmap`),
+    loadAlerts(id),
+  ]);
+  if (curve.status === "fulfilled") renderCurve(curve.value);
+  else { emptyChart("curve-cross", `curve unavailable: ${curve.reason.message}`); emptyChart("curve-isolated", ""); }
+  if (heatmap.status === "fulfilled") renderHeatmap(heatmap.value);
+  else emptyChart("heatmap", `heat map unavailable: ${heatmap.reason.message}`);
+  if (alertsOk.status === "fulfilled" && alertsOk.value) followAlerts(id);
+}
+
+// ---- venues ----------------------------------------------------------------------------------
+
+function valueText(x) {
+  if (typeof x === "number") return Number.isInteger(x) ? String(x) : num(x, Math.abs(x) < 1 ? 4 : 2);
+  if (x === null || x === undefined) return "–";
+  if (typeof x === "object") return JSON.stringify(x);
+  return String(x);
+}
+
+function table(rows) {
+  const t = document.createElement("table");
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const head = document.createElement("tr");
+  for (const k of keys) { const th = document.createElement("th"); th.textContent = k.replaceAll("_", " "); head.appendChild(th); }
+  t.createTHead().appendChild(head);
+  const body = t.createTBody();
+  for (const r of rows) {
+    const tr = document.createElement("tr");
+    for (const k of keys) tr.appendChild(cell(valueText(r[k]), typeof r[k] === "number" ? "num" : ""));
+    body.appendChild(tr);
+  }
+  return t;
+}
+
+// Venue documents are rendered generically: each object's scalar fields as a line, each list of
+// objects as a table, nested objects as their own block.
+function block(title, obj) {
+  const div = document.createElement("div");
+  div.className = "venue";
+  const h = document.createElement("h3");
+  h.textContent = title;
+  div.appendChild(h);
+  const scalars = [];
+  for (const [k, x] of Object.entries(obj)) {
+    if (Array.isArray(x) && x.length && typeof x[0] === "object") {
+      const sub = document.createElement("h4");
+      sub.textContent = k.replaceAll("_", " ");
+      div.append(sub, table(x));
+    } else if (x && typeof x === "object" && !Array.isArray(x)) {
+      div.appendChild(block(k.replaceAll("_", " "), x));
+    } else {
+      scalars.push(`${k.replaceAll("_", " ")}: ${valueText(x)}`);
+    }
+  }
+  if (scalars.length) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = scalars.join(" · ");
+    h.after(p);
+  }
+  return div;
+}
+
+async function showVenues() {
+  const box = document.getElementById("venues");
+  try {
+    const data = await api("/venues");
+    const items = Array.isArray(data) ? data : [data];
+    box.replaceChildren(...items.map((x, i) => block(x.trader ?? x.name ?? x.id ?? `view ${i + 1}`, x)));
+    if (!items.length) box.textContent = "No multi-venue traders.";
+  } catch (e) {
+    box.textContent = e.status === 404 ? "Multi-venue accounts are not enabled on this service." : `Venues unavailable (${e.message}).`;
+  }
+}
+
+// ---- routing ---------------------------------------------------------------------------------
+
+function stampClock(at) {
+  document.getElementById("clock").textContent = at ? `last tick ${at}` : `updated ${new Date().toISOString()}`;
+}
+
+async function route() {
+  stopFollowing();
+  if (state.alertSocket) { state.alertSocket.close(); state.alertSocket = null; }
+  showError(null);
+  const hash = window.location.hash.replace(/^#/, "") || "/";
+  const account = hash.match(/^\/accounts\/(.+)$/);
+  state.view = account ? "account" : hash === "/venues" ? "venues" : "book";
+  for (const name of ["book", "account", "venues"]) {
+    document.getElementById(`${name}-view`).hidden = name !== state.view;
+  }
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === state.view);
+  try {
+    if (state.view === "account") await showAccount(decodeURIComponent(account[1]));
+    else if (state.view === "venues") await showVenues();
+    else await showBook();
+    document.body.dataset.ready = state.view;
+  } catch (e) {
+    showError(e);
+  }
+}
+
+window.addEventListener("hashchange", () => { delete document.body.dataset.ready; route(); });
+apiKey();
+route();
