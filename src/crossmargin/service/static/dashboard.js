@@ -29,7 +29,7 @@ async function api(path) {
   const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
   if (!response.ok) {
     let detail = response.statusText;
-    try { const body = await response.json(); detail = JSON.stringify(body.detail ?? body); } catch (e) { /* not JSON */ }
+    try { const body = await response.json(); detail = body.error ?? JSON.stringify(body.detail ?? body); } catch (e) { /* not JSON */ }
     throw new HttpError(response.status, detail);
   }
   return response.json();
@@ -235,40 +235,47 @@ function renderAccount(v) {
   tbody.replaceChildren(fragment);
 }
 
-// The curve: equity of the account against the price of one underlying, cross and isolated.
+// The curve (GET /accounts/{id}/curve): equity and maintenance margin against the price of one
+// underlying, every position cross on the left, each isolated on the right.
 function renderCurve(curve) {
-  const panels = [["curve-cross", "cross", "Cross margin"], ["curve-isolated", "isolated", "Isolated margin"]];
-  document.getElementById("curve-note").textContent = curve.symbol ? `(${curve.symbol})` : "";
-  for (const [id, mode, title] of panels) {
-    const side = curve[mode] ?? {};
-    const x = curve.prices ?? side.prices ?? [];
-    const traces = [{ x, y: side.equity ?? [], name: "equity", type: "scatter", mode: "lines", line: { color: "#6cb6ff" } }];
-    if (side.maintenance_margin) {
-      traces.push({ x, y: side.maintenance_margin, name: "maintenance margin", type: "scatter", mode: "lines", line: { color: "#e5534b", dash: "dot" } });
-    }
-    const shapes = [];
-    if (curve.mark) shapes.push({ type: "line", x0: curve.mark, x1: curve.mark, yref: "paper", y0: 0, y1: 1, line: { color: "#8a94a3", dash: "dash" } });
-    for (const lp of side.liquidation_prices ?? []) {
-      shapes.push({ type: "line", x0: lp, x1: lp, yref: "paper", y0: 0, y1: 1, line: { color: "#e5534b" } });
+  document.getElementById("curve-note").textContent = `(${curve.symbol}, mark ${price(curve.mark)})`;
+  const x = curve.points.map((p) => p.price);
+  const panels = [
+    ["curve-cross", "cross", "Cross margin", curve.cross_liquidation_price],
+    ["curve-isolated", "isolated", "Isolated margin", curve.isolated_liquidation_price],
+  ];
+  for (const [id, mode, title, liquidation] of panels) {
+    const traces = [
+      { x, y: curve.points.map((p) => p[`${mode}_equity`]), name: "equity", type: "scatter", mode: "lines", line: { color: "#6cb6ff", width: 2 } },
+      { x, y: curve.points.map((p) => p[`${mode}_maintenance_margin`]), name: "maintenance margin", type: "scatter", mode: "lines", line: { color: "#e5534b", dash: "dot" } },
+    ];
+    const shapes = [{ type: "line", x0: curve.mark, x1: curve.mark, yref: "paper", y0: 0, y1: 1, line: { color: "#8a94a3", dash: "dash" } }];
+    const annotations = [{ x: curve.mark, yref: "paper", y: 1, text: "mark", showarrow: false, yanchor: "bottom", font: { color: "#8a94a3" } }];
+    if (liquidation !== null && liquidation !== undefined) {
+      shapes.push({ type: "line", x0: liquidation, x1: liquidation, yref: "paper", y0: 0, y1: 1, line: { color: "#e5534b" } });
+      annotations.push({ x: liquidation, yref: "paper", y: 1, text: `liquidation ${price(liquidation)}`, showarrow: false, yanchor: "bottom", font: { color: "#e5534b" } });
     }
     Plotly.react(document.getElementById(id), traces, {
-      ...PLOT_LAYOUT, title: { text: title }, shapes, showlegend: true, legend: { orientation: "h", y: -0.2 },
-      xaxis: { title: { text: curve.symbol ? `${curve.symbol} price` : "price" }, gridcolor: "#262d37" },
+      ...PLOT_LAYOUT, title: { text: title, y: 0.97 }, shapes, annotations, showlegend: true,
+      legend: { orientation: "h", y: -0.25 }, margin: { l: 70, r: 20, t: 55, b: 70 },
+      xaxis: { title: { text: `${curve.symbol} price` }, gridcolor: "#262d37" },
       yaxis: { title: { text: "equity" }, gridcolor: "#262d37", zerolinecolor: "#8a94a3" },
     }, PLOT_CONFIG);
   }
 }
 
-// The heat map: portfolio-margin scenario PnL over price moves (x) and volatility shocks (y).
+// The heat map (GET /accounts/{id}/pm-heatmap): counted P&L of the portfolio-margin rulebook's
+// standard scenarios, price moves across and volatility moves down.
 function renderHeatmap(map) {
-  document.getElementById("heatmap-note").textContent = map.title ? `(${map.title})` : "";
+  document.getElementById("heatmap-note").textContent = `(${map.title ?? map.rulebook}, ${map.underlying}, ${map.currency})`;
   Plotly.react(document.getElementById("heatmap"), [{
-    type: "heatmap", x: map.x, y: map.y, z: map.z, colorscale: "RdBu", zmid: 0,
-    colorbar: { title: { text: map.z_label ?? "PnL" } },
+    type: "heatmap", x: map.price_moves.map((m) => `${num(100 * m, 1)}%`), y: map.vol_moves.map((m) => `${num(100 * m, 0)}%`),
+    z: map.cells, colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: `P&L ${map.currency}` } },
+    hovertemplate: "price %{x}, vol %{y}: %{z:,.2f}<extra></extra>",
   }], {
     ...PLOT_LAYOUT,
-    xaxis: { title: { text: map.x_label ?? "price move" } },
-    yaxis: { title: { text: map.y_label ?? "volatility shock" } },
+    xaxis: { title: { text: "price move" }, type: "category" },
+    yaxis: { title: { text: "volatility move" }, type: "category" },
   }, PLOT_CONFIG);
 }
 
@@ -289,9 +296,27 @@ function alertItem(a) {
   return li;
 }
 
+// The optional parts of the service (alerts, venues) as its OpenAPI document lists them, so the
+// page asks only for what exists.
+let pathsPromise = null;
+function servicePaths() {
+  if (pathsPromise === null) {
+    pathsPromise = fetch("/openapi.json")
+      .then((r) => (r.ok ? r.json() : { paths: {} }))
+      .then((doc) => new Set(Object.keys(doc.paths ?? {})))
+      .catch(() => new Set());
+  }
+  return pathsPromise;
+}
+
 async function loadAlerts(id) {
   const list = document.getElementById("alerts");
   const note = document.getElementById("alerts-note");
+  if (!(await servicePaths()).has("/alerts")) {
+    list.replaceChildren();
+    note.textContent = "Alerts are not enabled on this service.";
+    return false;
+  }
   try {
     const alerts = await api(`/alerts?account=${encodeURIComponent(id)}`);
     const items = Array.isArray(alerts) ? alerts : alerts.alerts ?? [];
@@ -390,6 +415,10 @@ function block(title, obj) {
 
 async function showVenues() {
   const box = document.getElementById("venues");
+  if (!(await servicePaths()).has("/venues")) {
+    box.textContent = "Multi-venue accounts are not enabled on this service.";
+    return;
+  }
   try {
     const data = await api("/venues");
     const items = Array.isArray(data) ? data : [data];

@@ -1,0 +1,456 @@
+"""Load on the risk service over loopback, each figure beside a baseline timed in the same run.
+
+A SQLite ledger of ``--accounts`` traders (one BTCUSDT position each, leverage 2x-41x, long and
+short) is served by uvicorn in a child process; this process opens ``--subscribers``
+WebSockets on ``/ws/risk/{account_id}`` (one account each) and posts a tick to ``POST /prices``
+every ``--interval-ms`` (open loop: a tick is sent on time whether or not the previous one has
+been answered), ``--ticks`` of them, each with its own mark. Every tick changes every
+subscribed account's view, so each subscriber must receive one message per tick: the delivered
+count against ticks x subscribers says whether anything was dropped.
+
+Figures (client clocks, ``time.perf_counter_ns``):
+
+1. Tick to delivery: from sending a tick to each subscriber receiving the view at that mark
+   (p50/p99 over every delivery; goal p99 < 50 ms), against (a) the engine's bare re-margin of
+   the same book (``RiskBook.remargin`` at a new mark, in this process: the risk work alone) and
+   (b) the same fan-out through an empty uvicorn WebSocket server in a second child (one
+   message in, the same message to as many sockets: the transport alone).
+2. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the tick load
+   (goal p99 < 20 ms), against ``GET /healthz`` on the same server (the HTTP stack alone).
+
+Bounded: at most ``--timeout`` seconds of load, then whatever arrived is counted.
+Run: ``python benchmarks/bench_service.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+BASE_PRICE = 60_000.0
+SYMBOL = "BTCUSDT"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def account_ids(n: int) -> list[str]:
+    """The seeded traders' ids."""
+    return [f"acct{i:05d}" for i in range(n)]
+
+
+def seed(db_url: str, n: int) -> str:
+    """A ledger of ``n`` traders holding BTCUSDT (80% of the deposit's leverage, 2x to 41x);
+    an operator key for it."""
+    from crossmargin.ledger import Deposit, Ledger, Price, Trade
+    from crossmargin.service.records import Records
+    from crossmargin.service.security import OPERATOR, KeyRing
+
+    ledger = Ledger(db_url, venue="binance")
+    try:
+        ledger.execute([Price("seed:price", SYMBOL, str(BASE_PRICE))])
+        commands: list[Deposit | Trade] = []
+        for i, account in enumerate(account_ids(n)):
+            leverage = 2 + i % 40
+            qty = round(0.8 * 1_000 * leverage / BASE_PRICE, 3) * (1 if i % 2 == 0 else -1)
+            commands.append(Deposit(f"seed:d:{i}", account, "1000"))
+            commands.append(
+                Trade(f"seed:t:{i}", account, SYMBOL, f"{qty:.3f}", leverage=str(leverage))
+            )
+        for k in range(0, len(commands), 2_000):
+            results = ledger.execute(commands[k : k + 2_000])
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                raise SystemExit(f"seeding failed: {failed[0]}")
+        return KeyRing(Records(ledger.store.engine)).create(OPERATOR, label="bench")
+    finally:
+        ledger.close()
+
+
+def serve(db_url: str, port: int) -> None:
+    """Child process: the service over ``db_url`` on loopback (rate limits out of the way)."""
+    import uvicorn
+
+    from crossmargin.service.app import create_app
+    from crossmargin.service.settings import Settings
+
+    settings = Settings(
+        db_url=db_url, port=port, rate_per_second=1e9, rate_burst=10**9, log_level="warning"
+    )
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve_echo(port: int) -> None:
+    """Child process: an empty fan-out server on the same stack (uvicorn + Starlette): each
+    message received on ``/fan`` is sent to every socket connected to ``/sub``."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    subscribers: set[WebSocket] = set()
+
+    async def sub(ws: WebSocket) -> None:
+        await ws.accept()
+        subscribers.add(ws)
+        try:
+            while True:
+                await ws.receive_text()
+        except WebSocketDisconnect:
+            subscribers.discard(ws)
+
+    async def fan(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                text = await ws.receive_text()
+                for s in list(subscribers):
+                    await s.send_text(text)
+        except WebSocketDisconnect:
+            pass
+
+    app = Starlette(routes=[WebSocketRoute("/sub", sub), WebSocketRoute("/fan", fan)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def start_child(args: list[str], port: int) -> subprocess.Popen[bytes]:
+    """Start this script in a child mode and wait until ``port`` accepts connections."""
+    child = subprocess.Popen([sys.executable, __file__, *args], env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"server {args[0]} exited with {child.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return child
+        time.sleep(0.1)
+    child.kill()
+    raise SystemExit(f"server {args[0]} did not start")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` percentile of ``values`` (NaN when empty)."""
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+@dataclass
+class Deliveries:
+    """Receive times per tick, and anything unexpected."""
+
+    sent: dict[float, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    received: int = 0
+    unmatched: int = 0
+
+
+async def subscriber(
+    session: aiohttp.ClientSession, url: str, out: Deliveries, ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """One risk WebSocket: each view's mark names the tick it answers."""
+    async with session.ws_connect(url, max_msg_size=0) as ws:
+        first = await ws.receive()
+        if first.type != aiohttp.WSMsgType.TEXT:
+            raise SystemExit(f"subscriber {url}: {first.type} {first.data}")
+        ready.set()
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.25)
+            except TimeoutError:
+                continue
+            now = time.perf_counter_ns()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            view = json.loads(msg.data)
+            mark = view["positions"][0]["mark"] if view.get("positions") else None
+            started = out.sent.get(mark) if mark is not None else None
+            out.received += 1
+            if started is None:
+                out.unmatched += 1
+            else:
+                out.latencies_ms.append((now - started) / 1e6)
+
+
+async def timed_gets(
+    session: aiohttp.ClientSession, url: str, count: int, pause: float
+) -> list[float]:
+    """``count`` sequential GETs of ``url`` (``pause`` seconds apart): milliseconds each."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter_ns()
+        async with session.get(url) as response:
+            await response.read()
+            if response.status != 200:
+                raise SystemExit(f"GET {url}: {response.status}")
+        times.append((time.perf_counter_ns() - start) / 1e6)
+        if pause:
+            await asyncio.sleep(pause)
+    return times
+
+
+async def open_all(
+    count: int, connect: Callable[[asyncio.Event], Awaitable[None]]
+) -> list[asyncio.Task[None]]:
+    """Start ``count`` connections (50 at a time) and wait until each has its first message."""
+    tasks = []
+    for start in range(0, count, 50):
+        events = [asyncio.Event() for _ in range(min(50, count - start))]
+        tasks += [asyncio.create_task(connect(e)) for e in events]
+        waiting = [asyncio.create_task(e.wait()) for e in events]
+        done, _ = await asyncio.wait(waiting, timeout=30)
+        if len(done) < len(events):
+            raise SystemExit("subscribers did not connect")
+    return tasks
+
+
+@dataclass
+class Run:
+    """What one load run measured (milliseconds)."""
+
+    ticks: int
+    sent_for_s: float
+    elapsed_s: float
+    failed: list[int]
+    expected: int
+    delivered: int
+    unmatched: int
+    tick_ms: list[float]
+    delivery_ms: list[float]
+    idle_margin_ms: list[float]
+    idle_health_ms: list[float]
+    loaded_margin_ms: list[float]
+
+
+async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
+    """Subscribe, tick, and measure the service."""
+    headers = {"X-API-Key": key}
+    ids = account_ids(opts.accounts)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as session:
+        idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
+        idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
+        out, stop = Deliveries(), asyncio.Event()
+        watched = iter(ids[k * opts.accounts // opts.subscribers] for k in range(opts.subscribers))
+        subs = await open_all(
+            opts.subscribers,
+            lambda ready: subscriber(
+                session, f"/ws/risk/{next(watched)}?key={key}", out, ready, stop
+            ),
+        )
+        answered: list[float] = []
+        failed: list[int] = []
+
+        async def tick(i: int) -> None:
+            mark = BASE_PRICE * (1 + 0.0001 * ((i % 200) - 100)) + 0.01 * i
+            mark = round(mark, 2)
+            start = time.perf_counter_ns()
+            out.sent[mark] = start
+            async with session.post("/prices", json={"prices": {SYMBOL: mark}}) as response:
+                await response.read()
+                if response.status != 200:
+                    failed.append(response.status)
+            answered.append((time.perf_counter_ns() - start) / 1e6)
+
+        expected = opts.ticks * opts.subscribers
+        began = time.perf_counter()
+        rest_load = asyncio.create_task(
+            timed_gets(session, f"/accounts/{ids[-1]}/margin", opts.rest, opts.interval_ms / 1e3)
+        )
+        ticks = []
+        for i in range(opts.ticks):
+            ticks.append(asyncio.create_task(tick(i)))
+            due = began + (i + 1) * opts.interval_ms / 1e3
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        sent_for = time.perf_counter() - began
+        deadline = began + opts.timeout
+        await asyncio.wait(ticks, timeout=max(0.1, deadline - time.perf_counter()))
+        while out.received < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - began
+        loaded_margin = await rest_load
+        stop.set()
+        await asyncio.gather(*subs, return_exceptions=True)
+        return Run(
+            opts.ticks,
+            sent_for,
+            elapsed,
+            failed,
+            expected,
+            out.received - out.unmatched,
+            out.unmatched,
+            answered,
+            out.latencies_ms,
+            idle_margin,
+            idle_health,
+            loaded_margin,
+        )
+
+
+async def echo_fanout(port: int, subscribers: int, messages: int, interval: float) -> list[float]:
+    """The same fan-out through the empty server: milliseconds from send to each receipt."""
+    latencies: list[float] = []
+    sent: dict[str, int] = {}
+    stop = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector) as session:
+
+        async def sub(ready: asyncio.Event) -> None:
+            async with session.ws_connect("/sub") as ws:
+                ready.set()
+                while not stop.is_set():
+                    try:
+                        msg = await asyncio.wait_for(ws.receive(), 0.25)
+                    except TimeoutError:
+                        continue
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    now = time.perf_counter_ns()
+                    latencies.append((now - sent[msg.data]) / 1e6)
+
+        tasks = []
+        for _ in range(subscribers):
+            ready = asyncio.Event()
+            tasks.append(asyncio.create_task(sub(ready)))
+            await ready.wait()
+        await asyncio.sleep(0.2)
+        async with session.ws_connect("/fan") as fan:
+            began = time.perf_counter()
+            for i in range(messages):
+                text = json.dumps({"tick": i, "prices": {SYMBOL: BASE_PRICE}})
+                sent[text] = time.perf_counter_ns()
+                await fan.send_str(text)
+                await asyncio.sleep(max(0.0, began + (i + 1) * interval - time.perf_counter()))
+            deadline = time.perf_counter() + 30
+            while len(latencies) < messages * subscribers and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return latencies
+
+
+def engine_baselines(db_url: str, repeat: int) -> tuple[list[float], list[float]]:
+    """The bare engine on the same accounts, in this process (milliseconds each, after a
+    warm-up): the ledger's risk book ticked to a new mark (``RiskBook.apply_prices``: the
+    columnar re-margin), and ``evaluate_many`` of every account at the mark (the full health,
+    liquidation prices and crash distances the service turns into views)."""
+    from crossmargin.health import evaluate_many
+    from crossmargin.ledger import Ledger
+    from crossmargin.ledger.liquidation import model_market, traders
+
+    ledger = Ledger(db_url, venue="binance")
+    try:
+        book = ledger.risk_book()
+        ticks = []
+        for i in range(repeat + 1):
+            start = time.perf_counter_ns()
+            book.apply_prices({SYMBOL: BASE_PRICE * (1 + 0.001 * (i % 7))})
+            if i:
+                ticks.append((time.perf_counter_ns() - start) / 1e6)
+        accounts = [ledger.account(a) for a in sorted(traders(ledger.state))]
+        market = model_market(ledger.state, ledger.ctx)
+        evaluations = []
+        for i in range(min(repeat, 5) + 1):
+            start = time.perf_counter_ns()
+            evaluate_many(accounts, market)
+            if i:
+                evaluations.append((time.perf_counter_ns() - start) / 1e6)
+        return ticks, evaluations
+    finally:
+        ledger.close()
+
+
+def line(label: str, values: list[float], base: list[float], base_label: str) -> None:
+    """One figure's p50/p99 beside its baseline's, and the ratio of the p99s."""
+    p50, p99, b50, b99 = pct(values, 50), pct(values, 99), pct(base, 50), pct(base, 99)
+    print(
+        f"{label:<31} p50 {p50:8.2f} p99 {p99:8.2f} ms | {base_label:<33} "
+        f"p50 {b50:7.2f} p99 {b99:7.2f} ms | p99 x{p99 / b99:.1f}"
+    )
+
+
+def report(run: Run, echo: list[float], engine: tuple[list[float], list[float]]) -> None:
+    """Print the figures, each beside its baseline."""
+    print(
+        f"ticks: {run.ticks} sent in {run.sent_for_s:.2f} s, {len(run.tick_ms)} answered "
+        f"({len(run.failed)} failed), all delivered or timed out after {run.elapsed_s:.2f} s"
+    )
+    print(
+        f"deliveries: {run.delivered} of {run.expected} expected, dropped "
+        f"{run.expected - run.delivered}, unmatched {run.unmatched}"
+    )
+    remargin, evaluations = engine
+    line("tick -> view delivered", run.delivery_ms, echo, "empty fan-out, same stack")
+    line("tick -> view delivered", run.delivery_ms, remargin, "engine: RiskBook.apply_prices")
+    line("POST /prices answered", run.tick_ms, evaluations, "engine: evaluate_many, all accts")
+    line("GET margin report, idle", run.idle_margin_ms, run.idle_health_ms, "GET /healthz, idle")
+    line("GET margin report, under load", run.loaded_margin_ms, run.idle_health_ms,
+         "GET /healthz, idle")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (1k accounts)")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--subscribers", type=int, default=1_000)
+    parser.add_argument("--ticks", type=int, default=300)
+    parser.add_argument("--interval-ms", type=float, default=10.0)
+    parser.add_argument("--rest", type=int, default=200, help="margin-report requests per phase")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds of load at most")
+    parser.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.serve:
+        serve(opts.serve[0], int(opts.serve[1]))
+        return
+    if opts.echo:
+        serve_echo(opts.echo)
+        return
+    if opts.quick:
+        opts.accounts, opts.subscribers, opts.ticks, opts.rest = 1_000, 100, 50, 50
+        opts.timeout = min(opts.timeout, 30.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        started = time.perf_counter()
+        key = seed(db_url, opts.accounts)
+        print(
+            f"{opts.accounts} accounts seeded in {time.perf_counter() - started:.1f} s; "
+            f"{opts.subscribers} subscribers, {opts.ticks} ticks every {opts.interval_ms:g} ms"
+        )
+        engine = engine_baselines(db_url, 20)
+        port, echo_port = free_port(), free_port()
+        server = start_child(["--serve", db_url, str(port)], port)
+        try:
+            figures = asyncio.run(load(f"http://127.0.0.1:{port}", key, opts))
+        finally:
+            server.terminate()
+            server.wait(30)
+        echo_server = start_child(["--echo", str(echo_port)], echo_port)
+        try:
+            echo = asyncio.run(
+                echo_fanout(echo_port, opts.subscribers, opts.ticks, opts.interval_ms / 1e3)
+            )
+        finally:
+            echo_server.terminate()
+            echo_server.wait(30)
+        report(figures, echo, engine)
+
+
+if __name__ == "__main__":
+    main()
