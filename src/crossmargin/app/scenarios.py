@@ -28,6 +28,7 @@ from crossmargin.rules import PmRulebook, load_pm_rulebook
 
 __all__ = [
     "ScenarioPnl",
+    "account_scenarios",
     "document_scenarios",
     "parse_leg",
     "strategy_account",
@@ -148,3 +149,18 @@ def document_scenarios(
     chosen = portfolio.account(account_id or portfolio.accounts[0].id)
     risk = account_risk(chosen, portfolio.market, portfolio.pm, portfolio.options)
     return _unit_view(risk, portfolio.pm, underlying)
+
+
+def account_scenarios(
+    account: Account,
+    market: Market,
+    rulebook: str | Path | None = None,
+    underlying: str | None = None,
+    data: OptionData | None = None,
+) -> ScenarioPnl:
+    """The scenario P&L of ``account``'s ``underlying`` unit (default: its first) under a PM
+    rulebook (default ``deribit-pm``), at ``market``; ``data`` gives the valuation time and
+    vols of option positions (default: now, no vols: futures and spot only)."""
+    rules = load_pm_rulebook(rulebook or DEFAULT_PM_RULEBOOK)
+    risk = account_risk(account, market, rules, data or OptionData(datetime.now(UTC)))
+    return _unit_view(risk, rules, underlying or risk.units[0])

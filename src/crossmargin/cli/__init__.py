@@ -1,5 +1,5 @@
 """Command line: ``crossmargin margin``, ``what-if``, ``rulebooks``, ``demo``, ``scenarios``,
-``stress``, ``bench`` and ``replay``; one module per command group."""
+``stress``, ``bench``, ``replay``, ``serve`` and ``keys``; one module per command group."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from crossmargin.cli.bench import bench
 from crossmargin.cli.margin import demo, margin, rulebooks, what_if
 from crossmargin.cli.replay import replay
 from crossmargin.cli.scenarios import scenarios
+from crossmargin.cli.serve import keys, serve
 from crossmargin.cli.stress import stress
 
 __all__ = ["app", "main"]
@@ -98,6 +99,8 @@ app.command("scenarios")(scenarios)
 app.command("stress")(stress)
 app.command("bench")(bench)
 app.command("replay")(replay)
+app.command("serve")(serve)
+app.add_typer(keys, name="keys")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The service's REST routes and its WebSocket risk channel, one module per group."""

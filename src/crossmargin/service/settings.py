@@ -1,0 +1,50 @@
+"""The service's settings: one frozen value built by ``crossmargin serve`` (or a test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crossmargin.model import CrossMarginError
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the service runs.
+
+    ``db_url`` is the ledger database (SQLite file or ``postgresql+psycopg://``); ``venue`` the
+    ledger's liquidation rulebook. ``demo`` seeds demo accounts, replays the bundled BTC history
+    and lets requests without a key act as the operator (for a local look only: the demo binds
+    to loopback). ``max_body_bytes`` bounds a request body (413 above it); a key may make
+    ``rate_per_second`` requests a second on average with bursts of ``rate_burst`` (429 beyond).
+    ``replay`` names a candle file (time, open, high, low, close) to replay on start-up at
+    ``speed`` seconds of history per second (the demo replays the bundled March 2020 candles at
+    that speed). ``nats_url`` (optional) names the broker the bus uses; without it the
+    in-process hub is the only queue.
+    """
+
+    db_url: str = "sqlite:///.data/crossmargin.db"
+    venue: str = "binance"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    max_body_bytes: int = 1_048_576
+    rate_per_second: float = 50.0
+    rate_burst: int = 200
+    replay: str | None = None
+    speed: float = 28_800.0
+    nats_url: str | None = None
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65_535:
+            raise CrossMarginError("port", f"must be 0-65535, got {self.port}")
+        if not (self.speed > 0 and self.speed < float("inf")):
+            raise CrossMarginError("speed", f"must be > 0, got {self.speed}")
+        if self.max_body_bytes < 1:
+            raise CrossMarginError("max_body_bytes", f"must be >= 1, got {self.max_body_bytes}")
+        if not self.rate_per_second > 0:
+            raise CrossMarginError("rate_per_second", f"must be > 0, got {self.rate_per_second}")
+        if self.rate_burst < 1:
+            raise CrossMarginError("rate_burst", f"must be >= 1, got {self.rate_burst}")
