@@ -29,7 +29,8 @@ from crossmargin.service.pages import PLOTLY_JS
 from crossmargin.service.settings import Settings
 
 CHROMIUM = shutil.which("chromium")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package)")
+NO_CHROMIUM = "chromium not installed (Debian package)"
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 BTC, ETH = 60_000.0, 3_000.0
 
@@ -120,7 +121,7 @@ class Watch:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
-        pytest.skip("chromium not installed (Debian package)")
+        pytest.skip(NO_CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -147,7 +148,8 @@ def number(text: str) -> float:
 
 
 def book_ids(page: Any) -> list[str]:
-    return [str(x) for x in page.eval_on_selector_all("#book tbody tr", "rs => rs.map(r => r.dataset.account)")]
+    ids = page.eval_on_selector_all("#book tbody tr", "rs => rs.map(r => r.dataset.account)")
+    return [str(x) for x in ids]
 
 
 @needs_chromium

@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crossmargin.service import demo, errors
+from crossmargin.service import demo, errors, pages
 from crossmargin.service.errors import error_body
 from crossmargin.service.feeds import Feeds
 from crossmargin.service.routes import accounts, book, feeds, keys, ops, risk_ws
@@ -40,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     feeds.router,
     keys.router,
     risk_ws.router,
+    pages.router,
 ]
 """Routers the app includes, in this order."""
 

@@ -2,18 +2,18 @@
 
 The page is plain HTML and JavaScript without a build step; it routes in the browser on the
 URL fragment (``/#/``, ``/#/accounts/{id}``, ``/#/venues``) so it never shadows the JSON paths
-``/accounts/{id}`` and ``/venues``. ``/ws/book`` pushes the ``book`` channel (the marks, the
-accounts per status and the ids that changed, after each tick) to an operator's book view. Charts use the plotly.js bundle that ships inside the
-installed ``plotly`` Python package, served from here: the page loads nothing from another host.
+``/accounts/{id}`` and ``/venues``. Charts use the plotly.js bundle that ships inside the
+installed ``plotly`` Python package, served from here: the page loads nothing from another
+host. ``/ws/book`` pushes the ``book`` channel (after each tick: the marks, the accounts per
+status and the ids that changed) to the book view.
 """
 
 from __future__ import annotations
 
-from importlib.resources import files
-from pathlib import Path
-
 import asyncio
 import contextlib
+from importlib.resources import files
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
