@@ -2,23 +2,26 @@
 
 A SQLite ledger of ``--accounts`` traders (one BTCUSDT position each, leverage 2x-41x, long and
 short) is served by uvicorn in a child process; this process opens ``--subscribers``
-WebSockets on ``/ws/risk/{account_id}`` (one account each) and posts a tick to ``POST /prices``
-every ``--interval-ms`` (open loop: a tick is sent on time whether or not the previous one has
-been answered), ``--ticks`` of them, each with its own mark. Every tick changes every
-subscribed account's view, so each subscriber must receive one message per tick: the delivered
-count against ticks x subscribers says whether anything was dropped.
+WebSockets on ``/ws/risk/{account_id}`` (accounts spread over the book) and posts ticks to
+``POST /prices``, each with its own mark, so every subscriber must receive one view per tick:
+deliveries made against ticks x subscribers say whether anything was dropped or left behind.
+Ticks go out two ways: ``--probe`` one at a time (each waits for its deliveries: the latency
+of one tick with nothing queued), then ``--ticks`` on the clock every ``--interval-ms`` (open
+loop, whether or not the previous one was answered: the load the goal names).
 
 Figures (client clocks, ``time.perf_counter_ns``):
 
 1. Tick to delivery: from sending a tick to each subscriber receiving the view at that mark
-   (p50/p99 over every delivery; goal p99 < 50 ms), against (a) the engine's bare re-margin of
-   the same book (``RiskBook.remargin`` at a new mark, in this process: the risk work alone) and
-   (b) the same fan-out through an empty uvicorn WebSocket server in a second child (one
-   message in, the same message to as many sockets: the transport alone).
-2. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the tick load
+   (p50/p99 over every delivery; goal p99 < 50 ms), against (a) the same fan-out through an
+   empty uvicorn WebSocket server in a second child (one message in, the same message out to
+   as many sockets: the transport alone) and (b) the engine's bare re-margin of the same book
+   in this process (``RiskBook.apply_prices``: the columnar risk work alone).
+2. ``POST /prices`` answer time against ``evaluate_many`` of every account (the full health the
+   service turns into views), in this process.
+3. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the clocked ticks
    (goal p99 < 20 ms), against ``GET /healthz`` on the same server (the HTTP stack alone).
 
-Bounded: at most ``--timeout`` seconds of load, then whatever arrived is counted.
+Bounded: each phase stops after ``--timeout`` seconds; what had not arrived is counted missing.
 Run: ``python benchmarks/bench_service.py [--quick]``.
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import socket
 import subprocess
@@ -152,16 +156,22 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Deliveries:
-    """Receive times per tick, and anything unexpected."""
+    """Send time and receive latencies of each tick (by its mark), and unmatched messages."""
 
     sent: dict[float, int] = field(default_factory=dict)
-    latencies_ms: list[float] = field(default_factory=list)
-    received: int = 0
+    latencies_ms: dict[float, list[float]] = field(default_factory=dict)
     unmatched: int = 0
+
+    def of(self, marks: list[float]) -> list[float]:
+        """Every delivery latency of the ticks at ``marks``."""
+        return [ms for m in marks for ms in self.latencies_ms.get(m, [])]
 
 
 async def subscriber(
-    session: aiohttp.ClientSession, url: str, out: Deliveries, ready: asyncio.Event,
+    session: aiohttp.ClientSession,
+    url: str,
+    out: Deliveries,
+    ready: asyncio.Event,
     stop: asyncio.Event,
 ) -> None:
     """One risk WebSocket: each view's mark names the tick it answers."""
@@ -181,19 +191,25 @@ async def subscriber(
             view = json.loads(msg.data)
             mark = view["positions"][0]["mark"] if view.get("positions") else None
             started = out.sent.get(mark) if mark is not None else None
-            out.received += 1
-            if started is None:
+            if mark is None or started is None:
                 out.unmatched += 1
             else:
-                out.latencies_ms.append((now - started) / 1e6)
+                out.latencies_ms.setdefault(mark, []).append((now - started) / 1e6)
 
 
 async def timed_gets(
-    session: aiohttp.ClientSession, url: str, count: int, pause: float
+    session: aiohttp.ClientSession,
+    url: str,
+    count: int,
+    pause: float,
+    deadline: float = math.inf,
 ) -> list[float]:
-    """``count`` sequential GETs of ``url`` (``pause`` seconds apart): milliseconds each."""
+    """Up to ``count`` sequential GETs of ``url`` (``pause`` seconds apart, none started after
+    ``deadline``): milliseconds each."""
     times = []
     for _ in range(count):
+        if time.perf_counter() > deadline:
+            break
         start = time.perf_counter_ns()
         async with session.get(url) as response:
             await response.read()
@@ -221,29 +237,46 @@ async def open_all(
 
 
 @dataclass
-class Run:
-    """What one load run measured (milliseconds)."""
+class Phase:
+    """One way of sending ticks: how many, how long sending took, each POST's answer time and
+    each delivery's latency (milliseconds), deliveries expected and made."""
 
     ticks: int
     sent_for_s: float
-    elapsed_s: float
-    failed: list[int]
-    expected: int
-    delivered: int
-    unmatched: int
+    failed: int
     tick_ms: list[float]
     delivery_ms: list[float]
+    expected: int
+
+    @property
+    def delivered(self) -> int:
+        return len(self.delivery_ms)
+
+
+@dataclass
+class Run:
+    """What one load run measured (milliseconds)."""
+
+    closed: Phase
+    open: Phase
+    unmatched: int
     idle_margin_ms: list[float]
     idle_health_ms: list[float]
     loaded_margin_ms: list[float]
 
 
+def tick_mark(i: int) -> float:
+    """Tick ``i``'s BTCUSDT mark: within 1% of the seeded price, distinct for each tick."""
+    return round(BASE_PRICE * (1 + 0.0001 * ((i % 200) - 100)) + 0.01 * i, 2)
+
+
 async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
-    """Subscribe, tick, and measure the service."""
-    headers = {"X-API-Key": key}
+    """Subscribe, then tick one at a time (each waits for its deliveries: the latency without
+    queueing) and then on the clock every ``interval_ms`` (open loop: the load of the goal)."""
     ids = account_ids(opts.accounts)
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as session:
+    session = aiohttp.ClientSession(base, headers={"X-API-Key": key}, connector=connector)
+    async with session:
         idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
         idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
         out, stop = Deliveries(), asyncio.Event()
@@ -254,53 +287,65 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
                 session, f"/ws/risk/{next(watched)}?key={key}", out, ready, stop
             ),
         )
-        answered: list[float] = []
-        failed: list[int] = []
+        answered: dict[float, float] = {}
+        failed: list[float] = []
 
-        async def tick(i: int) -> None:
-            mark = BASE_PRICE * (1 + 0.0001 * ((i % 200) - 100)) + 0.01 * i
-            mark = round(mark, 2)
+        async def tick(mark: float) -> None:
             start = time.perf_counter_ns()
             out.sent[mark] = start
             async with session.post("/prices", json={"prices": {SYMBOL: mark}}) as response:
                 await response.read()
                 if response.status != 200:
-                    failed.append(response.status)
-            answered.append((time.perf_counter_ns() - start) / 1e6)
+                    failed.append(mark)
+            answered[mark] = (time.perf_counter_ns() - start) / 1e6
 
-        expected = opts.ticks * opts.subscribers
+        def phase(marks: list[float], sent_for: float) -> Phase:
+            return Phase(
+                len(marks),
+                sent_for,
+                sum(m in failed for m in marks),
+                [answered[m] for m in marks if m in answered],
+                out.of(marks),
+                len(marks) * opts.subscribers,
+            )
+
         began = time.perf_counter()
+        deadline = began + opts.timeout
+        closed = [tick_mark(i) for i in range(opts.probe)]
+        for mark in closed:
+            await tick(mark)
+            while len(out.latencies_ms.get(mark, ())) < opts.subscribers:
+                if time.perf_counter() > deadline:
+                    break
+                await asyncio.sleep(0.001)
+        closed_phase = phase(closed, time.perf_counter() - began)
+
+        began = time.perf_counter()
+        deadline = began + opts.timeout
         rest_load = asyncio.create_task(
-            timed_gets(session, f"/accounts/{ids[-1]}/margin", opts.rest, opts.interval_ms / 1e3)
+            timed_gets(
+                session, f"/accounts/{ids[-1]}/margin", opts.rest, opts.interval_ms / 1e3, deadline
+            )
         )
+        marks = [tick_mark(opts.probe + i) for i in range(opts.ticks)]
         ticks = []
-        for i in range(opts.ticks):
-            ticks.append(asyncio.create_task(tick(i)))
+        for i, mark in enumerate(marks):
+            ticks.append(asyncio.create_task(tick(mark)))
             due = began + (i + 1) * opts.interval_ms / 1e3
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         sent_for = time.perf_counter() - began
-        deadline = began + opts.timeout
         await asyncio.wait(ticks, timeout=max(0.1, deadline - time.perf_counter()))
-        while out.received < expected and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - began
+        while len(out.of(marks)) < len(marks) * opts.subscribers:
+            if time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        open_phase = phase(marks, sent_for)
         loaded_margin = await rest_load
         stop.set()
-        await asyncio.gather(*subs, return_exceptions=True)
-        return Run(
-            opts.ticks,
-            sent_for,
-            elapsed,
-            failed,
-            expected,
-            out.received - out.unmatched,
-            out.unmatched,
-            answered,
-            out.latencies_ms,
-            idle_margin,
-            idle_health,
-            loaded_margin,
-        )
+        for t in ticks:
+            t.cancel()
+        await asyncio.gather(*subs, *ticks, return_exceptions=True)
+        return Run(closed_phase, open_phase, out.unmatched, idle_margin, idle_health, loaded_margin)
 
 
 async def echo_fanout(port: int, subscribers: int, messages: int, interval: float) -> list[float]:
@@ -387,21 +432,24 @@ def line(label: str, values: list[float], base: list[float], base_label: str) ->
 
 def report(run: Run, echo: list[float], engine: tuple[list[float], list[float]]) -> None:
     """Print the figures, each beside its baseline."""
-    print(
-        f"ticks: {run.ticks} sent in {run.sent_for_s:.2f} s, {len(run.tick_ms)} answered "
-        f"({len(run.failed)} failed), all delivered or timed out after {run.elapsed_s:.2f} s"
-    )
-    print(
-        f"deliveries: {run.delivered} of {run.expected} expected, dropped "
-        f"{run.expected - run.delivered}, unmatched {run.unmatched}"
-    )
     remargin, evaluations = engine
-    line("tick -> view delivered", run.delivery_ms, echo, "empty fan-out, same stack")
-    line("tick -> view delivered", run.delivery_ms, remargin, "engine: RiskBook.apply_prices")
-    line("POST /prices answered", run.tick_ms, evaluations, "engine: evaluate_many, all accts")
+    for name, ph in (("one tick at a time", run.closed), ("a tick every interval", run.open)):
+        print(
+            f"{name}: {ph.ticks} ticks sent in {ph.sent_for_s:.2f} s ({ph.failed} failed); "
+            f"{ph.delivered} of {ph.expected} deliveries made, {ph.expected - ph.delivered} "
+            f"missing at the time limit"
+        )
+        line("  tick -> view delivered", ph.delivery_ms, echo, "empty fan-out, same stack")
+        line("  tick -> view delivered", ph.delivery_ms, remargin, "engine: RiskBook.apply_prices")
+        line("  POST /prices answered", ph.tick_ms, evaluations, "engine: evaluate_many, all")
+    print(f"messages matching no tick: {run.unmatched}")
     line("GET margin report, idle", run.idle_margin_ms, run.idle_health_ms, "GET /healthz, idle")
-    line("GET margin report, under load", run.loaded_margin_ms, run.idle_health_ms,
-         "GET /healthz, idle")
+    line(
+        "GET margin report, under ticks",
+        run.loaded_margin_ms,
+        run.idle_health_ms,
+        "GET /healthz, idle",
+    )
 
 
 def main() -> None:
@@ -409,7 +457,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run (1k accounts)")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--subscribers", type=int, default=1_000)
-    parser.add_argument("--ticks", type=int, default=300)
+    parser.add_argument("--ticks", type=int, default=300, help="ticks sent on the clock")
+    parser.add_argument("--probe", type=int, default=30, help="ticks sent one at a time")
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--rest", type=int, default=200, help="margin-report requests per phase")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds of load at most")
@@ -423,7 +472,7 @@ def main() -> None:
         serve_echo(opts.echo)
         return
     if opts.quick:
-        opts.accounts, opts.subscribers, opts.ticks, opts.rest = 1_000, 100, 50, 50
+        opts.accounts, opts.subscribers, opts.ticks, opts.probe, opts.rest = 1_000, 100, 50, 10, 50
         opts.timeout = min(opts.timeout, 30.0)
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
