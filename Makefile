@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[all,dev]"
 	touch $(STAMP)
 
+# The service and dashboard on a SQLite file in .data/, demo accounts replaying March 2020 BTC.
 run: $(STAMP)
-	$(BIN)/crossmargin demo
+	$(BIN)/crossmargin serve --demo --db sqlite:///.data/crossmargin.db
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check src tests benchmarks

@@ -35,7 +35,8 @@ _BALANCES = (1_000, 2_500, 5_000, 10_000, 25_000)
 
 def open_demo_positions(ledger: Ledger, symbol: str, price: Decimal, round_: int) -> list[str]:
     """Open a position for every demo account without one (deposit first, topping the wallet
-    up to its starting balance), at the mark ``price``; the accounts that traded."""
+    up to its starting balance), at the mark ``price``; an order the ledger refuses (above the
+    bracket's leverage cap) is tried again at half the leverage. The accounts touched."""
     rng = random.Random(round_)
     opened = []
     for i in range(1, DEMO_ACCOUNTS + 1):
@@ -49,18 +50,21 @@ def open_demo_positions(ledger: Ledger, symbol: str, price: Decimal, round_: int
         held = ledger.state.balances.get(f"trader:{name}", Decimal(0))
         if held < balance:
             ledger.deposit(f"demo:{round_}:deposit:{name}", name, balance - held)
-        size = balance * leverage * Decimal("0.9") * Decimal(str(0.8 + 0.4 * rng.random()))
-        qty = (size / price).quantize(Decimal("0.001"))
-        with contextlib.suppress(CrossMarginError):
-            ledger.trade(
-                f"demo:{round_}:trade:{name}",
-                name,
-                symbol,
-                side * qty,
-                margin_mode=mode,
-                leverage=leverage,
-            )
-            opened.append(name)
+        factor = Decimal(str(round(0.7 + 0.25 * rng.random(), 4)))
+        for attempt in range(4):
+            qty = (balance * leverage * factor / price).quantize(Decimal("0.001"))
+            with contextlib.suppress(CrossMarginError):
+                ledger.trade(
+                    f"demo:{round_}:trade:{attempt}:{name}",
+                    name,
+                    symbol,
+                    side * qty,
+                    margin_mode=mode,
+                    leverage=leverage,
+                )
+                break
+            leverage = max(leverage // 2, 2)
+        opened.append(name)
     return opened
 
 

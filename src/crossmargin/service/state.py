@@ -301,7 +301,16 @@ class ServiceState:
                 self._views[view.account_id] = view
                 changed.append(view)
                 self.hub.publish(f"risk:{view.account_id}", view.to_data())
+        if changed:
+            self.metrics.set_statuses(self.status_counts())
         return changed
+
+    def status_counts(self) -> dict[str, int]:
+        """Accounts per status label."""
+        counts: dict[str, int] = {}
+        for view in self._views.values():
+            counts[view.status] = counts.get(view.status, 0) + 1
+        return counts
 
     def _touched(self, receipts: Sequence[Receipt]) -> set[str]:
         """Accounts the receipts' events name; liquidation fills counted on the way."""
@@ -321,7 +330,8 @@ class ServiceState:
 
     def check_prices(self, prices: Mapping[str, Any]) -> dict[str, Decimal]:
         """``prices`` as exact marks of ledger instruments, or the error naming the first bad
-        one (``prices.BTCUSDT``)."""
+        one (``prices.BTCUSDT``). A float (a feed's binary number) is rounded to the ledger's 8
+        decimal places; decimal text must already be exact."""
         if not isinstance(prices, Mapping) or not prices:
             raise CrossMarginError("prices", "must be a non-empty object of symbol: price")
         out: dict[str, Decimal] = {}
@@ -330,6 +340,8 @@ class ServiceState:
                 raise CrossMarginError(f"prices.{symbol}", "unknown instrument")
             if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
                 raise CrossMarginError(f"prices.{symbol}", "must be a number")
+            if isinstance(value, float) and math.isfinite(value):
+                value = round(value, 8)
             out[symbol] = limits.price(f"prices.{symbol}", value)
         return out
 
@@ -350,10 +362,6 @@ class ServiceState:
         }
         changed = self.refresh_views(sorted(holders | self._touched(receipts)), at)
         self.metrics.prices_processed.inc(len(marks))
-        counts: dict[str, int] = {}
-        for view in self._views.values():
-            counts[view.status] = counts.get(view.status, 0) + 1
-        self.metrics.set_statuses(counts)
         for symbol, price in marks.items():
             recent = self._marks.setdefault(symbol, deque(maxlen=RECENT_MARKS))
             recent.append((datetime.fromisoformat(at).timestamp(), float(price)))
@@ -384,13 +392,10 @@ class ServiceState:
     def book_summary(self, tick: Tick) -> dict[str, Any]:
         """The ``book`` channel's message after ``tick``: the marks, accounts per status and
         the accounts that changed."""
-        counts: dict[str, int] = {}
-        for view in self._views.values():
-            counts[view.status] = counts.get(view.status, 0) + 1
         return {
             "at": tick.at,
             "prices": dict(tick.prices),
             "accounts": len(self._views),
-            "statuses": counts,
+            "statuses": self.status_counts(),
             "changed": [v.account_id for v in tick.changed],
         }
