@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crossmargin.service import demo, errors, pages
+from crossmargin.service import alert_routes, demo, errors, pages, venue_routes
 from crossmargin.service.errors import error_body
 from crossmargin.service.feeds import Feeds
 from crossmargin.service.routes import accounts, book, feeds, keys, ops, risk_ws
@@ -40,14 +40,16 @@ ROUTERS: list[APIRouter] = [
     feeds.router,
     keys.router,
     risk_ws.router,
+    alert_routes.router,
+    venue_routes.router,
     pages.router,
 ]
 """Routers the app includes, in this order."""
 
-STARTUP: list[Hook] = [demo.start]
+STARTUP: list[Hook] = [alert_routes.start, venue_routes.start, demo.start]
 """Awaited, in order, when the app starts (after the state exists)."""
 
-SHUTDOWN: list[Hook] = [feeds.stop]
+SHUTDOWN: list[Hook] = [feeds.stop, alert_routes.stop]
 """Awaited, in order, when the app stops (before the ledger closes)."""
 
 

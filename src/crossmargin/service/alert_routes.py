@@ -1,0 +1,386 @@
+"""Alert rules, webhooks, the alert history and the alert WebSocket; the tick listener that
+evaluates the rules and delivers what fires.
+
+After each tick the listener evaluates every rule of each changed account
+(:func:`crossmargin.service.alerts.evaluate`) and sends each alert, in this order, to the hub
+(channels ``alerts`` and ``alerts:{account_id}``, read by the WebSocket routes), into the
+ledger database's record, to the bus (NATS subject ``crossmargin.alerts.{account}`` when the
+service has a broker) and, in the background, to each webhook that follows the account. The
+tick-to-alert latency is observed when the alert reaches the hub.
+
+With a broker (``Settings.nats_url``) the service also applies the price updates published on
+``crossmargin.prices`` (consumer ``service-{host}-{port}``: each process sees the whole feed).
+
+Rules and webhooks live in the process (they are configuration, not ledger state); the
+alerts themselves are durable. An account key sees and changes only its account's rules,
+webhooks and alerts; the operator all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+from crossmargin.model import CrossMarginError
+from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate, parse_rule
+from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus
+from crossmargin.service.errors import ApiError
+from crossmargin.service.security import Principal, principal, require_account, websocket_principal
+from crossmargin.service.state import AccountView, ServiceState, Tick
+from crossmargin.service.webhooks import Delivery, Webhook, WebhookSender, parse_webhook
+
+__all__ = ["AlertService", "router", "start", "stop"]
+
+log = logging.getLogger("crossmargin.service")
+
+router = APIRouter(tags=["alerts"])
+
+NATS_PREFIX = "crossmargin"
+"""Subject prefix (and, upper-cased, stream-name prefix) of the service's NATS streams."""
+
+Number = StrictFloat | StrictInt
+Account = Annotated[Principal, Depends(require_account)]
+Anyone = Annotated[Principal, Depends(principal)]
+
+
+class AlertService:
+    """Rules by id, their states, webhooks by id, the bus and the webhook sender of one
+    service process (``app.state.alerts``)."""
+
+    def __init__(
+        self, state: ServiceState, bus: Bus, sender: WebhookSender | None = None
+    ) -> None:
+        self.state = state
+        self.bus = bus
+        self.sender = sender
+        self.rules: dict[str, AlertRule] = {}
+        self.states: dict[str, RuleState] = {}
+        self.webhooks: dict[str, Webhook] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def failed(self, delivery: Delivery) -> None:
+        """A webhook delivery given up: counted in the metrics and logged."""
+        self.state.metrics.webhook_failures.inc()
+        log.warning(
+            "webhook delivery failed",
+            extra={
+                "webhook": delivery.webhook_id,
+                "alert": delivery.alert_id,
+                "error": delivery.error,
+            },
+        )
+
+    def rules_of(self, account_id: str) -> list[AlertRule]:
+        """The account's rules, in the order they were added."""
+        return [r for r in self.rules.values() if r.account_id == account_id]
+
+    def _volatility(self, view: AccountView, rules: list[AlertRule]) -> dict[str, float]:
+        if not any(r.kind is RuleKind.LIQUIDATION_PROBABILITY for r in rules):
+            return {}
+        return {p.symbol: self.state.volatility(p.symbol) for p in view.positions}
+
+    async def on_tick(self, tick: Tick) -> None:
+        """Evaluate the changed accounts' rules and deliver what fires."""
+        for view in tick.changed:
+            rules = self.rules_of(view.account_id)
+            if not rules:
+                continue
+            vols = self._volatility(view, rules)
+            alerts, states = evaluate(rules, self.states, view, tick.received_ns, vols)
+            self.states.update(states)
+            for alert in alerts:
+                await self.deliver(alert.as_dict(), tick.received_ns)
+
+    async def deliver(self, alert: dict[str, Any], received_ns: int) -> None:
+        """Publish, record and send one alert (see the module docstring)."""
+        self.state.hub.publish("alerts", alert)
+        self.state.hub.publish(f"alerts:{alert['account_id']}", alert)
+        self.state.metrics.observe_tick_to_alert(received_ns)
+        await self.state.run(lambda: self.state.record_alert(alert))
+        try:
+            await self.bus.publish_alert(alert)
+        except Exception:
+            log.exception("alert not published on the bus", extra={"alert": alert["id"]})
+        if self.sender is None:
+            return
+        for hook in list(self.webhooks.values()):
+            if hook.wants(alert):
+                task = asyncio.create_task(self.sender.deliver(hook, alert))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the webhook deliveries under way."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel(self) -> None:
+        """Stop the webhook deliveries under way."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _service(request: Request | WebSocket) -> AlertService:
+    found: AlertService = request.app.state.alerts
+    return found
+
+
+def _known(state: ServiceState, account_id: str) -> None:
+    if not state.known(account_id):
+        raise ApiError(404, "account_id", f"unknown account {account_id!r}")
+
+
+class RuleIn(BaseModel):
+    """An alert rule (see ``crossmargin.service.alerts``): fractions and probabilities lie in
+    [0, 1]; ``band`` is the hysteresis margin in the threshold's units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[
+        "margin_ratio",
+        "crash_distance",
+        "liquidation_distance",
+        "status_change",
+        "liquidation_probability",
+    ]
+    threshold: Number | None = Field(None, description="Required except for status_change.")
+    band: Number = Field(0.0, description="Re-arms once the figure clears the threshold by this.")
+    cooldown_s: Number = Field(0.0, description="Seconds quiet after a firing.")
+    horizon_days: Number = Field(1.0, description="First-passage horizon in days.")
+
+
+class WebhookIn(BaseModel):
+    """A receiver: deliveries are signed with ``secret`` (HMAC-SHA256)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: StrictStr = Field(max_length=2000)
+    secret: StrictStr = Field(min_length=16, max_length=200)
+    account_id: StrictStr | None = Field(None, description="Follow one account (default: all).")
+
+
+@router.get("/accounts/{account_id}/alerts")
+def list_rules(account_id: str, who: Account, request: Request) -> list[dict[str, Any]]:
+    """The account's alert rules."""
+    service = _service(request)
+    _known(service.state, account_id)
+    return [r.as_dict() for r in service.rules_of(account_id)]
+
+
+@router.post("/accounts/{account_id}/alerts", status_code=201)
+def add_rule(account_id: str, body: RuleIn, who: Account, request: Request) -> dict[str, Any]:
+    """Add an alert rule to the account; its id is in the answer."""
+    service = _service(request)
+    _known(service.state, account_id)
+    rule_id = uuid.uuid4().hex[:16]
+    try:
+        rule = parse_rule(body.model_dump(exclude_none=True), rule_id, account_id)
+    except CrossMarginError as error:
+        raise ApiError.of(error) from None
+    service.rules[rule_id] = rule
+    return rule.as_dict()
+
+
+@router.delete("/accounts/{account_id}/alerts/{rule_id}", status_code=204)
+def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -> Response:
+    """Remove one of the account's rules."""
+    service = _service(request)
+    rule = service.rules.get(rule_id)
+    if rule is None or rule.account_id != account_id:
+        raise ApiError(404, "rule_id", f"no rule {rule_id!r} on account {account_id!r}")
+    del service.rules[rule_id]
+    service.states.pop(rule_id, None)
+    return Response(status_code=204)
+
+
+@router.delete("/accounts/{account_id}/alerts", status_code=204)
+def delete_rules(account_id: str, who: Account, request: Request) -> Response:
+    """Remove every rule of the account."""
+    service = _service(request)
+    for rule in service.rules_of(account_id):
+        del service.rules[rule.id]
+        service.states.pop(rule.id, None)
+    return Response(status_code=204)
+
+
+@router.post("/webhooks", status_code=201)
+def add_webhook(body: WebhookIn, who: Anyone, request: Request) -> dict[str, Any]:
+    """Add a webhook; an account key's webhook follows its own account."""
+    service = _service(request)
+    data = body.model_dump()
+    if not who.is_operator:
+        if data["account_id"] not in (None, who.account_id):
+            raise ApiError(403, "account_id", "this key may not follow that account")
+        data["account_id"] = who.account_id
+    if data["account_id"] is None:
+        data.pop("account_id")
+    else:
+        _known(service.state, data["account_id"])
+    try:
+        hook = parse_webhook(data, uuid.uuid4().hex[:16])
+    except CrossMarginError as error:
+        raise ApiError.of(error) from None
+    service.webhooks[hook.id] = hook
+    return hook.as_dict()
+
+
+@router.get("/webhooks")
+def list_webhooks(who: Anyone, request: Request) -> list[dict[str, Any]]:
+    """The webhooks this key may see (secrets left out)."""
+    hooks = _service(request).webhooks.values()
+    return [h.as_dict() for h in hooks if who.is_operator or h.account_id == who.account_id]
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+def delete_webhook(webhook_id: str, who: Anyone, request: Request) -> Response:
+    """Remove a webhook."""
+    service = _service(request)
+    hook = service.webhooks.get(webhook_id)
+    if hook is None or not (who.is_operator or hook.account_id == who.account_id):
+        raise ApiError(404, "webhook_id", f"no webhook {webhook_id!r}")
+    del service.webhooks[webhook_id]
+    return Response(status_code=204)
+
+
+@router.get("/alerts")
+def alert_history(
+    who: Anyone,
+    request: Request,
+    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """The newest alerts from the durable record (an account key: its account's), newest
+    first."""
+    if not who.is_operator:
+        if account_id not in (None, who.account_id):
+            raise ApiError(403, "account_id", "this key may not see that account")
+        account_id = who.account_id
+    state = _service(request).state
+    return state.records.alerts(account_id, limit)
+
+
+async def _stream(websocket: WebSocket, channel: str) -> None:
+    state = _service(websocket).state
+    await websocket.accept()
+    sub = state.hub.subscribe(channel)
+    closed = asyncio.ensure_future(_closed(websocket))
+    try:
+        while True:
+            nxt = asyncio.ensure_future(sub.__anext__())
+            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                return
+            try:
+                await websocket.send_json(nxt.result())
+            except StopAsyncIteration:
+                return
+    except WebSocketDisconnect:
+        pass
+    finally:
+        sub.close()
+        closed.cancel()
+
+
+async def _closed(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+@router.websocket("/ws/alerts")
+async def alerts_channel(websocket: WebSocket) -> None:
+    """Every alert as it fires (an account key: its account's)."""
+    try:
+        who = websocket_principal(websocket)
+    except ApiError as error:
+        await websocket.close(code=4000 + error.status, reason=error.reason)
+        return
+    channel = "alerts" if who.is_operator else f"alerts:{who.account_id}"
+    await _stream(websocket, channel)
+
+
+@router.websocket("/ws/alerts/{account_id}")
+async def account_alerts_channel(websocket: WebSocket, account_id: str) -> None:
+    """The account's alerts as they fire."""
+    try:
+        who = websocket_principal(websocket)
+    except ApiError as error:
+        await websocket.close(code=4000 + error.status, reason=error.reason)
+        return
+    if not who.may_see(account_id):
+        await websocket.close(code=4403, reason="this key may not see that account")
+        return
+    if not _service(websocket).state.known(account_id):
+        await websocket.close(code=4404, reason="unknown account")
+        return
+    await _stream(websocket, f"alerts:{account_id}")
+
+
+async def _apply_feed(state: ServiceState, sub: BusSubscription) -> None:
+    """Apply the bus's price updates; a bad one is logged and acknowledged (not retried)."""
+    async for message in sub:
+        try:
+            at = datetime.fromisoformat(str(message.data.get("at")))
+            await state.apply_prices(message.data.get("prices", {}), at, time.perf_counter_ns())
+        except (CrossMarginError, ValueError) as error:
+            log.warning("price update refused", extra={"reason": str(error)})
+        await message.ack()
+
+
+async def start(app: FastAPI) -> None:
+    """Create the process's :class:`AlertService` (a NATS bus when the settings name a
+    broker), hook its tick listener and, with a broker, apply the shared price feed."""
+    state: ServiceState = app.state.service
+    url = state.settings.nats_url
+    bus: Bus = LocalBus() if url is None else NatsBus(url, prefix=NATS_PREFIX)
+    client = httpx.AsyncClient()
+    service = AlertService(state, bus)
+    service.sender = WebhookSender(client, on_failure=service.failed)
+    app.state.alerts = service
+    app.state.alert_client = client
+    state.tick_listeners.append(service.on_tick)
+    app.state.alert_feed = None
+    if url is not None:
+        name = f"service-{socket.gethostname()}-{state.settings.port}"
+        feed = await bus.prices(name)
+        app.state.alert_feed = asyncio.create_task(_apply_feed(state, feed))
+
+
+async def stop(app: FastAPI) -> None:
+    """Stop the feed and the deliveries under way, close the bus and the HTTP client."""
+    service: AlertService | None = getattr(app.state, "alerts", None)
+    if service is None:
+        return
+    feed: asyncio.Task[None] | None = app.state.alert_feed
+    if feed is not None:
+        feed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feed
+    with contextlib.suppress(ValueError):
+        service.state.tick_listeners.remove(service.on_tick)
+    await service.cancel()
+    await service.bus.close()
+    await app.state.alert_client.aclose()

@@ -1,0 +1,209 @@
+"""The bus: one price feed seen by every service process, one alert stream split between the
+workers of one consumer, duplicate alert ids dropped, unacknowledged alerts delivered again.
+The same checks run on the in-process bus and on the NATS JetStream server named by
+CROSSMARGIN_TEST_NATS_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from crossmargin.service import alert_routes
+from crossmargin.service.app import create_app
+from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus, subject_token
+from crossmargin.service.settings import Settings
+
+from .conftest import TestClient
+
+NATS_URL = os.environ.get("CROSSMARGIN_TEST_NATS_URL")
+needs_nats = pytest.mark.skipif(
+    NATS_URL is None, reason="CROSSMARGIN_TEST_NATS_URL is not set (a NATS JetStream server)"
+)
+
+Factory = Callable[[], Bus]
+
+
+@pytest.fixture(params=["local", pytest.param("nats", marks=needs_nats)])
+def buses(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """Makes the bus as one more service process sees it: the same object in process, a new
+    connection to the same streams (a unique prefix per test) under NATS."""
+    if request.param == "local":
+        local = LocalBus()
+        yield lambda: local
+        return
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+    yield lambda: NatsBus(NATS_URL, prefix=prefix, ack_wait_s=1.0)
+    cleanup = NatsBus(NATS_URL, prefix=prefix)
+
+    async def drop() -> None:
+        await cleanup.delete_streams()
+        await cleanup.close()
+
+    asyncio.run(drop())
+
+
+async def _drain(sub: BusSubscription, timeout: float = 0.5) -> list[dict[str, object]]:
+    out = []
+    while (message := await sub.next(timeout)) is not None:
+        out.append(message.data)
+        await message.ack()
+    return out
+
+
+def _alert(n: int, account: str = "a1") -> dict[str, object]:
+    return {"id": f"r-{n}", "account_id": account, "rule_id": "r", "value": 0.9 + n / 100}
+
+
+def _run(main: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(main())  # type: ignore[arg-type]
+
+
+def test_every_process_sees_the_whole_price_feed(buses: Factory) -> None:
+    async def main() -> None:
+        feed, node_a, node_b = buses(), buses(), buses()
+        sub_a = await node_a.prices("node-a")
+        sub_b = await node_b.prices("node-b")
+        for k in range(5):
+            await feed.publish_prices({"BTCUSDT": 60000.0 + k}, f"2026-01-01T00:00:0{k}+00:00")
+        got_a, got_b = await _drain(sub_a), await _drain(sub_b)
+        expected = [{"prices": {"BTCUSDT": 60000.0 + k}, "at": f"2026-01-01T00:00:0{k}+00:00"}
+                    for k in range(5)]
+        assert got_a == expected
+        assert got_b == expected
+        for bus in {id(b): b for b in (feed, node_a, node_b)}.values():
+            await bus.close()
+
+    _run(main)
+
+
+def test_workers_of_one_consumer_split_the_alert_stream(buses: Factory) -> None:
+    async def main() -> None:
+        service, one, two = buses(), buses(), buses()
+        sub_one = await one.alerts("notifier")
+        sub_two = await two.alerts("notifier")
+        for n in range(10):
+            assert await service.publish_alert(_alert(n, f"a{n % 3}"))
+        got_one, got_two = await asyncio.gather(_drain(sub_one), _drain(sub_two))
+        ids = [a["id"] for a in got_one + got_two]
+        assert sorted(ids) == sorted(f"r-{n}" for n in range(10))
+        assert got_one and got_two
+        for bus in {id(b): b for b in (service, one, two)}.values():
+            await bus.close()
+
+    _run(main)
+
+
+def test_a_duplicate_alert_id_is_stored_once(buses: Factory) -> None:
+    async def main() -> None:
+        first, second = buses(), buses()
+        sub = await first.alerts("audit")
+        assert await first.publish_alert(_alert(1))
+        assert not await second.publish_alert(_alert(1))
+        assert await second.publish_alert(_alert(2))
+        assert [a["id"] for a in await _drain(sub)] == ["r-1", "r-2"]
+        for bus in {id(b): b for b in (first, second)}.values():
+            await bus.close()
+
+    _run(main)
+
+
+def test_alerts_of_one_account(buses: Factory) -> None:
+    async def main() -> None:
+        bus = buses()
+        sub = await bus.alerts("watch-a.1", account_id="a.1")
+        await bus.publish_alert(_alert(1, "a.1"))
+        await bus.publish_alert(_alert(2, "b"))
+        assert [a["id"] for a in await _drain(sub)] == ["r-1"]
+        await bus.close()
+
+    _run(main)
+
+
+@needs_nats
+def test_an_unacknowledged_alert_is_delivered_again() -> None:
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+
+    async def main() -> None:
+        crashed, survivor = (NatsBus(NATS_URL, prefix=prefix, ack_wait_s=1.0) for _ in range(2))
+        sub_crashed = await crashed.alerts("notifier")
+        await crashed.publish_alert(_alert(7))
+        first = await sub_crashed.next(2.0)
+        assert first is not None and first.deliveries == 1
+        await crashed.close()  # handled nothing, acknowledged nothing
+        sub_survivor = await survivor.alerts("notifier")
+        again = await sub_survivor.next(5.0)
+        assert again is not None
+        assert (again.data["id"], again.deliveries) == ("r-7", 2)
+        await again.ack()
+        assert await sub_survivor.next(1.5) is None
+        await survivor.delete_streams()
+        await survivor.close()
+
+    asyncio.run(main())
+
+
+def test_subject_tokens() -> None:
+    assert subject_token("alice@binance.com") == "alice_binance_com"
+    assert subject_token("a*>b c") == "a__b_c"
+    assert subject_token("") == "_"
+
+
+@needs_nats
+def test_two_service_processes_share_the_feed_and_the_alert_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two services (two ledgers) each apply every price published on the broker; an alert
+    one of them raises reaches a consumer of the alert stream with the alert's id."""
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
+    apps = [
+        create_app(Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL,
+                            port=8100 + n))
+        for n in range(2)
+    ]
+    outside = NatsBus(NATS_URL, prefix=prefix)
+    with TestClient(apps[0]) as one, TestClient(apps[1]):
+        op = {"X-API-Key": apps[0].state.keys.create("operator")}
+        assert one.post("/prices", json={"prices": {"BTCUSDT": 60_000}}, headers=op).is_success
+        one.post("/accounts/alice/deposits", json={"amount": 1000}, headers=op)
+        one.post("/accounts/alice/fills", json={"symbol": "BTCUSDT", "qty": 0.1,
+                                                "leverage": 20}, headers=op)
+        rule = one.post("/accounts/alice/alerts", headers=op,
+                        json={"kind": "margin_ratio", "threshold": 0.04}).json()
+
+        async def feed_and_listen() -> dict[str, object]:
+            sub = await outside.alerts("notifier")
+            await outside.publish_prices({"BTCUSDT": 55_000.0}, "2026-01-01T00:00:00+00:00")
+            got = await sub.next(20.0)
+            assert got is not None
+            await got.ack()
+            await outside.close()
+            return got.data
+
+        alert = asyncio.run(feed_and_listen())
+        assert alert["id"] == f"{rule['id']}-1"
+        assert alert["account_id"] == "alice"
+        for app in apps:
+            ledger = app.state.service.ledger
+            deadline = time.monotonic() + 20.0
+            while ledger.state.prices.get("BTCUSDT") != 55_000:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        history = one.get("/alerts", headers=op).json()
+        assert [a["id"] for a in history] == [alert["id"]]
+
+    async def drop() -> None:
+        cleanup = NatsBus(NATS_URL, prefix=prefix)
+        await cleanup.delete_streams()
+        await cleanup.close()
+
+    asyncio.run(drop())
