@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -257,6 +258,56 @@ def test_a_bad_key_is_shown_not_hidden(browser: Any, server: Server) -> None:
     p.wait_for_selector("#error:not([hidden])")
     assert "401" in p.inner_text("#error")
     context.close()
+
+
+@needs_chromium
+def test_alert_timeline_shows_alerts_as_they_fire(
+    page: tuple[Any, Watch], server: Server
+) -> None:
+    p, watch = page
+    server.post("/accounts/short/alerts", {"kind": "margin_ratio", "threshold": 0.01})
+    p.goto(f"{server.url}/?key={server.key}#/accounts/short")
+    p.wait_for_selector("body[data-ready=account]")
+    before = p.locator("#alerts li").count()
+    server.post("/prices", {"prices": {"BTCUSDT": BTC * 1.005}})
+    p.wait_for_function(f"document.querySelectorAll('#alerts li').length > {before}")
+    newest = server.get("/alerts?account_id=short")[0]
+    item = p.locator(f"#alerts li[data-alert='{newest['id']}']")
+    assert "margin ratio" in item.inner_text()
+    assert f"{100 * newest['value']:.2f}%" in item.inner_text()
+    assert watch.errors == []
+
+
+@needs_chromium
+def test_venue_view_shows_hedges_and_what_a_liquidation_leaves(
+    page: tuple[Any, Watch], server: Server, tmp_path: Path
+) -> None:
+    p, watch = page
+    document = json.loads(
+        resources.files("crossmargin.io").joinpath("examples/demo-venues.json").read_text()
+    )
+    request = urllib.request.Request(
+        f"{server.url}/traders/demo-trader/venues",
+        data=json.dumps(document).encode(),
+        headers={"X-API-Key": server.key, "Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+    view = server.get("/traders/demo-trader/venues")
+    p.goto(f"{server.url}/?key={server.key}#/venues")
+    p.wait_for_selector("body[data-ready=venues]")
+    block = p.locator(".venue[data-trader='demo-trader']")
+    text = block.inner_text()
+    for account in view["accounts"]:
+        assert account["id"] in text and account["rulebook"]["title"] in text
+    assert view["hedges"] and f"Hedge across venues: {view['hedges'][0]['underlying']}" in text
+    for liquidation in view["liquidations"]:
+        trigger = f"{liquidation['trigger_price']:,.2f}"
+        assert f"If {liquidation['venue']} liquidates {liquidation['symbol']} at {trigger}" in text
+    p.screenshot(path=str(tmp_path / "venues.png"), full_page=True)
+    assert watch.errors == []
+    assert watch.hosts == {"127.0.0.1"}
 
 
 def fetch(url: str) -> tuple[int, str, bytes]:

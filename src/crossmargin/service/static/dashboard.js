@@ -286,13 +286,18 @@ function emptyChart(id, text) {
   }, PLOT_CONFIG);
 }
 
+// One alert (GET /alerts, /ws/alerts/{id}): its rule's kind, the figure that crossed the
+// threshold (a ratio or fraction, shown as a percentage; a status change by its detail).
 function alertItem(a) {
   const li = document.createElement("li");
+  li.dataset.alert = a.id;
   const time = document.createElement("time");
   time.textContent = a.at ?? "";
   li.appendChild(time);
-  const text = a.message ?? `${a.rule ?? a.kind ?? "alert"}: ${a.state ?? ""}`;
-  li.appendChild(document.createTextNode(text));
+  const kind = (a.kind ?? "alert").replaceAll("_", " ");
+  const what = a.symbol ? `${kind} ${a.symbol}` : kind;
+  const figure = a.kind === "status_change" ? "" : `: ${pct(a.value, 2)} (threshold ${pct(a.threshold, 2)})`;
+  li.appendChild(document.createTextNode(`${what}${figure}${a.detail ? ` · ${a.detail}` : ""}`));
   return li;
 }
 
@@ -318,25 +323,23 @@ async function loadAlerts(id) {
     return false;
   }
   try {
-    const alerts = await api(`/alerts?account=${encodeURIComponent(id)}`);
-    const items = Array.isArray(alerts) ? alerts : alerts.alerts ?? [];
-    list.replaceChildren(...items.slice().reverse().map(alertItem));
-    note.textContent = items.length ? "" : "No alerts yet.";
+    const alerts = await api(`/alerts?account_id=${encodeURIComponent(id)}`);
+    list.replaceChildren(...alerts.map(alertItem));
+    note.textContent = alerts.length ? "" : "No alerts yet.";
     return true;
   } catch (e) {
     list.replaceChildren();
-    note.textContent = e.status === 404 ? "Alerts are not enabled on this service." : `Alerts unavailable (${e.message}).`;
+    note.textContent = `Alerts unavailable (${e.message}).`;
     return false;
   }
 }
 
 function followAlerts(id) {
-  let socket;
-  try { socket = new WebSocket(socketUrl(`/ws/alerts?account=${encodeURIComponent(id)}`)); } catch (e) { return; }
+  const socket = new WebSocket(socketUrl(`/ws/alerts/${encodeURIComponent(id)}`));
   state.alertSocket = socket;
   socket.onmessage = (event) => {
     const a = JSON.parse(event.data);
-    if (a.account_id && a.account_id !== id) return;
+    if (a.account_id !== id) return;
     document.getElementById("alerts").prepend(alertItem(a));
     document.getElementById("alerts-note").textContent = "";
   };
@@ -362,71 +365,92 @@ async function showAccount(id) {
 
 // ---- venues ----------------------------------------------------------------------------------
 
-function valueText(x) {
-  if (typeof x === "number") return Number.isInteger(x) ? String(x) : num(x, Math.abs(x) < 1 ? 4 : 2);
-  if (x === null || x === undefined) return "–";
-  if (typeof x === "object") return JSON.stringify(x);
-  return String(x);
-}
-
-function table(rows) {
+function table(columns, rows) {
   const t = document.createElement("table");
-  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const head = document.createElement("tr");
-  for (const k of keys) { const th = document.createElement("th"); th.textContent = k.replaceAll("_", " "); head.appendChild(th); }
+  for (const [title, , cls] of columns) {
+    const th = document.createElement("th");
+    th.textContent = title;
+    if (cls) th.className = cls;
+    head.appendChild(th);
+  }
   t.createTHead().appendChild(head);
   const body = t.createTBody();
   for (const r of rows) {
     const tr = document.createElement("tr");
-    for (const k of keys) tr.appendChild(cell(valueText(r[k]), typeof r[k] === "number" ? "num" : ""));
+    for (const [, value, cls] of columns) {
+      const v = value(r);
+      if (v instanceof Node) { const td = document.createElement("td"); td.appendChild(v); tr.appendChild(td); }
+      else tr.appendChild(cell(v, cls));
+    }
     body.appendChild(tr);
   }
   return t;
 }
 
-// Venue documents are rendered generically: each object's scalar fields as a line, each list of
-// objects as a table, nested objects as their own block.
-function block(title, obj) {
+function heading(level, text, extra) {
+  const h = document.createElement(level);
+  h.textContent = text;
+  if (extra) { h.append(" "); h.appendChild(extra); }
+  return h;
+}
+
+function para(text) {
+  const p = document.createElement("p");
+  p.className = "muted";
+  p.textContent = text;
+  return p;
+}
+
+function signed(x, digits = 1) { return `${x > 0 ? "+" : ""}${pct(x, digits)}`; }
+
+// A trader's accounts on several venues (GET /traders/{trader}/venues): each venue's account
+// by its own rulebook, the hedges that span venues, and what each venue's liquidation of its
+// leg leaves on the others.
+function venueBlock(v) {
   const div = document.createElement("div");
   div.className = "venue";
-  const h = document.createElement("h3");
-  h.textContent = title;
-  div.appendChild(h);
-  const scalars = [];
-  for (const [k, x] of Object.entries(obj)) {
-    if (Array.isArray(x) && x.length && typeof x[0] === "object") {
-      const sub = document.createElement("h4");
-      sub.textContent = k.replaceAll("_", " ");
-      div.append(sub, table(x));
-    } else if (x && typeof x === "object" && !Array.isArray(x)) {
-      div.appendChild(block(k.replaceAll("_", " "), x));
-    } else {
-      scalars.push(`${k.replaceAll("_", " ")}: ${valueText(x)}`);
-    }
+  div.dataset.trader = v.trader;
+  div.appendChild(heading("h3", v.trader, statusBadge(v.worst_status)));
+  const totals = Object.entries(v.equity_by_currency).map(([c, x]) => `${num(x)} ${c}`).join(" · ");
+  div.appendChild(para(`equity ${totals}; cross margin ends at each venue's edge`));
+  div.appendChild(table([
+    ["Venue", (a) => a.venue], ["Rulebook", (a) => a.rulebook.title], ["Account", (a) => a.id],
+    ["Status", (a) => statusBadge(a.status)], ["Equity", (a) => `${num(a.equity)} ${a.currency}`, "num"],
+    ["IM", (a) => num(a.initial_margin), "num"], ["MM", (a) => num(a.maintenance_margin), "num"],
+    ["Margin ratio", (a) => pct(a.margin_ratio, 2), "num"], ["Crash distance", (a) => pct(a.crash_distance), "num"],
+  ], v.accounts));
+  for (const h of v.hedges) {
+    div.appendChild(heading("h4", `Hedge across venues: ${h.underlying} long on ${h.long_venues.join(", ")}, short on ${h.short_venues.join(", ")}`));
+    div.appendChild(para(`hedged ${num(h.hedged_coins, 4)} ${h.underlying}, net ${num(h.net_coins, 4)} ${h.underlying}`));
+    div.appendChild(table([
+      ["Venue", (l) => l.venue], ["Symbol", (l) => l.symbol], ["Size", (l) => `${num(l.coins, 4)} ${l.underlying}`, "num"],
+      ["Mark", (l) => price(l.mark_price), "num"], ["Liquidation", (l) => price(l.liquidation_price), "num"],
+    ], h.legs));
   }
-  if (scalars.length) {
-    const p = document.createElement("p");
-    p.className = "muted";
-    p.textContent = scalars.join(" · ");
-    h.after(p);
+  for (const q of v.liquidations) {
+    div.appendChild(heading("h4", `If ${q.venue} liquidates ${q.symbol} at ${price(q.trigger_price)} (${signed(q.move)})`));
+    div.appendChild(para(`net ${q.underlying} ${num(q.net_coins_before, 4)} → ${num(q.net_coins_after, 4)}; legs left naked: ` +
+      (q.naked_legs.map((l) => `${l.venue} ${l.symbol} ${num(l.coins, 4)} (liquidation ${price(l.liquidation_price)})`).join(", ") || "none")));
+    div.appendChild(table([
+      ["Other venue", (a) => a.venue], ["Account", (a) => a.account_id], ["Status there", (a) => statusBadge(a.status)],
+      ["Equity", (a) => `${num(a.equity)} ${a.currency}`, "num"], ["MM", (a) => num(a.maintenance_margin), "num"],
+      ["Margin ratio", (a) => pct(a.margin_ratio, 2), "num"], ["Crash distance", (a) => pct(a.crash_distance), "num"],
+    ], q.survivors));
   }
   return div;
 }
 
 async function showVenues() {
   const box = document.getElementById("venues");
-  if (!(await servicePaths()).has("/venues")) {
+  if (!(await servicePaths()).has("/traders")) {
     box.textContent = "Multi-venue accounts are not enabled on this service.";
     return;
   }
-  try {
-    const data = await api("/venues");
-    const items = Array.isArray(data) ? data : [data];
-    box.replaceChildren(...items.map((x, i) => block(x.trader ?? x.name ?? x.id ?? `view ${i + 1}`, x)));
-    if (!items.length) box.textContent = "No multi-venue traders.";
-  } catch (e) {
-    box.textContent = e.status === 404 ? "Multi-venue accounts are not enabled on this service." : `Venues unavailable (${e.message}).`;
-  }
+  const traders = await api("/traders");
+  const views = await Promise.all(traders.map((t) => api(`/traders/${encodeURIComponent(t)}/venues`)));
+  box.replaceChildren(...views.map(venueBlock));
+  if (!views.length) box.textContent = "No multi-venue documents kept (PUT /traders/{trader}/venues).";
 }
 
 // ---- routing ---------------------------------------------------------------------------------
