@@ -10,7 +10,9 @@ const PLOT_LAYOUT = {
 };
 const PLOT_CONFIG = { displayModeBar: false, responsive: true };
 
-const state = { view: null, socket: null, timer: null, book: new Map(), accountId: null };
+const state = {
+  view: null, socket: null, alertSocket: null, timer: null, book: new Map(), accountId: null, accountView: null,
+};
 
 // ---- keys, requests, sockets -----------------------------------------------------------------
 
@@ -198,12 +200,13 @@ function gauge(el, title, value, max, suffix, steps) {
 }
 
 function renderAccount(v) {
+  state.accountView = v;
   document.getElementById("acct-id").textContent = v.account_id;
   document.getElementById("acct-status").replaceChildren(statusBadge(v.status));
   document.getElementById("acct-meta").textContent =
     `${v.venue} · margin ratio ${pct(v.margin_ratio, 2)} · crash distance ${pct(v.crash_distance)} · as of ${v.at}`;
   const equity = v.equity;
-  const usage = (m) => (equity > 0 ? (100 * m) / equity : 100);
+  const usage = (m) => (m === 0 ? 0 : equity > 0 ? (100 * m) / equity : 100);
   const steps = [
     { range: [0, 50], color: "#1f3b2d" }, { range: [50, 80], color: "#4a3c12" },
     { range: [80, 100], color: "#4d1f1f" },
@@ -250,10 +253,17 @@ function renderCurve(curve) {
       { x, y: curve.points.map((p) => p[`${mode}_maintenance_margin`]), name: "maintenance margin", type: "scatter", mode: "lines", line: { color: "#e5534b", dash: "dot" } },
     ];
     const shapes = [{ type: "line", x0: curve.mark, x1: curve.mark, yref: "paper", y0: 0, y1: 1, line: { color: "#8a94a3", dash: "dash" } }];
-    const annotations = [{ x: curve.mark, yref: "paper", y: 1, text: "mark", showarrow: false, yanchor: "bottom", font: { color: "#8a94a3" } }];
+    const below = liquidation !== null && liquidation !== undefined && liquidation < curve.mark;
+    const annotations = [{
+      x: curve.mark, yref: "paper", y: 1, text: "mark", showarrow: false, yanchor: "bottom",
+      xanchor: below ? "left" : "right", font: { color: "#8a94a3" },
+    }];
     if (liquidation !== null && liquidation !== undefined) {
       shapes.push({ type: "line", x0: liquidation, x1: liquidation, yref: "paper", y0: 0, y1: 1, line: { color: "#e5534b" } });
-      annotations.push({ x: liquidation, yref: "paper", y: 1, text: `liquidation ${price(liquidation)}`, showarrow: false, yanchor: "bottom", font: { color: "#e5534b" } });
+      annotations.push({
+        x: liquidation, yref: "paper", y: 1, text: `liquidation ${price(liquidation)}`, showarrow: false,
+        yanchor: "bottom", xanchor: below ? "right" : "left", font: { color: "#e5534b" },
+      });
     }
     Plotly.react(document.getElementById(id), traces, {
       ...PLOT_LAYOUT, title: { text: title, y: 0.97 }, shapes, annotations, showlegend: true,
@@ -345,22 +355,41 @@ function followAlerts(id) {
   };
 }
 
-async function showAccount(id) {
-  state.accountId = id;
-  const v = await api(`/accounts/${encodeURIComponent(id)}`);
-  renderAccount(v);
-  follow(`/ws/risk/${encodeURIComponent(id)}`, (m) => { if (state.accountId === id) renderAccount(m); stampClock(m.at); },
-    async () => { try { renderAccount(await api(`/accounts/${encodeURIComponent(id)}`)); } catch (e) { showError(e); } }, 2000);
-  const [curve, heatmap, alertsOk] = await Promise.allSettled([
+// The curve and the heat map at the current marks; on a live page again at most every 2 s.
+async function loadCharts(id) {
+  if (state.accountView?.positions.length === 0) {
+    const text = "No positions: nothing to chart.";
+    for (const chart of ["curve-cross", "curve-isolated", "heatmap"]) emptyChart(chart, text);
+    document.getElementById("curve-note").textContent = "";
+    document.getElementById("heatmap-note").textContent = "";
+    return;
+  }
+  const [curve, heatmap] = await Promise.allSettled([
     api(`/accounts/${encodeURIComponent(id)}/curve`),
     api(`/accounts/${encodeURIComponent(id)}/pm-heatmap`),
-    loadAlerts(id),
   ]);
+  if (state.accountId !== id) return;
   if (curve.status === "fulfilled") renderCurve(curve.value);
   else { emptyChart("curve-cross", `curve unavailable: ${curve.reason.message}`); emptyChart("curve-isolated", ""); }
   if (heatmap.status === "fulfilled") renderHeatmap(heatmap.value);
   else emptyChart("heatmap", `heat map unavailable: ${heatmap.reason.message}`);
-  if (alertsOk.status === "fulfilled" && alertsOk.value) followAlerts(id);
+}
+
+let chartsDue = null;
+function refreshChartsSoon(id) {
+  if (chartsDue !== null) return;
+  chartsDue = window.setTimeout(() => { chartsDue = null; if (state.accountId === id) loadCharts(id); }, 2000);
+}
+
+async function showAccount(id) {
+  state.accountId = id;
+  const path = `/accounts/${encodeURIComponent(id)}`;
+  renderAccount(await api(path));
+  follow(`/ws/risk/${encodeURIComponent(id)}`,
+    (m) => { if (state.accountId === id) { renderAccount(m); stampClock(m.at); refreshChartsSoon(id); } },
+    async () => { try { renderAccount(await api(path)); } catch (e) { showError(e); } }, 2000);
+  const [, alertsOk] = await Promise.all([loadCharts(id), loadAlerts(id)]);
+  if (alertsOk && state.accountId === id) followAlerts(id);
 }
 
 // ---- venues ----------------------------------------------------------------------------------
@@ -462,6 +491,7 @@ function stampClock(at) {
 async function route() {
   stopFollowing();
   if (state.alertSocket) { state.alertSocket.close(); state.alertSocket = null; }
+  state.accountId = null;
   showError(null);
   const hash = window.location.hash.replace(/^#/, "") || "/";
   const account = hash.match(/^\/accounts\/(.+)$/);
