@@ -150,6 +150,16 @@ def start_child(args: list[str], port: int, wait: float) -> subprocess.Popen[byt
     raise SystemExit(f"server {args[0]} did not start")
 
 
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Stop a child server: SIGTERM, then SIGKILL if it is still busy after 10 s."""
+    child.terminate()
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(10)
+
+
 def pct(values: list[float], q: float) -> float:
     """The ``q`` percentile of ``values`` (NaN when empty)."""
     return float(np.percentile(values, q)) if values else float("nan")
@@ -205,17 +215,21 @@ async def timed_gets(
     pause: float,
     deadline: float = math.inf,
 ) -> list[float]:
-    """Up to ``count`` sequential GETs of ``url`` (``pause`` seconds apart, none started after
+    """Up to ``count`` sequential GETs of ``url`` (``pause`` seconds apart, none running past
     ``deadline``): milliseconds each."""
     times = []
     for _ in range(count):
         if time.perf_counter() > deadline:
             break
         start = time.perf_counter_ns()
-        async with session.get(url) as response:
-            await response.read()
-            if response.status != 200:
-                raise SystemExit(f"GET {url}: {response.status}")
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+                async with session.get(url) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise SystemExit(f"GET {url}: {response.status}")
+        except TimeoutError:
+            break
         times.append((time.perf_counter_ns() - start) / 1e6)
         if pause:
             await asyncio.sleep(pause)
@@ -275,8 +289,12 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
     """Subscribe, then tick one at a time (each waits for its deliveries: the latency without
     queueing) and then on the clock every ``interval_ms`` (open loop: the load of the goal)."""
     ids = account_ids(opts.accounts)
-    connector = aiohttp.TCPConnector(limit=0)
-    session = aiohttp.ClientSession(base, headers={"X-API-Key": key}, connector=connector)
+    session = aiohttp.ClientSession(
+        base,
+        headers={"X-API-Key": key},
+        connector=aiohttp.TCPConnector(limit=0),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
     async with session:
         idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
         idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
@@ -291,13 +309,18 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         answered: dict[float, float] = {}
         failed: list[float] = []
 
-        async def tick(mark: float) -> None:
+        async def tick(mark: float, deadline: float) -> None:
             start = time.perf_counter_ns()
             out.sent[mark] = start
-            async with session.post("/prices", json={"prices": {SYMBOL: mark}}) as response:
-                await response.read()
-                if response.status != 200:
-                    failed.append(mark)
+            post = session.post("/prices", json={"prices": {SYMBOL: mark}})
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+                    async with post as response:
+                        await response.read()
+                        if response.status != 200:
+                            failed.append(mark)
+            except TimeoutError:
+                return
             answered[mark] = (time.perf_counter_ns() - start) / 1e6
 
         def phase(marks: list[float], sent_for: float) -> Phase:
@@ -314,7 +337,9 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         deadline = began + opts.timeout
         closed = [tick_mark(i) for i in range(opts.probe)]
         for mark in closed:
-            await tick(mark)
+            if time.perf_counter() > deadline:
+                break
+            await tick(mark, deadline)
             while len(out.latencies_ms.get(mark, ())) < opts.subscribers:
                 if time.perf_counter() > deadline:
                     break
@@ -331,7 +356,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         marks = [tick_mark(opts.probe + i) for i in range(opts.ticks)]
         ticks = []
         for i, mark in enumerate(marks):
-            ticks.append(asyncio.create_task(tick(mark)))
+            ticks.append(asyncio.create_task(tick(mark, deadline)))
             due = began + (i + 1) * opts.interval_ms / 1e3
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         sent_for = time.perf_counter() - began
@@ -491,16 +516,14 @@ def main() -> None:
         try:
             figures = asyncio.run(load(f"http://127.0.0.1:{port}", key, opts))
         finally:
-            server.terminate()
-            server.wait(30)
+            stop_child(server)
         echo_server = start_child(["--echo", str(echo_port)], echo_port, 60)
         try:
             echo = asyncio.run(
                 echo_fanout(echo_port, opts.subscribers, opts.ticks, opts.interval_ms / 1e3)
             )
         finally:
-            echo_server.terminate()
-            echo_server.wait(30)
+            stop_child(echo_server)
         report(figures, echo, engine)
 
 
