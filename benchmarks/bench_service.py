@@ -223,7 +223,8 @@ async def timed_gets(
             break
         start = time.perf_counter_ns()
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+            left = None if math.isinf(deadline) else max(0.0, deadline - time.perf_counter())
+            async with asyncio.timeout(left):
                 async with session.get(url) as response:
                     await response.read()
                     if response.status != 200:
