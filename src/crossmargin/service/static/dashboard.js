@@ -164,16 +164,19 @@ function onBookMessage(message) {
     renderBook(changed);
     stampClock(message.at);
   } else {
-    refreshBookSoon();
+    refreshBookSoon(message.at);
   }
 }
 
+// At most five book requests a second however fast the ticks come; ``at`` is the tick's time.
 let bookRefresh = null;
-function refreshBookSoon() {
+let bookAt = null;
+function refreshBookSoon(at) {
+  if (typeof at === "string") bookAt = at;
   if (bookRefresh !== null) return;
   bookRefresh = window.setTimeout(async () => {
     bookRefresh = null;
-    try { await loadBook(); stampClock(); } catch (e) { showError(e); }
+    try { await loadBook(); stampClock(bookAt); } catch (e) { showError(e); }
   }, 200);
 }
 
