@@ -22,17 +22,13 @@ function apiKey() {
   return sessionStorage.getItem("crossmargin.key");
 }
 
-class HttpError extends Error {
-  constructor(status, detail) { super(`${status}: ${detail}`); this.status = status; }
-}
-
 async function api(path) {
   const key = apiKey();
   const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
   if (!response.ok) {
     let detail = response.statusText;
     try { const body = await response.json(); detail = body.error ?? JSON.stringify(body.detail ?? body); } catch (e) { /* not JSON */ }
-    throw new HttpError(response.status, detail);
+    throw new Error(`${response.status}: ${detail}`);
   }
   return response.json();
 }
