@@ -30,6 +30,7 @@ ACCOUNT_ROUTES = (
 OPERATOR_ROUTES = (
     ("post", "/prices", {"prices": {BTC: 60_000}}),
     ("post", "/portfolio", {"accounts": []}),
+    ("post", "/portfolio/import", {"accounts": []}),
     ("get", "/scenarios", None),
     ("post", "/stress", {"moves": [-0.1]}),
     ("get", "/feeds", None),

@@ -19,7 +19,7 @@ DEFAULT_DB = "sqlite:///.data/crossmargin.db"
 """The ledger database when ``--db`` is not given: a SQLite file in ``.data/``."""
 
 DbOption = Annotated[
-    str, typer.Option("--db", help="Ledger database URL (SQLite file or postgresql+psycopg://).")
+    str, typer.Option("--db", help="Ledger database URL (sqlite:///FILE or postgresql://...).")
 ]
 VenueOption = Annotated[
     str, typer.Option(help="Liquidation rulebook of the ledger (binance, hyperliquid, dydx).")
@@ -99,8 +99,9 @@ def _ring(db: str):  # type: ignore[no-untyped-def]
         from crossmargin.ledger.store import Store
         from crossmargin.service.records import Records
         from crossmargin.service.security import KeyRing
+        from crossmargin.service.settings import database_url
     _prepare_sqlite(db)
-    return KeyRing(Records(Store(db).engine))
+    return KeyRing(Records(Store(database_url(db)).engine))
 
 
 @keys.command("create")

@@ -29,15 +29,20 @@ from crossmargin.service.state import ServiceState
 __all__ = ["DEMO_ACCOUNTS", "demo_source", "open_demo_positions", "start"]
 
 DEMO_ACCOUNTS = 24
+INSURANCE_FUND = Decimal(250_000)
+"""Paid into the insurance fund on each pass, so that bankruptcies are covered and the crash
+does not auto-deleverage the profitable shorts."""
 _LEVERAGES = (2, 3, 5, 10, 20, 25, 50, 75, 100)
 _BALANCES = (1_000, 2_500, 5_000, 10_000, 25_000)
 
 
 def open_demo_positions(ledger: Ledger, symbol: str, price: Decimal, round_: int) -> list[str]:
-    """Open a position for every demo account without one (deposit first, topping the wallet
-    up to its starting balance), at the mark ``price``; an order the ledger refuses (above the
-    bracket's leverage cap) is tried again at half the leverage. The accounts touched."""
+    """Pay ``INSURANCE_FUND`` into the fund, then open a position for every demo account
+    without one (deposit first, topping the wallet up to its starting balance) at the mark
+    ``price``; an order the ledger refuses (above the bracket's leverage cap) is tried again
+    at half the leverage. The accounts touched."""
     rng = random.Random(round_)
+    ledger.deposit_insurance(f"demo:{round_}:insurance", INSURANCE_FUND)
     opened = []
     for i in range(1, DEMO_ACCOUNTS + 1):
         name = f"demo-{i:02d}"

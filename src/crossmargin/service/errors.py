@@ -66,8 +66,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Error answers every route may give, for the OpenAPI document."""
 
 
+_UNION_TAGS = frozenset({"float", "int", "str", "bool", "none", "list", "dict"})
+"""Names pydantic puts in an error's location for the member of a union that failed."""
+
+
 def _location(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    """A pydantic error location as a field path (``prices.BTCUSDT``, ``moves[0]``)."""
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path", "header")
+        and not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))
+    ]
     out = ""
     for part in parts:
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)

@@ -48,6 +48,8 @@ __all__ = [
 OPERATOR = "operator"
 ACCOUNT = "account"
 PREFIX_LENGTH = 11
+MAX_BUCKETS = 100_000
+"""Rate-limit buckets kept before they are all refilled (bounds the memory of many clients)."""
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
@@ -149,6 +151,8 @@ class RateLimiter:
         """Take a token for ``name``: 0 if granted, else the seconds until one is due."""
         t = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._buckets) > MAX_BUCKETS:
+                self._buckets.clear()
             tokens, last = self._buckets.get(name, (self.burst, t))
             tokens = min(self.burst, tokens + (t - last) * self.rate)
             if tokens >= 1.0:

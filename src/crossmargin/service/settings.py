@@ -6,14 +6,22 @@ from dataclasses import dataclass
 
 from crossmargin.model import CrossMarginError
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "database_url"]
+
+
+def database_url(url: str) -> str:
+    """``url`` with PostgreSQL's driver named: ``postgresql://`` means psycopg 3 here."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url.removeprefix(plain)
+    return url
 
 
 @dataclass(frozen=True)
 class Settings:
     """How the service runs.
 
-    ``db_url`` is the ledger database (SQLite file or ``postgresql+psycopg://``); ``venue`` the
+    ``db_url`` is the ledger database (SQLite file or ``postgresql://``); ``venue`` the
     ledger's liquidation rulebook. ``demo`` seeds demo accounts, replays the bundled BTC history
     and lets requests without a key act as the operator (for a local look only: the demo binds
     to loopback). ``max_body_bytes`` bounds a request body (413 above it); a key may make
@@ -38,6 +46,7 @@ class Settings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "db_url", database_url(self.db_url))
         if not 0 <= self.port <= 65_535:
             raise CrossMarginError("port", f"must be 0-65535, got {self.port}")
         if not (self.speed > 0 and self.speed < float("inf")):

@@ -11,6 +11,7 @@ plain frozen values read from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -265,7 +266,12 @@ class ServiceState:
                 else ("btc_usd_1d_2017-2025.csv", 86_400.0)
             )
             text = resources.files("crossmargin.data").joinpath(name).read_text()
-            closes = [float(line.split(",")[4]) for line in text.splitlines()[1:] if line]
+            # Header lines (the daily file repeats its own) carry no close.
+            closes = []
+            for line in text.splitlines():
+                cells = line.split(",")
+                with contextlib.suppress(IndexError, ValueError):
+                    closes.append(float(cells[4]))
             cached = realised_volatility(closes[-365:], interval)
             self._bundled_vol[underlying] = cached
         return cached

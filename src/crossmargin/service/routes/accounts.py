@@ -103,6 +103,11 @@ async def _command(state: ServiceState, command: Any, account_id: str) -> dict[s
     return _receipt(state, receipt, account_id)
 
 
+def _key(given: str | None, kind: str) -> str:
+    """The command's idempotency key: the one given, else a new one."""
+    return f"{kind}:{uuid.uuid4().hex}" if given is None else given
+
+
 def _portfolio(state: ServiceState, account_id: str) -> Portfolio:
     rulebook = load_rulebook(state.ledger.ctx.rules.margin_rulebook)
     return Portfolio(rulebook, state.market(), (state.account(account_id),))
@@ -170,7 +175,7 @@ def crash(account_id: str, request: Request, _: Account) -> dict[str, Any]:
 @router.post("/accounts/{account_id}/deposits", summary="Deposit", status_code=201)
 async def deposit(account_id: str, body: Money, request: Request, _: Account) -> dict[str, Any]:
     """Credit the account (opened on its first deposit)."""
-    key = body.key or f"deposit:{uuid.uuid4().hex}"
+    key = _key(body.key, "deposit")
     return await _command(_state(request), Deposit(key, account_id, body.amount), account_id)
 
 
@@ -179,7 +184,7 @@ async def withdraw(account_id: str, body: Money, request: Request, _: Account) -
     """Pay out of the account, at most what keeps its initial margin covered."""
     state = _state(request)
     _known(state, account_id)
-    key = body.key or f"withdraw:{uuid.uuid4().hex}"
+    key = _key(body.key, "withdraw")
     return await _command(state, Withdraw(key, account_id, body.amount), account_id)
 
 
@@ -189,7 +194,7 @@ async def fill(account_id: str, body: Fill, request: Request, _: Account) -> dic
     state = _state(request)
     _known(state, account_id)
     command = Trade(
-        body.key or f"fill:{uuid.uuid4().hex}",
+        _key(body.key, "fill"),
         account_id,
         body.symbol,
         body.qty,

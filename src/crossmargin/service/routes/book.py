@@ -1,7 +1,10 @@
-"""The book: price ingestion, portfolio documents, the PM scenario grid and stress runs."""
+"""The book: price ingestion, portfolio documents (margined, or imported into the ledger), the
+PM scenario grid and stress runs."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,6 +17,7 @@ from crossmargin.app.portfolio import evaluate_portfolio, parse_portfolio
 from crossmargin.app.scenarios import strategy_scenarios
 from crossmargin.io.results import to_data
 from crossmargin.lab.distributed import HISTORICAL, Scenario, stress_book
+from crossmargin.ledger import Command, Deposit, Receipt, Trade, limits
 from crossmargin.model import CrossMarginError
 from crossmargin.service.security import Principal, require_operator
 from crossmargin.service.state import ServiceState
@@ -81,6 +85,83 @@ def post_portfolio(
     portfolio = parse_portfolio(document, rulebook)
     data: dict[str, Any] = to_data(evaluate_portfolio(portfolio))
     return data
+
+
+@router.post("/portfolio/import", summary="Import a portfolio document into the ledger")
+async def import_portfolio(
+    request: Request,
+    _: Operator,
+    document: Annotated[dict[str, Any], Body(description="Portfolio document or ccxt structures.")],
+) -> dict[str, Any]:
+    """Open the document's accounts in the ledger: each deposits its balance in the ledger
+    currency, then fills its positions at their entry prices (``price_source``: ``portfolio
+    import``, paying the venue's taker fee as any fill does), under the ledger's own rulebook.
+    The whole document is checked first (ledger instruments, the ledger currency only,
+    accounts not yet in the ledger); an order the ledger refuses (beyond initial margin)
+    leaves that account with its deposit and is reported. A retry of the same document is
+    applied once."""
+    state = _state(request)
+    ledger = state.ledger
+    portfolio = parse_portfolio(document, ledger.ctx.rules.margin_rulebook)
+    digest = hashlib.sha256(
+        json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()[:16]
+    commands: list[tuple[str, Command]] = []
+    for i, account in enumerate(portfolio.accounts):
+        path = f"accounts[{i}]"
+        limits.account_id(f"{path}.id", account.id)
+        if state.known(account.id) and not _imported(state, digest, account.id):
+            raise CrossMarginError(f"{path}.id", f"{account.id!r} is already in the ledger")
+        for asset, amount in account.balances.items():
+            if asset != ledger.ctx.currency and amount != 0:
+                raise CrossMarginError(
+                    f"{path}.balances.{asset}", f"the ledger holds {ledger.ctx.currency} only"
+                )
+        wallet = account.balances.get(ledger.ctx.currency, 0.0)
+        if wallet <= 0:
+            raise CrossMarginError(f"{path}.balances", f"needs a {ledger.ctx.currency} balance")
+        key = f"import:{digest}:{account.id}"
+        commands.append((path, Deposit(f"{key}:deposit", account.id, round(wallet, 8))))
+        for j, p in enumerate(account.positions):
+            where = f"{path}.positions[{j}]"
+            instrument = ledger.ctx.instruments.get(p.symbol)
+            if instrument is None or not instrument.is_derivative or instrument.inverse:
+                raise CrossMarginError(f"{where}.symbol", f"not a ledger contract: {p.symbol!r}")
+            trade = Trade(
+                f"{key}:{p.symbol}",
+                account.id,
+                p.symbol,
+                round(p.qty, 8),
+                round(p.entry_price, 8),
+                margin_mode=str(p.margin_mode),
+                leverage=None if p.leverage is None else round(p.leverage, 4),
+                price_source="portfolio import",
+            )
+            commands.append((where, trade))
+
+    def work() -> list[Receipt | CrossMarginError]:
+        results = ledger.execute([c for _, c in commands])
+        state.after_command(
+            [r for r in results if isinstance(r, Receipt)],
+            [a.id for a in portfolio.accounts],
+        )
+        return results
+
+    results = await state.run(work)
+    refused = [
+        {"field": f"{where}{'.' if e.path else ''}{e.path}", "reason": e.reason}
+        for (where, _c), e in zip(commands, results, strict=True)
+        if isinstance(e, CrossMarginError)
+    ]
+    return {
+        "accounts": [state.view(a.id).to_data() for a in portfolio.accounts],
+        "refused": refused,
+    }
+
+
+def _imported(state: ServiceState, digest: str, account_id: str) -> bool:
+    """Whether this document's import already opened ``account_id`` (a retry)."""
+    return state.ledger.store.command(f"import:{digest}:{account_id}:deposit") is not None
 
 
 @router.get("/scenarios", summary="A PM rulebook's scenario grid")

@@ -21,7 +21,7 @@ __all__ = ["BUNDLED", "router", "stop"]
 router = APIRouter(tags=["feeds"])
 Operator = Annotated[Principal, Depends(require_operator)]
 
-BUNDLED = ("btc_usdt_2h_2020-03.csv", "btc_usd_1d_2017-2025.csv", "btc_usd_1d_2025-10.csv")
+BUNDLED = ("btc_usdt_2h_2020-03.csv", "btc_usd_1d_2025-10.csv")
 """Candle files of ``crossmargin.data`` a replay may name (BTC, replayed on the venue's BTC
 perpetual)."""
 
@@ -41,7 +41,9 @@ class Synthetic(BaseModel):
     """A GBM walk from the current marks."""
 
     model_config = ConfigDict(extra="forbid")
-    symbols: list[StrictStr] | None = Field(None, max_length=50, description="Default: all marked.")
+    symbols: list[StrictStr] | None = Field(
+        None, min_length=1, max_length=50, description="Default: all marked."
+    )
     volatility: float | None = Field(None, gt=0, le=10, description="Annualised; default realised.")
     interval: float = Field(0.5, ge=0.01, le=3600, description="Wall seconds between ticks.")
     step: float = Field(3600.0, gt=0, le=86_400 * 30, description="Market seconds per tick.")
@@ -96,6 +98,8 @@ async def start_synthetic(body: Synthetic, request: Request, _: Operator) -> dic
     state = feeds.state
     marks = {s: float(p) for s, p in state.ledger.state.prices.items()}
     chosen = body.symbols if body.symbols is not None else sorted(marks)
+    if not chosen:
+        raise ApiError(422, "symbols", "no instrument has a mark yet")
     for i, symbol in enumerate(chosen):
         if symbol not in marks:
             raise ApiError(422, f"symbols[{i}]", f"{symbol!r} has no mark yet")

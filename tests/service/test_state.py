@@ -1,0 +1,107 @@
+"""The service state: realised volatility, the alert record, tick listeners, the book channel."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from crossmargin.service.settings import Settings
+from crossmargin.service.state import ServiceState, Tick
+
+BTC = "BTCUSDT"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> ServiceState:
+    s = ServiceState(Settings(db_url=f"sqlite:///{tmp_path / 'ledger.db'}"))
+    s.ledger.price("p0", BTC, Decimal(60_000))
+    s.ledger.deposit("d0", "alice", Decimal(1000))
+    s.ledger.trade("t0", "alice", BTC, Decimal("0.1"), leverage=Decimal(20))
+    s.refresh_views(["alice"])
+    return s
+
+
+def _sample_std(xs: list[float]) -> float:
+    mean = sum(xs) / len(xs)
+    return math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def test_volatility_from_the_bundled_daily_history(state: ServiceState) -> None:
+    text = resources.files("crossmargin.data").joinpath("btc_usd_1d_2017-2025.csv").read_text()
+    # The file repeats its header line once.
+    rows = [row for row in csv.DictReader(text.splitlines()) if row["close"] != "close"]
+    closes = [float(row["close"]) for row in rows][-365:]
+    returns = [math.log(b / a) for a, b in itertools.pairwise(closes)]
+    assert state.volatility(BTC) == pytest.approx(_sample_std(returns) * math.sqrt(365))
+    assert 0.2 < state.volatility(BTC) < 1.5
+
+
+def test_volatility_from_recent_marks(state: ServiceState) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    prices = [60_000 * (1.01 if k % 2 else 0.99) ** (k % 3) for k in range(40)]
+
+    async def feed() -> None:
+        for k, p in enumerate(prices):
+            await state.apply_prices({BTC: p}, start + timedelta(hours=k))
+
+    asyncio.run(feed())
+    marks = [round(p, 8) for p in prices]
+    returns = [math.log(b / a) for a, b in itertools.pairwise(marks)]
+    assert state.volatility(BTC) == pytest.approx(_sample_std(returns) * math.sqrt(365 * 24))
+
+
+def test_tick_listeners_run_after_each_tick_even_if_one_fails(state: ServiceState) -> None:
+    seen: list[Tick] = []
+
+    async def failing(_: Tick) -> None:
+        raise RuntimeError("listener bug")
+
+    async def recording(tick: Tick) -> None:
+        seen.append(tick)
+
+    state.tick_listeners += [failing, recording]
+
+    async def run() -> dict[str, object]:
+        book = state.hub.subscribe("book")
+        risk = state.hub.subscribe("risk:alice")
+        await state.apply_prices({BTC: 59_000})
+        await state.apply_prices({BTC: 59_000})
+        assert risk.pending() == 1
+        return await book.__anext__()
+
+    summary = asyncio.run(run())
+    assert len(seen) == 2
+    assert [v.account_id for v in seen[0].changed] == ["alice"]
+    assert seen[1].changed == ()
+    assert seen[0].prices == {BTC: 59_000.0}
+    assert seen[0].received_ns > 0
+    assert summary["changed"] == ["alice"]
+    assert summary["statuses"] == {"healthy": 1}
+
+
+def test_alert_record_keeps_each_id_once(state: ServiceState) -> None:
+    alert = {"id": "a-1", "account_id": "alice", "at": "2024-01-01T00:00:00+00:00", "x": 1}
+    state.record_alert(alert)
+    state.record_alert(alert)
+    state.record_alert({**alert, "id": "a-2", "at": "2024-01-01T00:01:00+00:00"})
+    kept = state.records.alerts("alice")
+    assert [a["id"] for a in kept] == ["a-2", "a-1"]
+    assert kept[1] == alert
+    assert state.records.alerts("bob") == []
+
+
+def test_views_survive_a_restart(tmp_path: Path, state: ServiceState) -> None:
+    before = state.view("alice")
+    state.close()
+    again = ServiceState(Settings(db_url=f"sqlite:///{tmp_path / 'ledger.db'}"))
+    assert again.view("alice").same_risk(before)
+    with pytest.raises(KeyError):
+        again.view("nobody")
