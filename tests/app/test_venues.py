@@ -192,3 +192,20 @@ def test_live_marks_move_every_venue_of_the_underlying() -> None:
     assert marks["BTCUSDT"] == 61000.0
     assert marks["BTC-PERP"] == pytest.approx(60060.0 * 61000.0 / 60000.0, rel=1e-12)
     assert marks["ETH-PERP"] == 3000.0
+
+
+def test_command_line_table_json_and_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "venues.json"
+    path.write_text(json.dumps(_naked_case()))
+    runner = CliRunner()
+    table = runner.invoke(app, ["venues", str(path)])
+    assert table.exit_code == 0, table.output
+    assert "hedge BTC: long 1 on hyperliquid, short 1 on binance" in table.output
+    assert "if binance liquidates BTCUSDT at 62,736" in table.output
+    as_json = runner.invoke(app, ["venues", str(path), "--json"])
+    assert json.loads(as_json.output) == json.loads(json.dumps(to_data(parse_venues(
+        _naked_case()))))
+    path.write_text(json.dumps({"accounts": [{"id": "a"}]}))
+    bad = runner.invoke(app, ["venues", str(path)])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "error: accounts[0].venue: must be a non-empty string"

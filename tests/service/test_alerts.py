@@ -15,7 +15,14 @@ from hypothesis import given, settings, strategies as st
 
 from crossmargin.maths.first_passage import realised_volatility
 from crossmargin.model import CrossMarginError
-from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate, parse_rule
+from crossmargin.service.alerts import (
+    AlertRule,
+    RuleKind,
+    RuleState,
+    evaluate,
+    evaluate_many,
+    parse_rule,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -202,3 +209,33 @@ def test_bad_rules_name_the_field(data: object, field_path: str) -> None:
     with pytest.raises(CrossMarginError) as caught:
         parse_rule(data, "r", "a1")
     assert caught.value.path == field_path
+
+
+def test_many_views_at_once_are_each_view_alone() -> None:
+    """``evaluate_many`` computes every first-passage chance in one call: the same alerts and
+    states as one ``evaluate`` per view."""
+    views = [
+        View(account_id=f"a{k}", margin_ratio=0.1 * k, at=_at(k), positions=(
+            Pos(liquidation_price=60000.0 * (1 - 0.02 * (k + 1)), distance=0.02 * (k + 1)),
+            Pos("ETHUSDT", mark=3000.0, liquidation_price=3000.0 * (1 + 0.03 * k),
+                distance=0.03 * k)))
+        for k in range(6)
+    ]
+    rules = {
+        v.account_id: [
+            AlertRule(f"{v.account_id}-p", v.account_id, RuleKind.LIQUIDATION_PROBABILITY, 0.3),
+            AlertRule(f"{v.account_id}-m", v.account_id, RuleKind.MARGIN_RATIO, 0.25),
+            AlertRule(f"{v.account_id}-d", v.account_id, RuleKind.LIQUIDATION_DISTANCE, 0.05),
+        ]
+        for v in views
+    }
+    vols = {"BTCUSDT": 0.7, "ETHUSDT": 0.9}
+    together = evaluate_many(rules, {}, views, 5, vols)
+    alone: tuple[list[object], dict[str, RuleState]] = ([], {})
+    for view in views:
+        alerts, states = evaluate(rules[view.account_id], {}, view, 5, vols)
+        alone[0].extend(alerts)
+        alone[1].update(states)
+    assert together == alone
+    assert {a.kind for a in together[0]} == {
+        "liquidation_probability", "margin_ratio", "liquidation_distance"}

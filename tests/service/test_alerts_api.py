@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -27,7 +28,7 @@ from crossmargin.service.webhooks import (
     verify,
 )
 
-from .conftest import BTC, TestClient
+from .conftest import BTC, TestClient, make_app
 
 SECRET = "webhook-secret-0123"
 RULE = {"kind": "margin_ratio", "threshold": 0.04, "band": 0.01}
@@ -234,3 +235,28 @@ def test_bad_multi_venue_documents_are_422(client: TestClient, op: dict[str, str
     r = client.put("/traders/t/venues", json={"accounts": "x"}, headers=op)
     assert r.status_code == 422
     assert client.get("/traders", headers=op).json() == []
+
+
+def test_rules_and_webhooks_survive_a_restart(tmp_path: Path) -> None:
+    """Kept in the ledger database: a new app on the same file reads them back."""
+    first = make_app(tmp_path)
+    key = first.state.keys.create("operator")
+    op = {"X-API-Key": key}
+    with TestClient(first) as client:
+        client.post("/prices", json={"prices": {BTC: 60_000}}, headers=op)
+        client.post("/accounts/alice/deposits", json={"amount": 100}, headers=op)
+        rule = client.post("/accounts/alice/alerts", json=RULE, headers=op).json()
+        other = client.post("/accounts/alice/alerts", json={"kind": "status_change"},
+                            headers=op).json()
+        hook = client.post("/webhooks", json={"url": "http://127.0.0.1:9/h", "secret": SECRET},
+                           headers=op).json()
+        assert client.delete(f"/accounts/alice/alerts/{other['id']}", headers=op).is_success
+    first.state.service.close()
+    second = make_app(tmp_path)
+    with TestClient(second) as client:
+        assert client.get("/accounts/alice/alerts", headers=op).json() == [rule]
+        assert client.get("/webhooks", headers=op).json() == [hook]
+        assert second.state.alerts.webhooks[hook["id"]].secret == SECRET
+        assert client.delete("/accounts/alice/alerts", headers=op).status_code == 204
+        assert client.get("/accounts/alice/alerts", headers=op).json() == []
+    second.state.service.close()

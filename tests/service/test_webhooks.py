@@ -193,6 +193,8 @@ def test_parse_webhook() -> None:
     [
         ({"url": "ftp://x/y", "secret": SECRET}, "url"),
         ({"url": "http://", "secret": SECRET}, "url"),
+        ({"url": "http://[::1/h", "secret": SECRET}, "url"),
+        ({"url": 5, "secret": SECRET}, "url"),
         ({"url": "http://x/y", "secret": "short"}, "secret"),
         ({"url": "http://x/y", "secret": SECRET, "account_id": 3}, "account_id"),
         ({"url": "http://x/y", "secret": SECRET, "extra": 1}, "extra"),

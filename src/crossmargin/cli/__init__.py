@@ -1,5 +1,6 @@
 """Command line: ``crossmargin margin``, ``what-if``, ``rulebooks``, ``demo``, ``scenarios``,
-``stress``, ``bench``, ``replay``, ``serve`` and ``keys``; one module per command group."""
+``stress``, ``bench``, ``replay``, ``serve``, ``keys`` and ``venues``; one module per command
+group."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from crossmargin.cli.replay import replay
 from crossmargin.cli.scenarios import scenarios
 from crossmargin.cli.serve import keys, serve
 from crossmargin.cli.stress import stress
+from crossmargin.cli.venues import venues
 
 __all__ = ["app", "main"]
 
@@ -100,6 +102,7 @@ app.command("stress")(stress)
 app.command("bench")(bench)
 app.command("replay")(replay)
 app.command("serve")(serve)
+app.command("venues")(venues)
 app.add_typer(keys, name="keys")
 
 

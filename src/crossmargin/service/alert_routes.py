@@ -11,9 +11,9 @@ tick-to-alert latency is observed when the alert reaches the hub.
 With a broker (``Settings.nats_url``) the service also applies the price updates published on
 ``crossmargin.prices`` (consumer ``service-{host}-{port}``: each process sees the whole feed).
 
-Rules and webhooks live in the process (they are configuration, not ledger state); the
-alerts themselves are durable. An account key sees and changes only its account's rules,
-webhooks and alerts; the operator all of them.
+Rules and webhooks are kept in the ledger database (:mod:`crossmargin.service.alert_store`)
+and read at start-up; each rule's hysteresis state lives in the process. An account key sees
+and changes only its account's rules, webhooks and alerts; the operator all of them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from fastapi import (
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from crossmargin.model import CrossMarginError
-from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate, parse_rule
+from crossmargin.service.alert_store import AlertStore
+from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate_many, parse_rule
 from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus
 from crossmargin.service.errors import ApiError
 from crossmargin.service.security import Principal, principal, require_account, websocket_principal
@@ -67,15 +68,57 @@ class AlertService:
     service process (``app.state.alerts``)."""
 
     def __init__(
-        self, state: ServiceState, bus: Bus, sender: WebhookSender | None = None
+        self,
+        state: ServiceState,
+        bus: Bus,
+        sender: WebhookSender | None = None,
+        store: AlertStore | None = None,
     ) -> None:
         self.state = state
         self.bus = bus
         self.sender = sender
+        self.store = store if store is not None else AlertStore(state.ledger.store.engine)
         self.rules: dict[str, AlertRule] = {}
+        self._by_account: dict[str, list[AlertRule]] = {}
+        for rule in self.store.rules():
+            self._keep(rule)
         self.states: dict[str, RuleState] = {}
-        self.webhooks: dict[str, Webhook] = {}
+        self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def add_rule(self, rule: AlertRule) -> None:
+        """Keep a rule (database, then this process)."""
+        self.store.add_rule(rule)
+        self._keep(rule)
+
+    def _keep(self, rule: AlertRule) -> None:
+        # Lists are replaced, never changed in place: routes run on worker threads while a
+        # tick reads them on the event loop.
+        self.rules[rule.id] = rule
+        self._by_account[rule.account_id] = [*self._by_account.get(rule.account_id, ()), rule]
+
+    def remove_rules(self, ids: list[str]) -> None:
+        """Forget rules and their states."""
+        self.store.delete_rules(ids)
+        for rule_id in ids:
+            rule = self.rules.pop(rule_id, None)
+            self.states.pop(rule_id, None)
+            if rule is not None:
+                kept = [r for r in self._by_account[rule.account_id] if r.id != rule_id]
+                if kept:
+                    self._by_account[rule.account_id] = kept
+                else:
+                    del self._by_account[rule.account_id]
+
+    def add_webhook(self, hook: Webhook) -> None:
+        """Keep a webhook (database, then this process)."""
+        self.store.add_webhook(hook)
+        self.webhooks[hook.id] = hook
+
+    def remove_webhook(self, webhook_id: str) -> None:
+        """Forget a webhook."""
+        self.store.delete_webhook(webhook_id)
+        self.webhooks.pop(webhook_id, None)
 
     def failed(self, delivery: Delivery) -> None:
         """A webhook delivery given up: counted in the metrics and logged."""
@@ -91,42 +134,56 @@ class AlertService:
 
     def rules_of(self, account_id: str) -> list[AlertRule]:
         """The account's rules, in the order they were added."""
-        return [r for r in self.rules.values() if r.account_id == account_id]
+        return list(self._by_account.get(account_id, ()))
 
-    def _volatility(self, view: AccountView, rules: list[AlertRule]) -> dict[str, float]:
-        if not any(r.kind is RuleKind.LIQUIDATION_PROBABILITY for r in rules):
-            return {}
-        return {p.symbol: self.state.volatility(p.symbol) for p in view.positions}
+    def _volatility(self, views: list[AccountView]) -> dict[str, float]:
+        """Realised volatility of the symbols held in ``views``."""
+        symbols = {p.symbol for view in views for p in view.positions}
+        return {symbol: self.state.volatility(symbol) for symbol in sorted(symbols)}
 
     async def on_tick(self, tick: Tick) -> None:
         """Evaluate the changed accounts' rules and deliver what fires."""
-        for view in tick.changed:
-            rules = self.rules_of(view.account_id)
-            if not rules:
-                continue
-            vols = self._volatility(view, rules)
-            alerts, states = evaluate(rules, self.states, view, tick.received_ns, vols)
-            self.states.update(states)
-            for alert in alerts:
-                await self.deliver(alert.as_dict(), tick.received_ns)
+        rules = self._by_account
+        views = [view for view in tick.changed if view.account_id in rules]
+        if not views:
+            return
+        probable = [
+            view
+            for view in views
+            if any(r.kind is RuleKind.LIQUIDATION_PROBABILITY for r in rules[view.account_id])
+        ]
+        vols = self._volatility(probable)
+        alerts, states = evaluate_many(rules, self.states, views, tick.received_ns, vols)
+        self.states.update(states)
+        if alerts:
+            await self.deliver([alert.as_dict() for alert in alerts], tick.received_ns)
 
-    async def deliver(self, alert: dict[str, Any], received_ns: int) -> None:
-        """Publish, record and send one alert (see the module docstring)."""
-        self.state.hub.publish("alerts", alert)
-        self.state.hub.publish(f"alerts:{alert['account_id']}", alert)
-        self.state.metrics.observe_tick_to_alert(received_ns)
-        await self.state.run(lambda: self.state.record_alert(alert))
-        try:
-            await self.bus.publish_alert(alert)
-        except Exception:
-            log.exception("alert not published on the bus", extra={"alert": alert["id"]})
+    async def deliver(self, alerts: list[dict[str, Any]], received_ns: int) -> None:
+        """Publish, record and send the alerts of one tick (see the module docstring)."""
+        hub = self.state.hub
+        for alert in alerts:
+            hub.publish("alerts", alert)
+            hub.publish(f"alerts:{alert['account_id']}", alert)
+            self.state.metrics.observe_tick_to_alert(received_ns)
+
+        def record() -> None:
+            for alert in alerts:
+                self.state.record_alert(alert)
+
+        await self.state.run(record)
+        for alert in alerts:
+            try:
+                await self.bus.publish_alert(alert)
+            except Exception:
+                log.exception("alert not published on the bus", extra={"alert": alert["id"]})
         if self.sender is None:
             return
-        for hook in list(self.webhooks.values()):
-            if hook.wants(alert):
-                task = asyncio.create_task(self.sender.deliver(hook, alert))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+        for alert in alerts:
+            for hook in list(self.webhooks.values()):
+                if hook.wants(alert):
+                    task = asyncio.create_task(self.sender.deliver(hook, alert))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for the webhook deliveries under way."""
@@ -197,7 +254,7 @@ def add_rule(account_id: str, body: RuleIn, who: Account, request: Request) -> d
         rule = parse_rule(body.model_dump(exclude_none=True), rule_id, account_id)
     except CrossMarginError as error:
         raise ApiError.of(error) from None
-    service.rules[rule_id] = rule
+    service.add_rule(rule)
     return rule.as_dict()
 
 
@@ -208,8 +265,7 @@ def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -
     rule = service.rules.get(rule_id)
     if rule is None or rule.account_id != account_id:
         raise ApiError(404, "rule_id", f"no rule {rule_id!r} on account {account_id!r}")
-    del service.rules[rule_id]
-    service.states.pop(rule_id, None)
+    service.remove_rules([rule_id])
     return Response(status_code=204)
 
 
@@ -217,9 +273,8 @@ def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -
 def delete_rules(account_id: str, who: Account, request: Request) -> Response:
     """Remove every rule of the account."""
     service = _service(request)
-    for rule in service.rules_of(account_id):
-        del service.rules[rule.id]
-        service.states.pop(rule.id, None)
+    _known(service.state, account_id)
+    service.remove_rules([rule.id for rule in service.rules_of(account_id)])
     return Response(status_code=204)
 
 
@@ -240,7 +295,7 @@ def add_webhook(body: WebhookIn, who: Anyone, request: Request) -> dict[str, Any
         hook = parse_webhook(data, uuid.uuid4().hex[:16])
     except CrossMarginError as error:
         raise ApiError.of(error) from None
-    service.webhooks[hook.id] = hook
+    service.add_webhook(hook)
     return hook.as_dict()
 
 
@@ -258,7 +313,7 @@ def delete_webhook(webhook_id: str, who: Anyone, request: Request) -> Response:
     hook = service.webhooks.get(webhook_id)
     if hook is None or not (who.is_operator or hook.account_id == who.account_id):
         raise ApiError(404, "webhook_id", f"no webhook {webhook_id!r}")
-    del service.webhooks[webhook_id]
+    service.remove_webhook(webhook_id)
     return Response(status_code=204)
 
 

@@ -34,6 +34,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import numpy as np
+
 from crossmargin.maths.first_passage import hit_probability
 from crossmargin.maths.status import Status
 from crossmargin.model import CrossMarginError
@@ -44,6 +46,7 @@ __all__ = [
     "RuleKind",
     "RuleState",
     "evaluate",
+    "evaluate_many",
     "parse_rule",
 ]
 
@@ -152,10 +155,12 @@ class Alert:
         return out
 
 
-def _figure(
-    rule: AlertRule, view: ViewLike, volatility: Mapping[str, float]
-) -> tuple[float | None, str | None]:
-    """The rule's figure on the view (``None`` when there is none) and its position."""
+Figure = tuple[float | None, str | None]
+"""A rule's figure on a view (``None`` when there is none) and the position it comes from."""
+
+
+def _figure(rule: AlertRule, view: ViewLike, chances: Mapping[str, Figure]) -> Figure:
+    """The rule's figure; first-passage figures come computed in ``chances`` by rule id."""
     if rule.kind is RuleKind.MARGIN_RATIO:
         return view.margin_ratio, None
     if rule.kind is RuleKind.CRASH_DISTANCE:
@@ -163,17 +168,34 @@ def _figure(
     if rule.kind is RuleKind.LIQUIDATION_DISTANCE:
         near = [(p.distance, p.symbol) for p in view.positions if p.distance is not None]
         return min(near) if near else (None, None)
-    priced = [(p, p.liquidation_price) for p in view.positions if p.liquidation_price is not None]
-    if not priced:
-        return None, None
-    chances = hit_probability(
-        [p.mark for p, _ in priced],
-        [price for _, price in priced],
-        [volatility.get(p.symbol, 0.0) for p, _ in priced],
-        rule.horizon_days / DAYS_PER_YEAR,
-    )
-    worst = int(chances.argmax())
-    return float(chances[worst]), priced[worst][0].symbol
+    return chances.get(rule.id, (None, None))
+
+
+def _chances(
+    pairs: Sequence[tuple[AlertRule, ViewLike]], volatility: Mapping[str, float]
+) -> dict[str, Figure]:
+    """The first-passage figure of each probability rule, every position of every view in one
+    :func:`hit_probability` call: the largest chance over the view's positions."""
+    owners: list[str] = []
+    symbols: list[str] = []
+    columns: list[tuple[float, float, float, float]] = []
+    for rule, view in pairs:
+        for p in view.positions:
+            if p.liquidation_price is not None:
+                owners.append(rule.id)
+                symbols.append(p.symbol)
+                sigma = volatility.get(p.symbol, 0.0)
+                columns.append((p.mark, p.liquidation_price, sigma, rule.horizon_days))
+    if not columns:
+        return {}
+    spot, barrier, sigma, days = np.asarray(columns, dtype=np.float64).T
+    chances = hit_probability(spot, barrier, sigma, days / DAYS_PER_YEAR)
+    out: dict[str, Figure] = {}
+    for owner, symbol, chance in zip(owners, symbols, chances.tolist(), strict=True):
+        best = out.get(owner)
+        if best is None or (best[0] is not None and chance > best[0]):
+            out[owner] = (chance, symbol)
+    return out
 
 
 def _epoch(at: str) -> float:
@@ -215,11 +237,11 @@ def _one(
     view: ViewLike,
     now: float,
     received_ns: int,
-    volatility: Mapping[str, float],
+    chances: Mapping[str, Figure],
 ) -> tuple[Alert | None, RuleState]:
     if rule.kind is RuleKind.STATUS_CHANGE:
         return _status_rule(rule, state, view, now, received_ns)
-    value, symbol = _figure(rule, view, volatility)
+    value, symbol = _figure(rule, view, chances)
     above = rule.kind in _ABOVE
     if value is None or math.isnan(value):
         crossed, cleared = False, True
@@ -262,20 +284,42 @@ def evaluate(
     ``states`` is by rule id (a rule without one starts armed); rules of other accounts are
     ignored. ``volatility`` is the annualised realised volatility by position symbol, read by
     ``liquidation_probability`` rules (a symbol without one has 0: never reached). Time is the
-    view's ``at``; a state carried over for a firing is kept until its rule fires again.
+    view's ``at``.
     """
+    mine = [rule for rule in rules if rule.account_id == view.account_id]
+    return evaluate_many({view.account_id: mine}, states, [view], received_ns, volatility)
+
+
+def evaluate_many(
+    rules: Mapping[str, Sequence[AlertRule]],
+    states: Mapping[str, RuleState],
+    views: Sequence[ViewLike],
+    received_ns: int,
+    volatility: Mapping[str, float] | None = None,
+) -> tuple[list[Alert], dict[str, RuleState]]:
+    """:func:`evaluate` over many views at once (``rules`` by account id): the same alerts, in
+    view order, with the first-passage chances of all of them computed together."""
     vols = volatility or {}
-    now = _epoch(view.at)
+    pairs = [
+        (rule, view)
+        for view in views
+        for rule in rules.get(view.account_id, ())
+        if rule.kind is RuleKind.LIQUIDATION_PROBABILITY
+    ]
+    chances = _chances(pairs, vols)
     alerts: list[Alert] = []
     new_states: dict[str, RuleState] = {}
-    for rule in rules:
-        if rule.account_id != view.account_id:
-            continue
-        alert, new_states[rule.id] = _one(
-            rule, states.get(rule.id, RuleState()), view, now, received_ns, vols
-        )
-        if alert is not None:
-            alerts.append(alert)
+    epochs: dict[str, float] = {}
+    for view in views:
+        now = epochs.get(view.at)
+        if now is None:
+            now = epochs[view.at] = _epoch(view.at)
+        for rule in rules.get(view.account_id, ()):
+            alert, new_states[rule.id] = _one(
+                rule, states.get(rule.id, RuleState()), view, now, received_ns, chances
+            )
+            if alert is not None:
+                alerts.append(alert)
     return alerts, new_states
 
 

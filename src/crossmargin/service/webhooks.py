@@ -201,9 +201,16 @@ def parse_webhook(data: Any, webhook_id: str) -> Webhook:
         if key not in {"url", "secret", "account_id"}:
             raise CrossMarginError(str(key), "unknown field")
     url = data.get("url")
-    if not isinstance(url, str) or urlsplit(url).scheme not in {"http", "https"}:
+    if not isinstance(url, str):
         raise CrossMarginError("url", f"must be an http(s) URL, got {url!r}")
-    if not urlsplit(url).hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as error:
+        raise CrossMarginError("url", f"not a URL: {error}") from None
+    if parts.scheme not in {"http", "https"}:
+        raise CrossMarginError("url", f"must be an http(s) URL, got {url!r}")
+    if not host:
         raise CrossMarginError("url", "has no host")
     secret = data.get("secret")
     if not isinstance(secret, str) or len(secret) < 16:
