@@ -310,6 +310,20 @@ def test_venue_view_shows_hedges_and_what_a_liquidation_leaves(
     assert watch.hosts == {"127.0.0.1"}
 
 
+@needs_chromium
+def test_an_account_key_sees_its_own_account_only(browser: Any, server: Server) -> None:
+    key = server.post("/keys", {"role": "account", "account_id": "iso"})["key"]
+    context = browser.new_context()
+    p = context.new_page()
+    p.goto(f"{server.url}/?key={key}#/")
+    p.wait_for_selector("body[data-ready=book]")
+    assert book_ids(p) == ["iso"]
+    p.goto(f"{server.url}/#/accounts/calm")
+    p.wait_for_selector("#error:not([hidden])")
+    assert "403" in p.inner_text("#error")
+    context.close()
+
+
 def fetch(url: str) -> tuple[int, str, bytes]:
     """Status, content type and body of a plain GET (no key: the page itself needs none)."""
     try:
