@@ -172,6 +172,9 @@ class Deliveries:
     sent: dict[float, int] = field(default_factory=dict)
     latencies_ms: dict[float, list[float]] = field(default_factory=dict)
     unmatched: int = 0
+    phase: str = "closed"
+    alert_ms: dict[str, list[float]] = field(default_factory=dict)
+    alerts_seen: dict[str, int] = field(default_factory=dict)
 
     def of(self, marks: list[float]) -> list[float]:
         """Every delivery latency of the ticks at ``marks``."""
@@ -206,6 +209,30 @@ async def subscriber(
                 out.unmatched += 1
             else:
                 out.latencies_ms.setdefault(mark, []).append((now - started) / 1e6)
+
+
+async def listener(
+    session: aiohttp.ClientSession,
+    url: str,
+    out: Deliveries,
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """One alerts WebSocket: each alert carries ``received_ns``, when the service received the
+    tick that raised it (``perf_counter_ns``: the same monotonic clock in every process here)."""
+    async with session.ws_connect(url, max_msg_size=0) as ws:
+        ready.set()
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.25)
+            except TimeoutError:
+                continue
+            now = time.perf_counter_ns()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            alert = json.loads(msg.data)
+            out.alert_ms.setdefault(out.phase, []).append((now - alert["received_ns"]) / 1e6)
+            out.alerts_seen[alert["id"]] = out.alerts_seen.get(alert["id"], 0) + 1
 
 
 async def timed_gets(
@@ -263,6 +290,7 @@ class Phase:
     tick_ms: list[float]
     delivery_ms: list[float]
     expected: int
+    alert_ms: list[float]
 
     @property
     def delivered(self) -> int:
@@ -276,14 +304,19 @@ class Run:
     closed: Phase
     open: Phase
     unmatched: int
+    rules: int
+    listeners: int
+    alerts: int
+    alert_deliveries: int
     idle_margin_ms: list[float]
     idle_health_ms: list[float]
     loaded_margin_ms: list[float]
 
 
 def tick_mark(i: int) -> float:
-    """Tick ``i``'s BTCUSDT mark: within 1% of the seeded price, distinct for each tick."""
-    return round(BASE_PRICE * (1 + 0.0001 * ((i % 200) - 100)) + 0.01 * i, 2)
+    """Tick ``i``'s BTCUSDT mark: 0.2% below and above the seeded price in turn (so margin
+    ratios cross the alert thresholds set at that price on every tick), distinct for each."""
+    return round(BASE_PRICE * (1 + (0.002 if i % 2 else -0.002)) + 0.01 * i, 2)
 
 
 async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
@@ -300,12 +333,25 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
         idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
         out, stop = Deliveries(), asyncio.Event()
-        watched = iter(ids[k * opts.accounts // opts.subscribers] for k in range(opts.subscribers))
+        views = opts.subscribers - opts.listeners
+        watched = [ids[k * opts.accounts // views] for k in range(views)]
+        for account in watched[: opts.rules]:
+            async with session.get(f"/accounts/{account}") as response:
+                ratio = (await response.json())["margin_ratio"]
+            rule = {"kind": "margin_ratio", "threshold": ratio}
+            async with session.post(f"/accounts/{account}/alerts", json=rule) as response:
+                if response.status != 201:
+                    raise SystemExit(f"alert rule: {response.status} {await response.text()}")
+        views_of = iter(watched)
         subs = await open_all(
-            opts.subscribers,
+            views,
             lambda ready: subscriber(
-                session, f"/ws/risk/{next(watched)}?key={key}", out, ready, stop
+                session, f"/ws/risk/{next(views_of)}?key={key}", out, ready, stop
             ),
+        )
+        subs += await open_all(
+            opts.listeners,
+            lambda ready: listener(session, f"/ws/alerts?key={key}", out, ready, stop),
         )
         answered: dict[float, float] = {}
         failed: list[float] = []
@@ -331,7 +377,8 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
                 sum(m in failed for m in marks),
                 [answered[m] for m in marks if m in answered],
                 out.of(marks),
-                len(marks) * opts.subscribers,
+                len(marks) * views,
+                out.alert_ms.get(out.phase, []),
             )
 
         began = time.perf_counter()
@@ -341,11 +388,13 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             if time.perf_counter() > deadline:
                 break
             await tick(mark, deadline)
-            while len(out.latencies_ms.get(mark, ())) < opts.subscribers:
+            while len(out.latencies_ms.get(mark, ())) < views:
                 if time.perf_counter() > deadline:
                     break
                 await asyncio.sleep(0.001)
+        await asyncio.sleep(0.2)
         closed_phase = phase(closed, time.perf_counter() - began)
+        out.phase = "open"
 
         began = time.perf_counter()
         deadline = began + opts.timeout
@@ -362,17 +411,29 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         sent_for = time.perf_counter() - began
         await asyncio.wait(ticks, timeout=max(0.1, deadline - time.perf_counter()))
-        while len(out.of(marks)) < len(marks) * opts.subscribers:
+        while len(out.of(marks)) < len(marks) * views:
             if time.perf_counter() > deadline:
                 break
             await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
         open_phase = phase(marks, sent_for)
         loaded_margin = await rest_load
         stop.set()
         for t in ticks:
             t.cancel()
         await asyncio.gather(*subs, *ticks, return_exceptions=True)
-        return Run(closed_phase, open_phase, out.unmatched, idle_margin, idle_health, loaded_margin)
+        return Run(
+            closed_phase,
+            open_phase,
+            out.unmatched,
+            opts.rules,
+            opts.listeners,
+            len(out.alerts_seen),
+            sum(out.alerts_seen.values()),
+            idle_margin,
+            idle_health,
+            loaded_margin,
+        )
 
 
 async def echo_fanout(port: int, subscribers: int, messages: int, interval: float) -> list[float]:
@@ -467,9 +528,14 @@ def report(run: Run, echo: list[float], engine: tuple[list[float], list[float]])
             f"missing at the time limit"
         )
         line("  tick -> view delivered", ph.delivery_ms, echo, "empty fan-out, same stack")
+        line("  tick received -> alert out", ph.alert_ms, echo, "empty fan-out, same stack")
         line("  tick -> view delivered", ph.delivery_ms, remargin, "engine: RiskBook.apply_prices")
         line("  POST /prices answered", ph.tick_ms, evaluations, "engine: evaluate_many, all")
-    print(f"messages matching no tick: {run.unmatched}")
+    print(
+        f"alerts: {run.alerts} raised by {run.rules} rules, {run.alert_deliveries} of "
+        f"{run.alerts * run.listeners} deliveries to {run.listeners} listeners made; "
+        f"views matching no tick: {run.unmatched}"
+    )
     line("GET margin report, idle", run.idle_margin_ms, run.idle_health_ms, "GET /healthz, idle")
     line(
         "GET margin report, under ticks",
@@ -486,6 +552,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1_000)
     parser.add_argument("--ticks", type=int, default=300, help="ticks sent on the clock")
     parser.add_argument("--probe", type=int, default=10, help="ticks sent one at a time")
+    parser.add_argument("--listeners", type=int, default=100, help="of them on /ws/alerts")
+    parser.add_argument("--rules", type=int, default=10, help="accounts with an alert rule")
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--rest", type=int, default=200, help="margin-report requests per phase")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per phase at most")
@@ -500,6 +568,7 @@ def main() -> None:
         return
     if opts.quick:
         opts.accounts, opts.subscribers, opts.ticks, opts.probe, opts.rest = 1_000, 100, 50, 10, 50
+        opts.listeners, opts.rules = 20, 5
         opts.timeout = min(opts.timeout, 30.0)
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
