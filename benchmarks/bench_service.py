@@ -125,13 +125,14 @@ def serve_echo(port: int) -> None:
         try:
             while True:
                 text = await ws.receive_text()
-                for s in list(subscribers):
-                    await s.send_text(text)
+                await asyncio.gather(
+                    *(s.send_text(text) for s in list(subscribers)), return_exceptions=True
+                )
         except WebSocketDisconnect:
             pass
 
     app = Starlette(routes=[WebSocketRoute("/sub", sub), WebSocketRoute("/fan", fan)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_ping_interval=None)
 
 
 def start_child(args: list[str], port: int, wait: float) -> subprocess.Popen[bytes]:
@@ -580,13 +581,6 @@ def main() -> None:
         )
         engine = engine_baselines(db_url, 20)
         port, echo_port = free_port(), free_port()
-        started = time.perf_counter()
-        server = start_child(["--serve", db_url, str(port)], port, 600)
-        print(f"service up in {time.perf_counter() - started:.1f} s (views of every account)")
-        try:
-            figures = asyncio.run(load(f"http://127.0.0.1:{port}", key, opts))
-        finally:
-            stop_child(server)
         echo_server = start_child(["--echo", str(echo_port)], echo_port, 60)
         try:
             echo = asyncio.run(
@@ -594,6 +588,13 @@ def main() -> None:
             )
         finally:
             stop_child(echo_server)
+        started = time.perf_counter()
+        server = start_child(["--serve", db_url, str(port)], port, 600)
+        print(f"service up in {time.perf_counter() - started:.1f} s (views of every account)")
+        try:
+            figures = asyncio.run(load(f"http://127.0.0.1:{port}", key, opts))
+        finally:
+            stop_child(server)
         report(figures, echo, engine)
 
 
