@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crossmargin.service import alert_routes, demo, errors, venue_routes
+from crossmargin.service import alert_routes, demo, errors, pages, venue_routes
 from crossmargin.service.errors import error_body
 from crossmargin.service.feeds import Feeds
 from crossmargin.service.routes import accounts, book, feeds, keys, ops, risk_ws
@@ -42,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     risk_ws.router,
     alert_routes.router,
     venue_routes.router,
+    pages.router,
 ]
 """Routers the app includes, in this order."""
 

@@ -1,0 +1,602 @@
+"""Load on the risk service over loopback, each figure beside a baseline timed in the same run.
+
+A SQLite ledger of ``--accounts`` traders (one BTCUSDT position each, leverage 2x-41x, long and
+short) is served by uvicorn in a child process; this process opens ``--subscribers``
+WebSockets on ``/ws/risk/{account_id}`` (accounts spread over the book) and posts ticks to
+``POST /prices``, each with its own mark, so every subscriber must receive one view per tick:
+deliveries made against ticks x subscribers say whether anything was dropped or left behind.
+Ticks go out two ways: ``--probe`` one at a time (each waits for its deliveries: the latency
+of one tick with nothing queued), then ``--ticks`` on the clock every ``--interval-ms`` (open
+loop, whether or not the previous one was answered: the load the goal names).
+
+Figures (client clocks, ``time.perf_counter_ns``):
+
+1. Tick to delivery: from sending a tick to each subscriber receiving the view at that mark
+   (p50/p99 over every delivery; goal p99 < 50 ms), against (a) the same fan-out through an
+   empty uvicorn WebSocket server in a second child (one message in, the same message out to
+   as many sockets: the transport alone) and (b) the engine's bare re-margin of the same book
+   in this process (``RiskBook.apply_prices``: the columnar risk work alone).
+2. ``POST /prices`` answer time against ``evaluate_many`` of every account (the full health the
+   service turns into views), in this process.
+3. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the clocked ticks
+   (goal p99 < 20 ms), against ``GET /healthz`` on the same server (the HTTP stack alone).
+
+Bounded: each phase stops after ``--timeout`` seconds; what had not arrived is counted missing.
+Run: ``python benchmarks/bench_service.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+BASE_PRICE = 60_000.0
+SYMBOL = "BTCUSDT"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def account_ids(n: int) -> list[str]:
+    """The seeded traders' ids."""
+    return [f"acct{i:05d}" for i in range(n)]
+
+
+def seed(db_url: str, n: int) -> str:
+    """A ledger of ``n`` traders holding BTCUSDT (80% of the deposit's leverage, 2x to 41x);
+    an operator key for it."""
+    from crossmargin.ledger import Deposit, Ledger, Price, Trade
+    from crossmargin.service.records import Records
+    from crossmargin.service.security import OPERATOR, KeyRing
+
+    ledger = Ledger(db_url, venue="binance")
+    try:
+        ledger.execute([Price("seed:price", SYMBOL, str(BASE_PRICE))])
+        commands: list[Deposit | Trade] = []
+        for i, account in enumerate(account_ids(n)):
+            leverage = 2 + i % 40
+            qty = round(0.8 * 1_000 * leverage / BASE_PRICE, 3) * (1 if i % 2 == 0 else -1)
+            commands.append(Deposit(f"seed:d:{i}", account, "1000"))
+            commands.append(
+                Trade(f"seed:t:{i}", account, SYMBOL, f"{qty:.3f}", leverage=str(leverage))
+            )
+        for k in range(0, len(commands), 2_000):
+            results = ledger.execute(commands[k : k + 2_000])
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                raise SystemExit(f"seeding failed: {failed[0]}")
+        return KeyRing(Records(ledger.store.engine)).create(OPERATOR, label="bench")
+    finally:
+        ledger.close()
+
+
+def serve(db_url: str, port: int) -> None:
+    """Child process: the service over ``db_url`` on loopback (rate limits out of the way)."""
+    import uvicorn
+
+    from crossmargin.service.app import create_app
+    from crossmargin.service.settings import Settings
+
+    settings = Settings(
+        db_url=db_url, port=port, rate_per_second=1e9, rate_burst=10**9, log_level="warning"
+    )
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve_echo(port: int) -> None:
+    """Child process: an empty fan-out server on the same stack (uvicorn + Starlette): each
+    message received on ``/fan`` is sent to every socket connected to ``/sub``."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    subscribers: set[WebSocket] = set()
+
+    async def sub(ws: WebSocket) -> None:
+        await ws.accept()
+        subscribers.add(ws)
+        try:
+            while True:
+                await ws.receive_text()
+        except WebSocketDisconnect:
+            subscribers.discard(ws)
+
+    async def fan(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                text = await ws.receive_text()
+                await asyncio.gather(
+                    *(s.send_text(text) for s in list(subscribers)), return_exceptions=True
+                )
+        except WebSocketDisconnect:
+            pass
+
+    app = Starlette(routes=[WebSocketRoute("/sub", sub), WebSocketRoute("/fan", fan)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_ping_interval=None)
+
+
+def start_child(args: list[str], port: int, wait: float) -> subprocess.Popen[bytes]:
+    """Start this script in a child mode and wait (at most ``wait`` seconds) until ``port``
+    accepts connections."""
+    child = subprocess.Popen([sys.executable, __file__, *args], env=os.environ.copy())
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"server {args[0]} exited with {child.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return child
+        time.sleep(0.1)
+    child.kill()
+    raise SystemExit(f"server {args[0]} did not start")
+
+
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Stop a child server: SIGTERM, then SIGKILL if it is still busy after 10 s."""
+    child.terminate()
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(10)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` percentile of ``values`` (NaN when empty)."""
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+@dataclass
+class Deliveries:
+    """Send time and receive latencies of each tick (by its mark), and unmatched messages."""
+
+    sent: dict[float, int] = field(default_factory=dict)
+    latencies_ms: dict[float, list[float]] = field(default_factory=dict)
+    unmatched: int = 0
+    phase: str = "closed"
+    alert_ms: dict[str, list[float]] = field(default_factory=dict)
+    alerts_seen: dict[str, int] = field(default_factory=dict)
+
+    def of(self, marks: list[float]) -> list[float]:
+        """Every delivery latency of the ticks at ``marks``."""
+        return [ms for m in marks for ms in self.latencies_ms.get(m, [])]
+
+
+async def subscriber(
+    session: aiohttp.ClientSession,
+    url: str,
+    out: Deliveries,
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """One risk WebSocket: each view's mark names the tick it answers."""
+    async with session.ws_connect(url, max_msg_size=0) as ws:
+        first = await ws.receive()
+        if first.type != aiohttp.WSMsgType.TEXT:
+            raise SystemExit(f"subscriber {url}: {first.type} {first.data}")
+        ready.set()
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.25)
+            except TimeoutError:
+                continue
+            now = time.perf_counter_ns()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            view = json.loads(msg.data)
+            mark = view["positions"][0]["mark"] if view.get("positions") else None
+            started = out.sent.get(mark) if mark is not None else None
+            if mark is None or started is None:
+                out.unmatched += 1
+            else:
+                out.latencies_ms.setdefault(mark, []).append((now - started) / 1e6)
+
+
+async def listener(
+    session: aiohttp.ClientSession,
+    url: str,
+    out: Deliveries,
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """One alerts WebSocket: each alert carries ``received_ns``, when the service received the
+    tick that raised it (``perf_counter_ns``: the same monotonic clock in every process here)."""
+    async with session.ws_connect(url, max_msg_size=0) as ws:
+        ready.set()
+        while not stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), 0.25)
+            except TimeoutError:
+                continue
+            now = time.perf_counter_ns()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            alert = json.loads(msg.data)
+            out.alert_ms.setdefault(out.phase, []).append((now - alert["received_ns"]) / 1e6)
+            out.alerts_seen[alert["id"]] = out.alerts_seen.get(alert["id"], 0) + 1
+
+
+async def timed_gets(
+    session: aiohttp.ClientSession,
+    url: str,
+    count: int,
+    pause: float,
+    deadline: float = math.inf,
+) -> list[float]:
+    """Up to ``count`` sequential GETs of ``url`` (``pause`` seconds apart, none running past
+    ``deadline``): milliseconds each."""
+    times = []
+    for _ in range(count):
+        if time.perf_counter() > deadline:
+            break
+        start = time.perf_counter_ns()
+        try:
+            left = None if math.isinf(deadline) else max(0.0, deadline - time.perf_counter())
+            async with asyncio.timeout(left):
+                async with session.get(url) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise SystemExit(f"GET {url}: {response.status}")
+        except TimeoutError:
+            break
+        times.append((time.perf_counter_ns() - start) / 1e6)
+        if pause:
+            await asyncio.sleep(pause)
+    return times
+
+
+async def open_all(
+    count: int, connect: Callable[[asyncio.Event], Awaitable[None]]
+) -> list[asyncio.Task[None]]:
+    """Start ``count`` connections (50 at a time) and wait until each has its first message."""
+    tasks = []
+    for start in range(0, count, 50):
+        events = [asyncio.Event() for _ in range(min(50, count - start))]
+        tasks += [asyncio.create_task(connect(e)) for e in events]
+        waiting = [asyncio.create_task(e.wait()) for e in events]
+        done, _ = await asyncio.wait(waiting, timeout=30)
+        if len(done) < len(events):
+            raise SystemExit("subscribers did not connect")
+    return tasks
+
+
+@dataclass
+class Phase:
+    """One way of sending ticks: how many, how long sending took, each POST's answer time and
+    each delivery's latency (milliseconds), deliveries expected and made."""
+
+    ticks: int
+    sent_for_s: float
+    failed: int
+    tick_ms: list[float]
+    delivery_ms: list[float]
+    expected: int
+    alert_ms: list[float]
+
+    @property
+    def delivered(self) -> int:
+        return len(self.delivery_ms)
+
+
+@dataclass
+class Run:
+    """What one load run measured (milliseconds)."""
+
+    closed: Phase
+    open: Phase
+    unmatched: int
+    rules: int
+    listeners: int
+    alerts: int
+    alert_deliveries: int
+    idle_margin_ms: list[float]
+    idle_health_ms: list[float]
+    loaded_margin_ms: list[float]
+
+
+def tick_mark(i: int) -> float:
+    """Tick ``i``'s BTCUSDT mark: 0.2% below and above the seeded price in turn (so margin
+    ratios cross the alert thresholds set at that price on every tick), distinct for each."""
+    return round(BASE_PRICE * (1 + (0.002 if i % 2 else -0.002)) + 0.01 * i, 2)
+
+
+async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
+    """Subscribe, then tick one at a time (each waits for its deliveries: the latency without
+    queueing) and then on the clock every ``interval_ms`` (open loop: the load of the goal)."""
+    ids = account_ids(opts.accounts)
+    session = aiohttp.ClientSession(
+        base,
+        headers={"X-API-Key": key},
+        connector=aiohttp.TCPConnector(limit=0),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+    async with session:
+        idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
+        idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
+        out, stop = Deliveries(), asyncio.Event()
+        views = opts.subscribers - opts.listeners
+        watched = [ids[k * opts.accounts // views] for k in range(views)]
+        for account in watched[: opts.rules]:
+            async with session.get(f"/accounts/{account}") as response:
+                ratio = (await response.json())["margin_ratio"]
+            rule = {"kind": "margin_ratio", "threshold": ratio}
+            async with session.post(f"/accounts/{account}/alerts", json=rule) as response:
+                if response.status != 201:
+                    raise SystemExit(f"alert rule: {response.status} {await response.text()}")
+        views_of = iter(watched)
+        subs = await open_all(
+            views,
+            lambda ready: subscriber(
+                session, f"/ws/risk/{next(views_of)}?key={key}", out, ready, stop
+            ),
+        )
+        subs += await open_all(
+            opts.listeners,
+            lambda ready: listener(session, f"/ws/alerts?key={key}", out, ready, stop),
+        )
+        answered: dict[float, float] = {}
+        failed: list[float] = []
+
+        async def tick(mark: float, deadline: float) -> None:
+            start = time.perf_counter_ns()
+            out.sent[mark] = start
+            post = session.post("/prices", json={"prices": {SYMBOL: mark}})
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+                    async with post as response:
+                        await response.read()
+                        if response.status != 200:
+                            failed.append(mark)
+            except TimeoutError:
+                return
+            answered[mark] = (time.perf_counter_ns() - start) / 1e6
+
+        def phase(marks: list[float], sent_for: float) -> Phase:
+            return Phase(
+                len(marks),
+                sent_for,
+                sum(m in failed for m in marks),
+                [answered[m] for m in marks if m in answered],
+                out.of(marks),
+                len(marks) * views,
+                out.alert_ms.get(out.phase, []),
+            )
+
+        began = time.perf_counter()
+        deadline = began + opts.timeout
+        closed = [tick_mark(i) for i in range(opts.probe)]
+        for mark in closed:
+            if time.perf_counter() > deadline:
+                break
+            await tick(mark, deadline)
+            while len(out.latencies_ms.get(mark, ())) < views:
+                if time.perf_counter() > deadline:
+                    break
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.2)
+        closed_phase = phase(closed, time.perf_counter() - began)
+        out.phase = "open"
+
+        began = time.perf_counter()
+        deadline = began + opts.timeout
+        rest_load = asyncio.create_task(
+            timed_gets(
+                session, f"/accounts/{ids[-1]}/margin", opts.rest, opts.interval_ms / 1e3, deadline
+            )
+        )
+        marks = [tick_mark(opts.probe + i) for i in range(opts.ticks)]
+        ticks = []
+        for i, mark in enumerate(marks):
+            ticks.append(asyncio.create_task(tick(mark, deadline)))
+            due = began + (i + 1) * opts.interval_ms / 1e3
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        sent_for = time.perf_counter() - began
+        await asyncio.wait(ticks, timeout=max(0.1, deadline - time.perf_counter()))
+        while len(out.of(marks)) < len(marks) * views:
+            if time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        open_phase = phase(marks, sent_for)
+        loaded_margin = await rest_load
+        stop.set()
+        for t in ticks:
+            t.cancel()
+        await asyncio.gather(*subs, *ticks, return_exceptions=True)
+        return Run(
+            closed_phase,
+            open_phase,
+            out.unmatched,
+            opts.rules,
+            opts.listeners,
+            len(out.alerts_seen),
+            sum(out.alerts_seen.values()),
+            idle_margin,
+            idle_health,
+            loaded_margin,
+        )
+
+
+async def echo_fanout(port: int, subscribers: int, messages: int, interval: float) -> list[float]:
+    """The same fan-out through the empty server: milliseconds from send to each receipt."""
+    latencies: list[float] = []
+    sent: dict[str, int] = {}
+    stop = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector) as session:
+
+        async def sub(ready: asyncio.Event) -> None:
+            async with session.ws_connect("/sub") as ws:
+                ready.set()
+                while not stop.is_set():
+                    try:
+                        msg = await asyncio.wait_for(ws.receive(), 0.25)
+                    except TimeoutError:
+                        continue
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    now = time.perf_counter_ns()
+                    latencies.append((now - sent[msg.data]) / 1e6)
+
+        tasks = []
+        for _ in range(subscribers):
+            ready = asyncio.Event()
+            tasks.append(asyncio.create_task(sub(ready)))
+            await ready.wait()
+        await asyncio.sleep(0.2)
+        async with session.ws_connect("/fan") as fan:
+            began = time.perf_counter()
+            for i in range(messages):
+                text = json.dumps({"tick": i, "prices": {SYMBOL: BASE_PRICE}})
+                sent[text] = time.perf_counter_ns()
+                await fan.send_str(text)
+                await asyncio.sleep(max(0.0, began + (i + 1) * interval - time.perf_counter()))
+            deadline = time.perf_counter() + 30
+            while len(latencies) < messages * subscribers and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return latencies
+
+
+def engine_baselines(db_url: str, repeat: int) -> tuple[list[float], list[float]]:
+    """The bare engine on the same accounts, in this process (milliseconds each, after a
+    warm-up): the ledger's risk book ticked to a new mark (``RiskBook.apply_prices``: the
+    columnar re-margin), and ``evaluate_many`` of every account at the mark (the full health,
+    liquidation prices and crash distances the service turns into views)."""
+    from crossmargin.health import evaluate_many
+    from crossmargin.ledger import Ledger
+    from crossmargin.ledger.liquidation import model_market, traders
+
+    ledger = Ledger(db_url, venue="binance")
+    try:
+        book = ledger.risk_book()
+        ticks = []
+        for i in range(repeat + 1):
+            start = time.perf_counter_ns()
+            book.apply_prices({SYMBOL: BASE_PRICE * (1 + 0.001 * (i % 7))})
+            if i:
+                ticks.append((time.perf_counter_ns() - start) / 1e6)
+        accounts = [ledger.account(a) for a in sorted(traders(ledger.state))]
+        market = model_market(ledger.state, ledger.ctx)
+        evaluations = []
+        for i in range(min(repeat, 5) + 1):
+            start = time.perf_counter_ns()
+            evaluate_many(accounts, market)
+            if i:
+                evaluations.append((time.perf_counter_ns() - start) / 1e6)
+        return ticks, evaluations
+    finally:
+        ledger.close()
+
+
+def line(label: str, values: list[float], base: list[float], base_label: str) -> None:
+    """One figure's p50/p99 beside its baseline's, and the ratio of the p99s."""
+    p50, p99, b50, b99 = pct(values, 50), pct(values, 99), pct(base, 50), pct(base, 99)
+    print(
+        f"{label:<31} p50 {p50:8.2f} p99 {p99:8.2f} ms | {base_label:<33} "
+        f"p50 {b50:7.2f} p99 {b99:7.2f} ms | p99 x{p99 / b99:.1f}"
+    )
+
+
+def report(run: Run, echo: list[float], engine: tuple[list[float], list[float]]) -> None:
+    """Print the figures, each beside its baseline."""
+    remargin, evaluations = engine
+    for name, ph in (("one tick at a time", run.closed), ("a tick every interval", run.open)):
+        print(
+            f"{name}: {ph.ticks} ticks sent in {ph.sent_for_s:.2f} s ({ph.failed} failed); "
+            f"{ph.delivered} of {ph.expected} deliveries made, {ph.expected - ph.delivered} "
+            f"missing at the time limit"
+        )
+        line("  tick -> view delivered", ph.delivery_ms, echo, "empty fan-out, same stack")
+        line("  tick received -> alert out", ph.alert_ms, echo, "empty fan-out, same stack")
+        line("  tick -> view delivered", ph.delivery_ms, remargin, "engine: RiskBook.apply_prices")
+        line("  POST /prices answered", ph.tick_ms, evaluations, "engine: evaluate_many, all")
+    print(
+        f"alerts: {run.alerts} raised by {run.rules} rules, {run.alert_deliveries} of "
+        f"{run.alerts * run.listeners} deliveries to {run.listeners} listeners made; "
+        f"views matching no tick: {run.unmatched}"
+    )
+    line("GET margin report, idle", run.idle_margin_ms, run.idle_health_ms, "GET /healthz, idle")
+    line(
+        "GET margin report, under ticks",
+        run.loaded_margin_ms,
+        run.idle_health_ms,
+        "GET /healthz, idle",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (1k accounts)")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--subscribers", type=int, default=1_000)
+    parser.add_argument("--ticks", type=int, default=300, help="ticks sent on the clock")
+    parser.add_argument("--probe", type=int, default=10, help="ticks sent one at a time")
+    parser.add_argument("--listeners", type=int, default=100, help="of them on /ws/alerts")
+    parser.add_argument("--rules", type=int, default=10, help="accounts with an alert rule")
+    parser.add_argument("--interval-ms", type=float, default=10.0)
+    parser.add_argument("--rest", type=int, default=200, help="margin-report requests per phase")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per phase at most")
+    parser.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.serve:
+        serve(opts.serve[0], int(opts.serve[1]))
+        return
+    if opts.echo:
+        serve_echo(opts.echo)
+        return
+    if opts.quick:
+        opts.accounts, opts.subscribers, opts.ticks, opts.probe, opts.rest = 1_000, 100, 50, 10, 50
+        opts.listeners, opts.rules = 20, 5
+        opts.timeout = min(opts.timeout, 30.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        started = time.perf_counter()
+        key = seed(db_url, opts.accounts)
+        print(
+            f"{opts.accounts} accounts seeded in {time.perf_counter() - started:.1f} s; "
+            f"{opts.subscribers} subscribers, {opts.ticks} ticks every {opts.interval_ms:g} ms"
+        )
+        engine = engine_baselines(db_url, 20)
+        port, echo_port = free_port(), free_port()
+        echo_server = start_child(["--echo", str(echo_port)], echo_port, 60)
+        try:
+            echo = asyncio.run(
+                echo_fanout(echo_port, opts.subscribers, opts.ticks, opts.interval_ms / 1e3)
+            )
+        finally:
+            stop_child(echo_server)
+        started = time.perf_counter()
+        server = start_child(["--serve", db_url, str(port)], port, 600)
+        print(f"service up in {time.perf_counter() - started:.1f} s (views of every account)")
+        try:
+            figures = asyncio.run(load(f"http://127.0.0.1:{port}", key, opts))
+        finally:
+            stop_child(server)
+        report(figures, echo, engine)
+
+
+if __name__ == "__main__":
+    main()
