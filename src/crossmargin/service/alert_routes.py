@@ -36,7 +36,6 @@ from fastapi import (
     Request,
     Response,
     WebSocket,
-    WebSocketDisconnect,
 )
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
@@ -45,8 +44,9 @@ from crossmargin.service.alert_store import AlertStore
 from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate_many, parse_rule
 from crossmargin.service.bus import Bus, BusSubscription, LocalBus, NatsBus
 from crossmargin.service.errors import ApiError
-from crossmargin.service.security import Principal, principal, require_account, websocket_principal
+from crossmargin.service.security import Principal, principal, require_account
 from crossmargin.service.state import AccountView, ServiceState, Tick
+from crossmargin.service.streams import caller, forward
 from crossmargin.service.webhooks import Delivery, Webhook, WebhookSender, parse_webhook
 
 __all__ = ["AlertService", "router", "start", "stop"]
@@ -335,64 +335,20 @@ def alert_history(
     return state.records.alerts(account_id, limit)
 
 
-async def _stream(websocket: WebSocket, channel: str) -> None:
-    state = _service(websocket).state
-    await websocket.accept()
-    sub = state.hub.subscribe(channel)
-    closed = asyncio.ensure_future(_closed(websocket))
-    try:
-        while True:
-            nxt = asyncio.ensure_future(sub.__anext__())
-            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                return
-            try:
-                await websocket.send_json(nxt.result())
-            except StopAsyncIteration:
-                return
-    except WebSocketDisconnect:
-        pass
-    finally:
-        sub.close()
-        closed.cancel()
-
-
-async def _closed(websocket: WebSocket) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-
-
 @router.websocket("/ws/alerts")
 async def alerts_channel(websocket: WebSocket) -> None:
     """Every alert as it fires (an account key: its account's)."""
-    try:
-        who = websocket_principal(websocket)
-    except ApiError as error:
-        await websocket.close(code=4000 + error.status, reason=error.reason)
+    who = await caller(websocket)
+    if who is None:
         return
-    channel = "alerts" if who.is_operator else f"alerts:{who.account_id}"
-    await _stream(websocket, channel)
+    await forward(websocket, "alerts" if who.is_operator else f"alerts:{who.account_id}")
 
 
 @router.websocket("/ws/alerts/{account_id}")
 async def account_alerts_channel(websocket: WebSocket, account_id: str) -> None:
     """The account's alerts as they fire."""
-    try:
-        who = websocket_principal(websocket)
-    except ApiError as error:
-        await websocket.close(code=4000 + error.status, reason=error.reason)
-        return
-    if not who.may_see(account_id):
-        await websocket.close(code=4403, reason="this key may not see that account")
-        return
-    if not _service(websocket).state.known(account_id):
-        await websocket.close(code=4404, reason="unknown account")
-        return
-    await _stream(websocket, f"alerts:{account_id}")
+    if await caller(websocket, account_id) is not None:
+        await forward(websocket, f"alerts:{account_id}")
 
 
 async def _apply_feed(state: ServiceState, sub: BusSubscription) -> None:

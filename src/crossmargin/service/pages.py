@@ -4,23 +4,16 @@ The page is plain HTML and JavaScript without a build step; it routes in the bro
 URL fragment (``/#/``, ``/#/accounts/{id}``, ``/#/venues``) so it never shadows the JSON paths
 ``/accounts/{id}`` and ``/venues``. Charts use the plotly.js bundle that ships inside the
 installed ``plotly`` Python package, served from here: the page loads nothing from another
-host. ``/ws/book`` pushes the ``book`` channel (after each tick: the marks, the accounts per
-status and the ids that changed) to the book view.
+host. The book view follows ``/ws/book`` (:mod:`crossmargin.service.routes.risk_ws`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
-
-from crossmargin.service.errors import ApiError
-from crossmargin.service.security import websocket_principal
-from crossmargin.service.state import ServiceState
 
 __all__ = ["PLOTLY_JS", "STATIC_DIR", "router"]
 
@@ -59,43 +52,3 @@ async def asset(name: str) -> FileResponse:
     if path is None:
         raise HTTPException(status_code=404, detail=f"no static file {name!r}")
     return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_HEADERS)
-
-
-@router.websocket("/ws/book")
-async def book_channel(websocket: WebSocket) -> None:
-    """Push each tick's book summary (operator keys only: it names every changed account)."""
-    state: ServiceState = websocket.app.state.service
-    try:
-        who = websocket_principal(websocket)
-    except ApiError as error:
-        await websocket.close(code=4000 + error.status, reason=error.reason)
-        return
-    if not who.is_operator:
-        await websocket.close(code=4403, reason="needs an operator key")
-        return
-    await websocket.accept()
-    sub = state.hub.subscribe("book")
-    reader = asyncio.ensure_future(_drain(websocket))
-    try:
-        while True:
-            message = asyncio.ensure_future(sub.__anext__())
-            done, _ = await asyncio.wait({message, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if message not in done:
-                message.cancel()
-                return
-            try:
-                await websocket.send_json(message.result())
-            except StopAsyncIteration:
-                return
-    except WebSocketDisconnect:
-        pass
-    finally:
-        reader.cancel()
-        sub.close()
-
-
-async def _drain(websocket: WebSocket) -> None:
-    """Returns when the client goes away (what it sends is ignored)."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass
