@@ -101,7 +101,7 @@ def _ring(db: str):  # type: ignore[no-untyped-def]
         from crossmargin.service.security import KeyRing
         from crossmargin.service.settings import database_url
     _prepare_sqlite(db)
-    return KeyRing(Records(Store(database_url(db)).engine))
+    return KeyRing(Records(Store(database_url(db))))
 
 
 @keys.command("create")

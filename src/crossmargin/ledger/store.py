@@ -231,6 +231,21 @@ class Store:
             raise _error(error) from None
 
     @contextmanager
+    def changing(self) -> Iterator[Connection]:
+        """A plain transaction, without the writers' lock, for tables kept beside the journal
+        (committed on a clean exit; driver errors become :class:`CrossMarginError`)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as error:
+            raise _error(error) from None
+
+    def create_tables(self, metadata: MetaData) -> None:
+        """Create ``metadata``'s tables where missing (idempotent)."""
+        with self.changing() as conn:
+            metadata.create_all(conn, checkfirst=True)
+
+    @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A connection for reads; driver errors become :class:`CrossMarginError`."""
         try:

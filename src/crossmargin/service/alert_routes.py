@@ -77,7 +77,7 @@ class AlertService:
         self.state = state
         self.bus = bus
         self.sender = sender
-        self.store = store if store is not None else AlertStore(state.ledger.store.engine)
+        self.store = store if store is not None else AlertStore(state.ledger.store)
         self.rules: dict[str, AlertRule] = {}
         self._by_account: dict[str, list[AlertRule]] = {}
         for rule in self.store.rules():

@@ -14,7 +14,6 @@ import time
 from sqlalchemy import (
     BigInteger,
     Column,
-    Engine,
     Float,
     MetaData,
     String,
@@ -23,9 +22,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
-from crossmargin.model import CrossMarginError
+from crossmargin.ledger.store import Store
 from crossmargin.service.alerts import AlertRule, RuleKind
 from crossmargin.service.webhooks import Webhook
 
@@ -56,46 +54,28 @@ webhooks = Table(
 )
 
 
-def _failed(error: SQLAlchemyError) -> CrossMarginError:
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return CrossMarginError("database", reason[0] if reason else type(error).__name__)
-
-
 class AlertStore:
-    """Rules and webhooks in the database behind ``engine``."""
+    """Rules and webhooks in the ledger's database."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        try:
-            with engine.begin() as conn:
-                metadata.create_all(conn, checkfirst=True)
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.create_tables(metadata)
 
     def add_rule(self, rule: AlertRule) -> None:
         """Keep a new rule."""
         row = {**rule.as_dict(), "added_ns": time.time_ns()}
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(rules).values(**row))
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.changing() as conn:
+            conn.execute(insert(rules).values(**row))
 
     def delete_rules(self, ids: list[str]) -> None:
         """Forget the rules ``ids``."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(delete(rules).where(rules.c.id.in_(ids)))
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.changing() as conn:
+            conn.execute(delete(rules).where(rules.c.id.in_(ids)))
 
     def rules(self) -> list[AlertRule]:
         """Every rule kept."""
-        try:
-            with self.engine.connect() as conn:
-                found = conn.execute(select(rules).order_by(rules.c.added_ns)).all()
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.reading() as conn:
+            found = conn.execute(select(rules).order_by(rules.c.added_ns)).all()
         out = []
         for row in found:
             data = dict(row._mapping)
@@ -105,33 +85,24 @@ class AlertStore:
 
     def add_webhook(self, hook: Webhook) -> None:
         """Keep a new webhook (with its secret)."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(webhooks).values(
-                        id=hook.id,
-                        url=hook.url,
-                        secret=hook.secret,
-                        account_id=hook.account_id,
-                        added_ns=time.time_ns(),
-                    )
+        with self.store.changing() as conn:
+            conn.execute(
+                insert(webhooks).values(
+                    id=hook.id,
+                    url=hook.url,
+                    secret=hook.secret,
+                    account_id=hook.account_id,
+                    added_ns=time.time_ns(),
                 )
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+            )
 
     def delete_webhook(self, webhook_id: str) -> None:
         """Forget a webhook."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(delete(webhooks).where(webhooks.c.id == webhook_id))
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.changing() as conn:
+            conn.execute(delete(webhooks).where(webhooks.c.id == webhook_id))
 
     def webhooks(self) -> list[Webhook]:
         """Every webhook kept."""
-        try:
-            with self.engine.connect() as conn:
-                found = conn.execute(select(webhooks).order_by(webhooks.c.added_ns)).all()
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.reading() as conn:
+            found = conn.execute(select(webhooks).order_by(webhooks.c.added_ns)).all()
         return [Webhook(row.id, row.url, row.secret, row.account_id) for row in found]

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    Engine,
     Index,
     MetaData,
     String,
@@ -26,8 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from crossmargin.ledger.store import Store
 from crossmargin.model import CrossMarginError
 
 __all__ = ["KeyRow", "Records"]
@@ -69,61 +68,41 @@ class KeyRow:
     revoked: bool
 
 
-def _failed(error: SQLAlchemyError) -> CrossMarginError:
-    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return CrossMarginError("database", reason[0] if reason else type(error).__name__)
-
-
 class Records:
-    """The service tables behind the ledger's engine (created on first use)."""
+    """The service tables in the ledger's database (created on first use)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        try:
-            with engine.begin() as conn:
-                metadata.create_all(conn, checkfirst=True)
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.create_tables(metadata)
 
     def add_key(self, row: KeyRow) -> None:
         """Store a new key's digest."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(api_keys).values(**row.__dict__))
-        except IntegrityError:
-            raise CrossMarginError("key", "a key with this digest exists") from None
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.changing() as conn:
+            taken = conn.execute(select(api_keys.c.digest).where(api_keys.c.digest == row.digest))
+            if taken.first() is not None:
+                raise CrossMarginError("key", "a key with this digest exists")
+            conn.execute(insert(api_keys).values(**row.__dict__))
 
     def key(self, digest: str) -> KeyRow | None:
         """The key stored under ``digest``, if any."""
-        try:
-            with self.engine.connect() as conn:
-                found = conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.reading() as conn:
+            found = conn.execute(select(api_keys).where(api_keys.c.digest == digest)).first()
         return None if found is None else KeyRow(**found._mapping)
 
     def list_keys(self) -> list[KeyRow]:
         """Every stored key (digests and prefixes only), oldest first."""
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).all()
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.reading() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).all()
         return [KeyRow(**r._mapping) for r in rows]
 
     def revoke(self, prefix: str) -> int:
         """Revoke the keys whose prefix is ``prefix``; how many were revoked."""
-        try:
-            with self.engine.begin() as conn:
-                done = conn.execute(
-                    update(api_keys)
-                    .where(api_keys.c.prefix == prefix, api_keys.c.revoked.is_(False))
-                    .values(revoked=True)
-                )
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.changing() as conn:
+            done = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.prefix == prefix, api_keys.c.revoked.is_(False))
+                .values(revoked=True)
+            )
         return int(done.rowcount)
 
     def record_alert(self, alert: Mapping[str, Any]) -> None:
@@ -136,22 +115,16 @@ class Records:
             "at": str(alert["at"]),
             "body": body,
         }
-        try:
-            with self.engine.begin() as conn:
-                exists = conn.execute(select(alerts.c.id).where(alerts.c.id == row["id"])).first()
-                if exists is None:
-                    conn.execute(insert(alerts).values(**row))
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.changing() as conn:
+            exists = conn.execute(select(alerts.c.id).where(alerts.c.id == row["id"])).first()
+            if exists is None:
+                conn.execute(insert(alerts).values(**row))
 
     def alerts(self, account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` alerts (of ``account_id`` if given), newest first."""
         query = select(alerts.c.body).order_by(alerts.c.at.desc(), alerts.c.id.desc())
         if account_id is not None:
             query = query.where(alerts.c.account_id == account_id)
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query.limit(limit)).scalars().all()
-        except SQLAlchemyError as error:
-            raise _failed(error) from None
+        with self.store.reading() as conn:
+            rows = conn.execute(query.limit(limit)).scalars().all()
         return [json.loads(r) for r in rows]

@@ -182,7 +182,7 @@ class ServiceState:
         self.ledger = ledger
         self.hub = hub if hub is not None else Hub()
         self.metrics = metrics if metrics is not None else Metrics()
-        self.records = Records(self.ledger.store.engine)
+        self.records = Records(self.ledger.store)
         self.tick_listeners: list[TickListener] = []
         self.lock = threading.RLock()
         self._views: dict[str, AccountView] = {}
