@@ -200,11 +200,6 @@ def _service(request: Request | WebSocket) -> AlertService:
     return found
 
 
-def _known(state: ServiceState, account_id: str) -> None:
-    if not state.known(account_id):
-        raise ApiError(404, "account_id", f"unknown account {account_id!r}")
-
-
 class RuleIn(BaseModel):
     """An alert rule (see ``crossmargin.service.alerts``): fractions and probabilities lie in
     [0, 1]; ``band`` is the hysteresis margin in the threshold's units."""
@@ -238,7 +233,7 @@ class WebhookIn(BaseModel):
 def list_rules(account_id: str, who: Account, request: Request) -> list[dict[str, Any]]:
     """The account's alert rules."""
     service = _service(request)
-    _known(service.state, account_id)
+    service.state.require(account_id)
     return [r.as_dict() for r in service.rules_of(account_id)]
 
 
@@ -246,7 +241,7 @@ def list_rules(account_id: str, who: Account, request: Request) -> list[dict[str
 def add_rule(account_id: str, body: RuleIn, who: Account, request: Request) -> dict[str, Any]:
     """Add an alert rule to the account; its id is in the answer."""
     service = _service(request)
-    _known(service.state, account_id)
+    service.state.require(account_id)
     rule_id = uuid.uuid4().hex[:16]
     try:
         rule = parse_rule(body.model_dump(exclude_none=True), rule_id, account_id)
@@ -274,7 +269,7 @@ def delete_rule(account_id: str, rule_id: str, who: Account, request: Request) -
 def delete_rules(account_id: str, who: Account, request: Request) -> Response:
     """Remove every rule of the account."""
     service = _service(request)
-    _known(service.state, account_id)
+    service.state.require(account_id)
     service.remove_rules([rule.id for rule in service.rules_of(account_id)])
     return Response(status_code=204)
 
@@ -291,7 +286,7 @@ def add_webhook(body: WebhookIn, who: Anyone, request: Request) -> dict[str, Any
     if data["account_id"] is None:
         data.pop("account_id")
     else:
-        _known(service.state, data["account_id"])
+        service.state.require(data["account_id"])
     try:
         hook = parse_webhook(data, uuid.uuid4().hex[:16])
     except CrossMarginError as error:

@@ -35,6 +35,7 @@ from crossmargin.ledger.journal import EventKind, trader
 from crossmargin.ledger.liquidation import model_market, traders
 from crossmargin.maths.first_passage import realised_volatility
 from crossmargin.model import Account, CrossMarginError, Market
+from crossmargin.service.errors import ApiError
 from crossmargin.service.hub import Hub
 from crossmargin.service.metrics import Metrics
 from crossmargin.service.records import Records
@@ -214,6 +215,11 @@ class ServiceState:
     def views(self) -> list[AccountView]:
         """Every account's view, riskiest first (status, then margin ratio)."""
         return sorted(self._views.values(), key=_severity)
+
+    def require(self, account_id: str) -> None:
+        """A 404 naming ``account_id`` unless the ledger has it."""
+        if not self.known(account_id):
+            raise ApiError(404, "account_id", f"unknown account {account_id!r}")
 
     def known(self, account_id: str) -> bool:
         """Whether the ledger has ``account_id``."""

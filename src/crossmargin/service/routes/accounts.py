@@ -21,7 +21,6 @@ from crossmargin.io.results import to_data
 from crossmargin.ledger import Deposit, Receipt, Trade, Withdraw
 from crossmargin.model import CrossMarginError, MarginMode, Order
 from crossmargin.rules import load_rulebook
-from crossmargin.service.errors import ApiError
 from crossmargin.service.security import Principal, principal, require_account
 from crossmargin.service.state import ServiceState
 from crossmargin.service.views import pm_heatmap
@@ -76,11 +75,6 @@ def _state(request: Request) -> ServiceState:
     return state
 
 
-def _known(state: ServiceState, account_id: str) -> None:
-    if not state.known(account_id):
-        raise ApiError(404, "account_id", f"unknown account {account_id!r}")
-
-
 def _receipt(state: ServiceState, receipt: Receipt, account_id: str) -> dict[str, Any]:
     return {
         "key": receipt.key,
@@ -126,7 +120,7 @@ def list_accounts(
 def get_account(account_id: str, request: Request, _: Account) -> dict[str, Any]:
     """The account's view with the engine's full health (``health``)."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     with state.lock:
         health = state.ledger.health(account_id)
         view = state.view(account_id)
@@ -138,7 +132,7 @@ def margin_report(account_id: str, request: Request, _: Account) -> dict[str, An
     """The account as ``crossmargin margin --json`` reports it: the rulebook and the account's
     health, withdrawable amounts and positions."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     with state.lock:
         portfolio = _portfolio(state, account_id)
         result = evaluate_account(portfolio, portfolio.accounts[0])
@@ -151,7 +145,7 @@ def margin_report(account_id: str, request: Request, _: Account) -> dict[str, An
 def liquidation(account_id: str, request: Request, _: Account) -> dict[str, Any]:
     """Each position's mark, liquidation and bankruptcy prices and distance to liquidation."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     view = state.view(account_id)
     return {"account_id": account_id, "positions": to_data(view.positions)}
 
@@ -161,7 +155,7 @@ def crash(account_id: str, request: Request, _: Account) -> dict[str, Any]:
     """The smallest uniform move of every price that makes the account liquidatable, and the
     signed moves down and up (fractions; ``null``: none in range)."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     with state.lock:
         h = state.ledger.health(account_id)
     return {
@@ -183,7 +177,7 @@ async def deposit(account_id: str, body: Money, request: Request, _: Account) ->
 async def withdraw(account_id: str, body: Money, request: Request, _: Account) -> dict[str, Any]:
     """Pay out of the account, at most what keeps its initial margin covered."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     key = _key(body.key, "withdraw")
     return await _command(state, Withdraw(key, account_id, body.amount), account_id)
 
@@ -192,7 +186,7 @@ async def withdraw(account_id: str, body: Money, request: Request, _: Account) -
 async def fill(account_id: str, body: Fill, request: Request, _: Account) -> dict[str, Any]:
     """Fill a trade into the ledger (refused when it adds risk beyond initial margin)."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     command = Trade(
         _key(body.key, "fill"),
         account_id,
@@ -211,7 +205,7 @@ async def fill(account_id: str, body: Fill, request: Request, _: Account) -> dic
 def what_if(account_id: str, body: WhatIfOrder, request: Request, _: Account) -> dict[str, Any]:
     """The verdict on a hypothetical order and the account's health before and after it."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     mode = MarginMode(body.margin_mode)
     order = Order(
         body.symbol,
@@ -243,7 +237,7 @@ def curve(
     """The account's equity and maintenance margin at every mark moved by the same fraction
     (from ``-span`` to ``+span``), with all positions cross and with each isolated."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     with state.lock:
         account, market = state.account(account_id), state.market()
     data: dict[str, Any] = to_data(equity_curve(account, market, symbol, moves(span, points)))
@@ -260,7 +254,7 @@ def heatmap(
     """The account's P&L in each scenario of a portfolio-margin rulebook's grid (price moves
     by vol moves), as the PM model revalues and counts it."""
     state = _state(request)
-    _known(state, account_id)
+    state.require(account_id)
     with state.lock:
         account, market = state.account(account_id), state.market()
     return pm_heatmap(account, market, rulebook)
