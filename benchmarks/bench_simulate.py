@@ -15,14 +15,18 @@ against two figures measured in the same run.
   (threads of this process; the book kernels release the GIL), the distributed path of long
   runs (``--workers``/``--scheduler``); same figures as ``simulate_s``'s run.
 
-Usage: ``python benchmarks/bench_simulate.py [paths] [steps]``. Each figure is one timed run
-after a small warm-up run (compiling and loading the kernels).
+Usage: ``python benchmarks/bench_simulate.py [paths] [steps] [repeats]``. Each figure is the
+median of ``repeats`` (default 3) timed runs after a small warm-up run (compiling and loading
+the kernels).
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -91,46 +95,61 @@ def plain_loop(va: VenueAccount, growth: np.ndarray, column: dict[str, int]) -> 
     return out
 
 
+T = TypeVar("T")
+
+
+def median_time(work: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """Median wall time of ``repeats`` calls of ``work`` (seconds) and the last result."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
 def main() -> None:
     paths = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     va = account()
     model, history = bundled_model("jump", underlyings([va]))
     column = {u: model.assets.index(s) for u, s in history.sources.items()}
     simulate([va], model, "jump", 64, 20, HORIZON, SEED, history.sources, ["given"])
 
-    start = time.perf_counter()
-    for _ in growth_chunks(model, paths, steps, HORIZON, SEED):
-        pass
-    paths_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    run = simulate([va], model, "jump", paths, steps, HORIZON, SEED, history.sources, ["given"])
+    paths_s, _ = median_time(
+        lambda: sum(1 for _ in growth_chunks(model, paths, steps, HORIZON, SEED)), repeats
+    )
+    simulate_s, run = median_time(
+        lambda: simulate(
+            [va], model, "jump", paths, steps, HORIZON, SEED, history.sources, ["given"]
+        ),
+        repeats,
+    )
     result = run.result
-    simulate_s = time.perf_counter() - start
 
     with ChunkPool(workers=2) as pool:
-        start = time.perf_counter()
-        spread = simulate(
-            [va],
-            model,
-            "jump",
-            paths,
-            steps,
-            HORIZON,
-            SEED,
-            history.sources,
-            ["given"],
-            cluster=pool,
+        dask_s, spread = median_time(
+            lambda: simulate(
+                [va],
+                model,
+                "jump",
+                paths,
+                steps,
+                HORIZON,
+                SEED,
+                history.sources,
+                ["given"],
+                cluster=pool,
+            ),
+            repeats,
         )
-        dask_s = time.perf_counter() - start
     assert spread.result.to_dict() == result.to_dict()
 
     sub = 20
     growth = next(growth_chunks(model, paths, steps, HORIZON, SEED))[:sub]
-    start = time.perf_counter()
-    plain = plain_loop(va, growth, column)
-    loop_s = (time.perf_counter() - start) * paths / sub
+    loop_sub_s, plain = median_time(lambda: plain_loop(va, growth, column), repeats)
+    loop_s = loop_sub_s * paths / sub
     sample = np.array([steps - 1])
     _, _, first = chunk_pass([va], growth, column, sample, True, lambda n: None)
     assert (plain == first).all(), (plain, first)
@@ -138,7 +157,8 @@ def main() -> None:
     mode = result.modes[0]
     rate = paths * steps / simulate_s / 1e6
     lines = [
-        f"{paths:,} paths x {steps:,} steps, {POSITIONS} positions, jump model, one mode",
+        f"{paths:,} paths x {steps:,} steps, {POSITIONS} positions, jump model, one mode; "
+        f"medians of {repeats}",
         f"P(liquidation) {mode.liquidation_probability:.4f}, "
         f"ES 99% {mode.expected_shortfall_99:,.0f}",
         f"simulate_s {simulate_s:8.2f}  both passes, {rate:.2f} M path-steps/s",
