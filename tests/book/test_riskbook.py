@@ -328,3 +328,49 @@ def test_columns_in_any_order_build_the_same_book() -> None:
         twice = {f: np.insert(getattr(source, f), 1, getattr(source, f)[0]) for f in fields}
         with pytest.raises(CrossMarginError, match="second position"):
             RiskBook(params, replace(source, **twice))
+
+
+@SETTINGS
+@given(books(), st.data())
+def test_analysis_equals_evaluate(accounts: list[Account], data: st.DataObject) -> None:
+    """Figures, crash moves and every position's liquidation and bankruptcy prices of a subset
+    of accounts, against ``evaluate`` account by account."""
+    m = market()
+    book = RiskBook.from_accounts(accounts, m)
+    rows = data.draw(st.lists(st.integers(0, len(accounts) - 1), min_size=1, unique=True))
+    got = book.analysis(rows)
+    assert got.account.tolist() == sorted(rows)
+    symbols = book.params.symbols
+    for k, a in enumerate(got.account.tolist()):
+        h = evaluate(accounts[a], m)
+        assert got.values.status_code[k] == int(h.status)
+        for mine, theirs in [
+            (got.values.equity[k], h.equity),
+            (got.values.maintenance_margin[k], h.maintenance_margin),
+            (got.values.initial_margin[k], h.initial_margin),
+        ]:
+            assert mine == pytest.approx(theirs, rel=1e-9, abs=1e-6)
+        crash = got.crash.distance[k]
+        assert (h.crash_distance is None) == math.isnan(crash)
+        if h.crash_distance is not None:
+            assert crash == pytest.approx(h.crash_distance, rel=1e-9, abs=1e-12)
+        lo, hi = got.starts[k], got.starts[k + 1]
+        mine = {
+            (symbols[got.instrument[j]], bool(got.isolated[j])): (
+                got.qty[j],
+                got.mark[j],
+                got.liquidation[j],
+                got.bankruptcy[j],
+            )
+            for j in range(lo, hi)
+        }
+        derivatives = [p for p in h.positions if p.kind != "spot"]
+        assert len(mine) == len(derivatives)
+        for p in derivatives:
+            qty, mark, liq, bust = mine[(p.symbol, p.margin_mode == "isolated")]
+            assert qty == p.qty
+            assert mark == p.mark_price
+            for value, expected in [(liq, p.liquidation_price), (bust, p.bankruptcy_price)]:
+                assert (expected is None) == math.isnan(value)
+                if expected is not None:
+                    assert value == pytest.approx(expected, rel=1e-9)

@@ -296,6 +296,7 @@ def test_book_channel(client: TestClient, op: dict[str, str], alice: str) -> Non
         tick = ws.receive_json()
     assert tick["type"] == "tick"
     assert tick["prices"] == {BTC: 59_500}
-    assert tick["changed"] == [alice]
+    assert tick["changed"] == 1
+    assert [v["account_id"] for v in tick["views"]] == [alice]
     assert tick["views"][0]["positions"][0]["mark"] == 59_500
     assert tick["statuses"] == {"healthy": 1}

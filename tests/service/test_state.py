@@ -68,14 +68,18 @@ def test_tick_listeners_run_after_each_tick_even_if_one_fails(state: ServiceStat
         seen.append(tick)
 
     state.tick_listeners += [failing, recording]
+    state.watchers.append(lambda: ["alice"])
 
     async def run() -> dict[str, object]:
         book = state.hub.subscribe("book")
         risk = state.hub.subscribe("risk:alice")
         await state.apply_prices({BTC: 59_000})
+        summary = await asyncio.wait_for(book.__anext__(), 10)
         await state.apply_prices({BTC: 59_000})
+        await asyncio.sleep(0.2)
         assert risk.pending() == 1
-        return await book.__anext__()
+        assert book.pending() == 1
+        return summary
 
     summary = asyncio.run(run())
     assert len(seen) == 2
@@ -83,7 +87,8 @@ def test_tick_listeners_run_after_each_tick_even_if_one_fails(state: ServiceStat
     assert seen[1].changed == ()
     assert seen[0].prices == {BTC: 59_000.0}
     assert seen[0].received_ns > 0
-    assert summary["changed"] == ["alice"]
+    assert summary["changed"] == 1
+    assert [v["account_id"] for v in summary["views"]] == ["alice"]
     assert summary["statuses"] == {"healthy": 1}
 
 

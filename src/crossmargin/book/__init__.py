@@ -11,6 +11,7 @@ from crossmargin.book.portfolio import (
     worst_losses,
 )
 from crossmargin.book.riskbook import (
+    AccountAnalysis,
     AccountRisk,
     BookColumns,
     BookParams,
@@ -23,6 +24,7 @@ from crossmargin.book.riskbook import (
 )
 
 __all__ = [
+    "AccountAnalysis",
     "AccountRisk",
     "BookColumns",
     "BookParams",

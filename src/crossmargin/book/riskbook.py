@@ -56,9 +56,11 @@ from crossmargin.maths.risk import (
     POSITION,
     ROW_FIELDS,
     Holdings,
+    bankruptcy_prices,
     crash_moves,
     holdings_risk,
     instrument_terms,
+    liquidation_prices,
     record_figures,
     record_statuses,
 )
@@ -67,6 +69,7 @@ from crossmargin.maths.tiers import MarginArrays
 from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Position
 
 __all__ = [
+    "AccountAnalysis",
     "AccountRisk",
     "BookColumns",
     "BookParams",
@@ -346,6 +349,27 @@ class CrashDistances:
     down: Float
     up: Float
     distance: Float
+
+
+@dataclass(frozen=True)
+class AccountAnalysis:
+    """Accounts ``account`` (sorted indices) as a one-account ``evaluate`` reports them, at the
+    book's current prices: their ``values`` and ``crash`` moves; per position (account by
+    account, account ``k``'s from ``starts[k]`` to ``starts[k + 1]``) its instrument, signed
+    contracts, entry price, mode, mark, and liquidation and bankruptcy prices (NaN where
+    none)."""
+
+    account: Int
+    values: Valuation
+    crash: CrashDistances
+    starts: Int
+    instrument: Int
+    qty: Float
+    entry: Float
+    isolated: Bool
+    mark: Float
+    liquidation: Float
+    bankruptcy: Float
 
 
 def _position_risk(owner: ArrayLike, positions: NDArray[np.void], rows: Float) -> PositionRisk:
@@ -864,6 +888,40 @@ class RiskBook:
         figures = np.empty((len(owner), ROW_FIELDS))
         holdings_risk(holdings, np.empty((len(picked), FIELDS)), figures)
         return _position_risk(owner, holdings.positions, figures)
+
+    def analysis(self, rows: ArrayLike | None = None) -> AccountAnalysis:
+        """Everything ``evaluate`` reports of accounts ``rows`` (default all): their figures,
+        crash moves and every position's liquidation and bankruptcy prices, with the
+        account-risk kernel's analytics run once over all of them."""
+        all_rows = np.arange(self.accounts) if rows is None else np.asarray(rows)
+        picked = np.unique(all_rows).astype(np.intp)
+        holdings, _, inst = self._holdings(picked)
+        n, p = len(picked), len(holdings.positions)
+        record = np.empty((n, FIELDS))
+        holdings_risk(holdings, record, np.empty((p, ROW_FIELDS)))
+        liquidation, bankruptcy = np.empty(p), np.empty(p)
+        liquidation_prices(holdings, record, liquidation)
+        bankruptcy_prices(holdings, record, bankruptcy)
+        moves = np.empty((n, 2))
+        grids = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
+        crash_moves(holdings, np.arange(n, dtype=np.intp), *grids, CRASH_STEP, moves)
+        down, up = moves[:, 0], moves[:, 1]
+        status = np.empty(n, dtype=np.int8)
+        record_statuses(record, self.params.margin_call_ratio, status)
+        positions = holdings.positions
+        return AccountAnalysis(
+            picked,
+            _valuation(record, status),
+            CrashDistances(picked, -down, up, np.fmin(down, up)),
+            holdings.starts,
+            inst,
+            positions["qty"].copy(),
+            positions["entry"].copy(),
+            positions["isolated"].astype(bool),
+            self._mark[inst],
+            liquidation,
+            bankruptcy,
+        )
 
     def account_risk(self, account_id: str) -> AccountRisk:
         """One account's cross figures, status and positions, read off its record."""

@@ -132,6 +132,10 @@ class AlertService:
             },
         )
 
+    def watched(self) -> list[str]:
+        """The accounts with rules (their views are kept current on every change)."""
+        return list(self._by_account)
+
     def rules_of(self, account_id: str) -> list[AlertRule]:
         """The account's rules, in the order they were added."""
         return list(self._by_account.get(account_id, ()))
@@ -369,6 +373,7 @@ async def start(app: FastAPI) -> None:
     app.state.alerts = service
     app.state.alert_client = client
     state.tick_listeners.append(service.on_tick)
+    state.watchers.append(service.watched)
     app.state.alert_feed = None
     if url is not None:
         name = f"service-{socket.gethostname()}-{state.settings.port}"
@@ -388,6 +393,7 @@ async def stop(app: FastAPI) -> None:
             await feed
     with contextlib.suppress(ValueError):
         service.state.tick_listeners.remove(service.on_tick)
+        service.state.watchers.remove(service.watched)
     await service.cancel()
     await service.bus.close()
     await app.state.alert_client.aclose()

@@ -98,6 +98,11 @@ class Hub:
         with self._lock:
             return len(self._channels.get(channel, ()))
 
+    def channels(self, prefix: str = "") -> list[str]:
+        """The channels starting with ``prefix`` that have subscribers."""
+        with self._lock:
+            return [c for c in self._channels if c.startswith(prefix)]
+
     def _remove(self, sub: Subscription) -> None:
         with self._lock:
             subs = self._channels.get(sub.channel, [])

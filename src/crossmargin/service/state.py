@@ -1,18 +1,25 @@
 """The service's state: the durable ledger, the hub, the metrics and each account's view.
 
 Every change goes through the ledger (:class:`crossmargin.ledger.Ledger`, which re-margins its
-:class:`~crossmargin.book.RiskBook` screen and liquidates on each mark). The service keeps the
-last :class:`AccountView` of every account; after a change it computes the views of the
-accounts it may have touched with the engine (:func:`crossmargin.health.evaluate_many`), and
-publishes on the hub those that differ: ``risk:{account_id}`` for each, ``book`` for the tick.
-Ledger work runs on a worker thread under one lock (the ledger is not thread-safe); views are
-plain frozen values read from any thread.
+:class:`~crossmargin.book.RiskBook` screen and liquidates on each mark). The service reads the
+risk off that same book: after a change, one vectorised pass over the screen's account records
+finds the accounts whose figures moved; the views of those somebody watches (a ``risk:``
+subscriber, an alert rule, the riskiest of the book for ``book`` subscribers) are computed at
+once with the account-risk kernel (:meth:`RiskBook.analysis`) and published, and the rest are
+marked stale and computed when first read. Ticks that arrive while one is being applied are
+applied together: every mark in its own ledger command (each runs its liquidation pass), in one
+transaction. After a tick the accounts with alert rules come first (their views, then the tick
+listeners that deliver the alerts); the other watched views follow between ticks, a chunk at a
+time, always at the latest state. Ledger work runs on a worker thread under one
+lock (the ledger is not thread-safe); views are plain frozen values read from any thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import threading
@@ -27,21 +34,30 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import numpy as np
 
-from crossmargin.health import AccountHealth, evaluate_many
-from crossmargin.io.results import to_data
+from crossmargin.book import AccountAnalysis, RiskBook
 from crossmargin.ledger import Ledger, Price, Receipt, limits
 from crossmargin.ledger.journal import EventKind, trader
-from crossmargin.ledger.liquidation import model_market, traders
+from crossmargin.ledger.liquidation import model_market
 from crossmargin.maths.first_passage import realised_volatility
+from crossmargin.maths.status import Status
 from crossmargin.model import Account, CrossMarginError, Market
+from crossmargin.rules import Rulebook, load_rulebook
 from crossmargin.service.errors import ApiError
 from crossmargin.service.hub import Hub
 from crossmargin.service.metrics import Metrics
 from crossmargin.service.records import Records
 from crossmargin.service.settings import Settings
 
-__all__ = ["AccountView", "PositionView", "ServiceState", "Tick", "TickListener"]
+__all__ = [
+    "AccountView",
+    "PositionView",
+    "ServiceState",
+    "Tick",
+    "TickListener",
+    "views_of",
+]
 
 log = logging.getLogger("crossmargin.service")
 
@@ -51,6 +67,12 @@ RECENT_MARKS = 500
 """Marks kept per symbol for the realised volatility."""
 MIN_RECENT = 30
 """Marks (with distinct times) needed before the recent ones replace the bundled history."""
+BOOK_VIEWS = 100
+"""While the ``book`` channel has subscribers, the views of this many riskiest accounts are
+kept current and the changed ones among them sent in its messages."""
+FAN_OUT_CHUNK = 128
+"""Views computed at a time between ticks."""
+_LABELS = tuple(s.label for s in Status)
 
 
 def now_iso() -> str:
@@ -76,6 +98,19 @@ class PositionView:
     distance: float | None
     margin_mode: str = "cross"
 
+    def to_data(self) -> dict[str, Any]:
+        """The position as JSON-ready data (fields in declaration order)."""
+        return {
+            "symbol": self.symbol,
+            "qty": self.qty,
+            "mark": self.mark,
+            "entry": self.entry,
+            "liquidation_price": self.liquidation_price,
+            "bankruptcy_price": self.bankruptcy_price,
+            "distance": self.distance,
+            "margin_mode": self.margin_mode,
+        }
+
 
 @dataclass(frozen=True)
 class AccountView:
@@ -100,21 +135,33 @@ class AccountView:
         return other is not None and dataclasses.replace(other, at=self.at) == self
 
     def to_data(self) -> dict[str, Any]:
-        """The view as JSON-ready data."""
-        data: dict[str, Any] = to_data(self)
-        return data
+        """The view as JSON-ready data (fields in declaration order)."""
+        return {
+            "account_id": self.account_id,
+            "venue": self.venue,
+            "status": self.status,
+            "equity": self.equity,
+            "initial_margin": self.initial_margin,
+            "maintenance_margin": self.maintenance_margin,
+            "margin_ratio": self.margin_ratio,
+            "crash_distance": self.crash_distance,
+            "positions": [p.to_data() for p in self.positions],
+            "at": self.at,
+        }
 
 
 @dataclass(frozen=True)
 class Tick:
-    """Prices applied at once: ``received_ns`` (``time.perf_counter_ns()`` at arrival), the
-    marks, their time ``at`` (ISO UTC: a candle's time for a replay) and the views that
-    changed."""
+    """Prices applied at once: ``received_ns`` (``time.perf_counter_ns()`` at arrival; the
+    earliest of ticks applied together), the marks, their time ``at`` (ISO UTC: a candle's
+    time for a replay), the changed views of the accounts the state's ``watchers`` name (those
+    with alert rules) and ``moved``, how many accounts' figures changed."""
 
     received_ns: int
     prices: Mapping[str, float]
     at: str
     changed: tuple[AccountView, ...]
+    moved: int = 0
 
 
 TickListener = Callable[[Tick], Awaitable[None]]
@@ -128,45 +175,70 @@ def _severity(view: AccountView) -> tuple[int, float, str]:
     return (-order.get(view.status, 0), -ratio, view.account_id)
 
 
-def view_of(health: AccountHealth, venue: str, at: str) -> AccountView:
-    """The :class:`AccountView` of an engine health result."""
+def views_of(
+    found: AccountAnalysis, ids: Sequence[str], symbols: Sequence[str], venue: str, at: str
+) -> list[AccountView]:
+    """The :class:`AccountView` of each account of ``found`` (``ids``: the book's account ids,
+    ``symbols`` its instruments), positions by symbol."""
+    v, crash = found.values, found.crash
+    equity, initial = v.equity.tolist(), v.initial_margin.tolist()
+    maintenance, ratio = v.maintenance_margin.tolist(), v.margin_ratio.tolist()
+    status, distance = v.status_code.tolist(), crash.distance.tolist()
+    starts = found.starts.tolist()
+    rows = zip(
+        [symbols[i] for i in found.instrument.tolist()],
+        found.qty.tolist(),
+        found.mark.tolist(),
+        found.entry.tolist(),
+        found.liquidation.tolist(),
+        found.bankruptcy.tolist(),
+        found.isolated.tolist(),
+        strict=True,
+    )
     positions = []
-    for p in health.positions:
-        liq = _finite(p.liquidation_price)
-        mark = p.mark_price
-        distance = abs(mark - liq) / mark if liq is not None and mark > 0 else None
-        positions.append(
-            PositionView(
-                p.symbol,
-                p.qty,
-                mark,
-                p.entry_price,
-                liq,
-                _finite(p.bankruptcy_price),
-                distance,
-                p.margin_mode,
+    for symbol, qty, mark, entry, liq, bust, iso in rows:
+        liq_price = _finite(liq)
+        away = abs(mark - liq_price) / mark if liq_price is not None and mark > 0 else None
+        mode = "isolated" if iso else "cross"
+        view = PositionView(symbol, qty, mark, entry, liq_price, _finite(bust), away, mode)
+        positions.append(view)
+    out = []
+    for k, a in enumerate(found.account.tolist()):
+        held = tuple(sorted(positions[starts[k] : starts[k + 1]], key=lambda p: p.symbol))
+        out.append(
+            AccountView(
+                ids[a],
+                venue,
+                _LABELS[status[k]],
+                equity[k],
+                initial[k],
+                maintenance[k],
+                _finite(ratio[k]) if held else 0.0,
+                _finite(distance[k]),
+                held,
+                at,
             )
         )
-    ratio = _finite(health.margin_ratio) if health.positions else 0.0
-    return AccountView(
-        health.id,
-        venue,
-        health.status.label,
-        health.equity,
-        health.initial_margin,
-        health.maintenance_margin,
-        ratio,
-        _finite(health.crash_distance),
-        tuple(positions),
-        at,
-    )
+    return out
+
+
+@dataclass
+class _Pending:
+    """A tick waiting to be applied, and the future its caller awaits."""
+
+    marks: dict[str, Decimal]
+    at: str
+    received_ns: int
+    done: asyncio.Future[Tick]
 
 
 class ServiceState:
     """The ledger, hub, metrics and views of one service process (``app.state.service``).
 
     ``tick_listeners`` are awaited, in order, after every applied tick (alert evaluation hooks
-    in here); one that raises is logged and the rest still run.
+    in here); one that raises is logged and the rest still run. ``watchers`` name the accounts
+    whose views are kept current as they change (each a function giving account ids); the
+    accounts with ``risk:`` subscribers are always watched.
     """
 
     def __init__(
@@ -185,11 +257,25 @@ class ServiceState:
         self.metrics = metrics if metrics is not None else Metrics()
         self.records = Records(self.ledger.store)
         self.tick_listeners: list[TickListener] = []
+        self.watchers: list[Callable[[], Iterable[str]]] = []
         self.lock = threading.RLock()
         self._views: dict[str, AccountView] = {}
+        self._book: RiskBook | None = None
+        self._figures = np.empty((0, 4))
+        self._stale = np.empty(0, dtype=bool)
+        self._counts: dict[str, int] = {}
         self._marks: dict[str, deque[tuple[float, float]]] = {}
         self._bundled_vol: dict[str, float] = {}
-        self.refresh_views(sorted(traders(self.ledger.state)))
+        self._at = now_iso()
+        self._pending: list[_Pending] = []
+        self._draining: asyncio.Task[None] | None = None
+        self._fanning: asyncio.Task[None] | None = None
+        self._fan_wanted = False
+        self._fan_prices: dict[str, float] = {}
+        self._fan_moved = 0
+        self._fan_views: list[AccountView] = []
+        with self.lock:
+            self._sync((), now_iso())
 
     def close(self) -> None:
         """Release the ledger's database connections."""
@@ -202,19 +288,33 @@ class ServiceState:
         """The ledger venue's liquidation rulebook name."""
         return self.ledger.ctx.rules.name
 
+    @property
+    def accounts(self) -> int:
+        """How many accounts the ledger has."""
+        return len(self._stale)
+
     def view(self, account_id: str) -> AccountView:
         """The current view of ``account_id``; ``KeyError`` if the ledger has no such account."""
-        found = self._views.get(account_id)
-        if found is None:
-            if not self.known(account_id):
+        with self.lock:
+            book = self._current()
+            row = self._row(book, account_id)
+            if row is None:
                 raise KeyError(account_id)
-            self.refresh_views([account_id])
-            found = self._views[account_id]
-        return found
+            found = self._views.get(account_id)
+            if found is None or self._stale[row]:
+                (found,) = self._materialise(book, [row], now_iso())
+            return found
 
-    def views(self) -> list[AccountView]:
-        """Every account's view, riskiest first (status, then margin ratio)."""
-        return sorted(self._views.values(), key=_severity)
+    def views(self, limit: int | None = None) -> list[AccountView]:
+        """The views of every account (or of the ``limit`` riskiest), riskiest first: worst
+        status, then highest margin ratio (no positions last), then id."""
+        with self.lock:
+            book = self._current()
+            rows = self._riskiest(book, limit)
+            ids = book.account_ids
+            missing = [r for r in rows if self._stale[r] or ids[r] not in self._views]
+            self._materialise(book, missing, now_iso())
+            return sorted((self._views[ids[r]] for r in rows), key=_severity)
 
     def require(self, account_id: str) -> None:
         """A 404 naming ``account_id`` unless the ledger has it."""
@@ -235,11 +335,17 @@ class ServiceState:
         its entry price (as the ledger's own screen values it)."""
         state = self.ledger.state
         unpriced: dict[str, Decimal] = {}
-        for held in state.positions.values():
-            for symbol, h in held.items():
-                if symbol not in state.prices:
-                    unpriced.setdefault(symbol, h.entry)
+        if any(symbol not in state.prices for symbol in self.ledger.ctx.instruments):
+            for held in state.positions.values():
+                for symbol, h in held.items():
+                    if symbol not in state.prices:
+                        unpriced.setdefault(symbol, h.entry)
         return model_market(state, self.ledger.ctx, unpriced)
+
+    @functools.cached_property
+    def rulebook(self) -> Rulebook:
+        """The ledger venue's margin rulebook (read once)."""
+        return load_rulebook(self.ledger.ctx.rules.margin_rulebook)
 
     def account(self, account_id: str) -> Account:
         """The model account of ``account_id`` (``KeyError`` if unknown)."""
@@ -285,6 +391,10 @@ class ServiceState:
         """Keep ``alert`` in the ledger database (``id`` unique, ``at`` ISO time)."""
         self.records.record_alert(alert)
 
+    def status_counts(self) -> dict[str, int]:
+        """Accounts per status label."""
+        return dict(self._counts)
+
     # -- changing -------------------------------------------------------------------
 
     async def run(self, work: Callable[[], _T]) -> _T:
@@ -296,32 +406,102 @@ class ServiceState:
 
         return await anyio.to_thread.run_sync(locked)
 
-    def refresh_views(self, account_ids: Iterable[str], at: str | None = None) -> list[AccountView]:
-        """Recompute the views of ``account_ids`` (known ones) with the engine; the views that
-        changed, each also published on ``risk:{account_id}``."""
-        ids = [a for a in dict.fromkeys(account_ids) if self.known(a)]
-        if not ids:
-            return []
-        when = at or now_iso()
-        accounts = [self.ledger.account(a) for a in ids]
-        healths = evaluate_many(accounts, self.market())
-        changed = []
-        for health in healths:
-            view = view_of(health, self.venue, when)
-            if not view.same_risk(self._views.get(view.account_id)):
-                self._views[view.account_id] = view
-                changed.append(view)
+    def refresh_views(self, account_ids: Iterable[str] = (), at: str | None = None) -> None:
+        """Bring the views up to the ledger after a change made outside the service's own
+        commands (the ledger used directly): ``account_ids`` and every account whose figures
+        moved; the watched ones are published on ``risk:{account_id}``."""
+        with self.lock:
+            for view in self._sync(account_ids, at or now_iso())[0]:
                 self.hub.publish(f"risk:{view.account_id}", view.to_data())
-        if changed:
-            self.metrics.set_statuses(self.status_counts())
-        return changed
 
-    def status_counts(self) -> dict[str, int]:
-        """Accounts per status label."""
-        counts: dict[str, int] = {}
-        for view in self._views.values():
-            counts[view.status] = counts.get(view.status, 0) + 1
-        return counts
+    def _current(self) -> RiskBook:
+        """The ledger's screen, with the figures and staleness kept for it."""
+        book = self.ledger.screen().book
+        if book is not self._book:
+            self._book = book
+            self._views.clear()
+            self._figures = np.full((book.accounts, 4), np.nan)
+            self._stale = np.ones(book.accounts, dtype=bool)
+        elif book.accounts > len(self._stale):
+            grown = book.accounts - len(self._stale)
+            self._figures = np.vstack([self._figures, np.full((grown, 4), np.nan)])
+            self._stale = np.concatenate([self._stale, np.ones(grown, dtype=bool)])
+        return book
+
+    @staticmethod
+    def _row(book: RiskBook, account_id: str) -> int | None:
+        try:
+            return book.index_of(account_id)
+        except CrossMarginError:
+            return None
+
+    def _riskiest(self, book: RiskBook, limit: int | None) -> list[int]:
+        """Rows of the ``limit`` riskiest accounts (all without a limit), in no order."""
+        n = book.accounts
+        if limit is None or limit >= n:
+            return list(range(n))
+        v = book.values()
+        ratio = np.where(np.isnan(v.margin_ratio), np.inf, v.margin_ratio)
+        key = v.status_code * 4.0 + np.arctan(ratio) * (2 / math.pi)
+        rows: list[int] = np.argpartition(-key, limit)[:limit].tolist()
+        return rows
+
+    def _materialise(self, book: RiskBook, rows: Sequence[int], at: str) -> list[AccountView]:
+        """Compute and keep the views of book ``rows``."""
+        if not rows:
+            return []
+        views = views_of(book.analysis(rows), book.account_ids, book.params.symbols, self.venue, at)
+        for view in views:
+            self._views[view.account_id] = view
+        self._stale[np.asarray(rows, dtype=np.intp)] = False
+        return views
+
+    def _watched(self, book: RiskBook, *, everyone: bool = True) -> set[int]:
+        """Rows of the accounts the ``watchers`` name and, with ``everyone``, of the accounts
+        with ``risk:`` subscribers and (while ``book`` has subscribers) the riskiest."""
+        names: set[str] = set()
+        for watcher in self.watchers:
+            names.update(watcher())
+        if everyone:
+            names.update(c[5:] for c in self.hub.channels("risk:"))
+        rows = {r for r in (self._row(book, name) for name in names) if r is not None}
+        if everyone and self.hub.subscribers("book"):
+            rows.update(self._riskiest(book, BOOK_VIEWS))
+        return rows
+
+    def _sync(
+        self, touched: Iterable[str], at: str, *, everyone: bool = True
+    ) -> tuple[list[AccountView], int]:
+        """After a ledger change: find the accounts whose figures moved (and ``touched``), mark
+        them stale and compute the views of the watched ones among them (only the
+        ``watchers``' without ``everyone``); those views and how many accounts moved."""
+        book = self._current()
+        v = book.values()
+        now = np.column_stack([v.equity, v.initial_margin, v.maintenance_margin, v.status_code])
+        before = self._figures
+        moved = ~((now == before) | (np.isnan(now) & np.isnan(before))).all(axis=1)
+        for name in touched:
+            row = self._row(book, name)
+            if row is not None:
+                moved[row] = True
+        self._figures = now
+        self._stale |= moved
+        self._at = at
+        counts = np.bincount(v.status_code, minlength=len(_LABELS)).tolist()
+        self._counts = {label: c for label, c in zip(_LABELS, counts, strict=True) if c}
+        self.metrics.set_statuses(self._counts)
+        wanted = sorted(r for r in self._watched(book, everyone=everyone) if self._stale[r])
+        return self._materialise(book, wanted, at), int(moved.sum())
+
+    def _stale_watched(self) -> list[int]:
+        """Rows of the watched accounts whose views are stale."""
+        book = self._current()
+        return sorted(r for r in self._watched(book) if self._stale[r])
+
+    def _refresh_rows(self, rows: Sequence[int]) -> list[AccountView]:
+        """The new views of those of ``rows`` still stale."""
+        book = self._current()
+        return self._materialise(book, [r for r in rows if self._stale[r]], self._at)
 
     def _touched(self, receipts: Sequence[Receipt]) -> set[str]:
         """Accounts the receipts' events name; liquidation fills counted on the way."""
@@ -336,8 +516,9 @@ class ServiceState:
         return named
 
     def after_command(self, receipts: Sequence[Receipt], accounts: Iterable[str] = ()) -> None:
-        """Refresh the views of ``accounts`` and of every account the receipts' events name."""
-        self.refresh_views(sorted(set(accounts) | self._touched(receipts)))
+        """Bring the views up to the ledger after the service's own commands: ``accounts``,
+        every account the receipts' events name and every account whose figures moved."""
+        self.refresh_views(set(accounts) | self._touched(receipts))
 
     def check_prices(self, prices: Mapping[str, Any]) -> dict[str, Decimal]:
         """``prices`` as exact marks of ledger instruments, or the error naming the first bad
@@ -356,27 +537,38 @@ class ServiceState:
             out[symbol] = limits.price(f"prices.{symbol}", value)
         return out
 
-    def _apply(self, marks: Mapping[str, Decimal], at: str) -> tuple[AccountView, ...]:
-        """Write the marks (one transaction; each runs a liquidation pass), then refresh the
-        views of their holders and of every account the passes touched."""
-        tag = uuid.uuid4().hex
-        commands = [Price(f"price:{tag}:{s}", s, p) for s, p in marks.items()]
+    def _apply(self, batch: Sequence[_Pending]) -> tuple[list[BaseException | None], Tick]:
+        """Write every tick's marks (one ledger command a mark, each running a liquidation
+        pass; one transaction), then bring the views up to date: each tick's outcome (``None``
+        or its error) and the tick they make together."""
+        commands: list[Price] = []
+        owner: list[int] = []
+        for k, pending in enumerate(batch):
+            tag = uuid.uuid4().hex
+            commands += [Price(f"price:{tag}:{s}", s, p) for s, p in pending.marks.items()]
+            owner += [k] * len(pending.marks)
         results = self.ledger.execute(commands)
-        errors = [r for r in results if isinstance(r, CrossMarginError)]
-        if errors:
-            raise errors[0]
-        receipts = [r for r in results if isinstance(r, Receipt)]
-        holders = {
-            account
-            for account, held in self.ledger.state.positions.items()
-            if any(s in held for s in marks)
-        }
-        changed = self.refresh_views(sorted(holders | self._touched(receipts)), at)
-        self.metrics.prices_processed.inc(len(marks))
-        for symbol, price in marks.items():
-            recent = self._marks.setdefault(symbol, deque(maxlen=RECENT_MARKS))
-            recent.append((datetime.fromisoformat(at).timestamp(), float(price)))
-        return tuple(changed)
+        outcome: list[BaseException | None] = [None] * len(batch)
+        receipts = []
+        for k, result in zip(owner, results, strict=True):
+            if isinstance(result, CrossMarginError):
+                outcome[k] = outcome[k] or result
+            elif isinstance(result, Receipt):
+                receipts.append(result)
+        at = batch[-1].at
+        changed, moved = self._sync(self._touched(receipts), at, everyone=False)
+        prices: dict[str, float] = {}
+        for pending, error in zip(batch, outcome, strict=True):
+            if error is not None:
+                continue
+            self.metrics.prices_processed.inc(len(pending.marks))
+            when = datetime.fromisoformat(pending.at).timestamp()
+            for symbol, price in pending.marks.items():
+                prices[symbol] = float(price)
+                recent = self._marks.setdefault(symbol, deque(maxlen=RECENT_MARKS))
+                recent.append((when, float(price)))
+        first = min(p.received_ns for p in batch)
+        return outcome, Tick(first, prices, at, tuple(changed), moved)
 
     async def apply_prices(
         self,
@@ -385,29 +577,86 @@ class ServiceState:
         received_ns: int | None = None,
     ) -> Tick:
         """Apply a tick of marks (``prices``: symbol to price; ``at``: their time, default
-        now): the ledger liquidates at them, changed views go out on ``risk:*``, the tick on
-        ``book``, then every tick listener runs. Bad input changes nothing."""
+        now): the ledger liquidates at them, changed watched views go out on ``risk:*``, the
+        tick on ``book``, then every tick listener runs. Bad input changes nothing. Ticks that
+        arrive while others are applied wait and are then applied together (each mark still
+        its own ledger command); the tick returned carries this call's marks."""
         arrived = time.perf_counter_ns() if received_ns is None else received_ns
         marks = self.check_prices(prices)
         when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
-        changed = await self.run(lambda: self._apply(marks, when))
-        tick = Tick(arrived, {s: float(p) for s, p in marks.items()}, when, changed)
-        self.hub.publish("book", self.book_summary(tick))
+        done: asyncio.Future[Tick] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(marks, when, arrived, done))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.ensure_future(self._drain())
+        return await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        """Apply the waiting ticks, all of them at a time, until none wait."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcome, tick = await self.run(functools.partial(self._apply, batch))
+            except Exception as error:
+                for pending in batch:
+                    pending.done.set_exception(error)
+                continue
+            await self._publish(tick)
+            for pending, failure in zip(batch, outcome, strict=True):
+                if failure is not None:
+                    pending.done.set_exception(failure)
+                else:
+                    prices = {s: float(p) for s, p in pending.marks.items()}
+                    pending.done.set_result(
+                        Tick(pending.received_ns, prices, pending.at, tick.changed, tick.moved)
+                    )
+
+    async def _publish(self, tick: Tick) -> None:
+        """Run the tick listeners (alerts first out), send the changed views of the watchers'
+        accounts, then have the other watched views follow (:meth:`_fan_out`)."""
         for listener in list(self.tick_listeners):
             try:
                 await listener(tick)
             except Exception:
                 log.exception("tick listener failed", extra={"listener": repr(listener)})
-        return tick
+        for view in tick.changed:
+            self.hub.publish(f"risk:{view.account_id}", view.to_data())
+        self._fan_prices.update(tick.prices)
+        self._fan_moved += tick.moved
+        self._fan_views += tick.changed
+        self._fan_wanted = True
+        if self._fanning is None or self._fanning.done():
+            self._fanning = asyncio.ensure_future(self._fan_out())
 
-    def book_summary(self, tick: Tick) -> dict[str, Any]:
-        """The ``book`` channel's message after ``tick``: the marks, accounts per status, the
-        ids of the accounts that changed and their new views."""
+    async def _fan_out(self) -> None:
+        """Bring the stale views of the watched accounts up to date and send them, then the
+        book summary; again while ticks keep coming. Views are computed
+        :data:`FAN_OUT_CHUNK` accounts at a time, so a tick waits for one chunk at most, and a
+        view always shows the latest state (a tick applied meanwhile supersedes the one
+        before it: views are conflated, never queued behind the ticks)."""
+        while self._fan_wanted:
+            self._fan_wanted = False
+            rows = await self.run(self._stale_watched)
+            sent, self._fan_views = self._fan_views, []
+            for k in range(0, len(rows), FAN_OUT_CHUNK):
+                chunk = rows[k : k + FAN_OUT_CHUNK]
+                views = await self.run(functools.partial(self._refresh_rows, chunk))
+                for view in views:
+                    self.hub.publish(f"risk:{view.account_id}", view.to_data())
+                sent += views
+            if self.hub.subscribers("book"):
+                shown = sorted(sent, key=_severity)[:BOOK_VIEWS]
+                self.hub.publish("book", self.book_summary(self._at, shown))
+            self._fan_prices, self._fan_moved = {}, 0
+
+    def book_summary(self, at: str, views: Sequence[AccountView]) -> dict[str, Any]:
+        """The ``book`` channel's message: the latest state's time and the marks applied,
+        accounts per status, how many accounts' figures moved since the last message, and
+        ``views`` (the riskiest of the views that changed)."""
         return {
-            "at": tick.at,
-            "prices": dict(tick.prices),
-            "accounts": len(self._views),
+            "at": at,
+            "prices": dict(self._fan_prices),
+            "accounts": self.accounts,
             "statuses": self.status_counts(),
-            "changed": [v.account_id for v in tick.changed],
-            "views": [v.to_data() for v in tick.changed],
+            "changed": self._fan_moved,
+            "views": [v.to_data() for v in views],
         }

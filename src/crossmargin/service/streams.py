@@ -13,9 +13,11 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 
 from crossmargin.service.errors import ApiError
+from crossmargin.service.hub import Subscription
 from crossmargin.service.security import Principal, websocket_principal
 from crossmargin.service.state import ServiceState
 
@@ -59,21 +61,12 @@ async def forward(
     state: ServiceState = websocket.app.state.service
     await websocket.accept()
     sub = state.hub.subscribe(channel)
-    closed = asyncio.ensure_future(_closed(websocket))
+    closed = asyncio.ensure_future(_closed(websocket, sub))
     try:
         for message in first:
-            await websocket.send_json(dict(message))
-        while True:
-            nxt = asyncio.ensure_future(sub.__anext__())
-            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                return
-            try:
-                message = nxt.result()
-            except StopAsyncIteration:
-                return
-            await websocket.send_json(message if kind is None else {"type": kind, **message})
+            await websocket.send_text(_text(message))
+        async for message in sub:
+            await websocket.send_text(_text(message if kind is None else {"type": kind, **message}))
     except WebSocketDisconnect:
         pass
     finally:
@@ -81,8 +74,14 @@ async def forward(
         closed.cancel()
 
 
-async def _closed(websocket: WebSocket) -> None:
-    """Returns when the client goes away."""
+def _text(message: Mapping[str, Any]) -> str:
+    """``message`` as compact JSON text."""
+    return orjson.dumps(dict(message)).decode()
+
+
+async def _closed(websocket: WebSocket, sub: Subscription) -> None:
+    """Ends ``sub`` when the client goes away."""
     with contextlib.suppress(WebSocketDisconnect):
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
+    sub.close()

@@ -20,7 +20,6 @@ from crossmargin.app.whatif import check_order
 from crossmargin.io.results import to_data
 from crossmargin.ledger import Deposit, Receipt, Trade, Withdraw
 from crossmargin.model import CrossMarginError, MarginMode, Order
-from crossmargin.rules import load_rulebook
 from crossmargin.service.security import Principal, principal, require_account
 from crossmargin.service.state import ServiceState
 from crossmargin.service.views import pm_heatmap
@@ -103,8 +102,7 @@ def _key(given: str | None, kind: str) -> str:
 
 
 def _portfolio(state: ServiceState, account_id: str) -> Portfolio:
-    rulebook = load_rulebook(state.ledger.ctx.rules.margin_rulebook)
-    return Portfolio(rulebook, state.market(), (state.account(account_id),))
+    return Portfolio(state.rulebook, state.market(), (state.account(account_id),))
 
 
 @router.get("/accounts", summary="Every account, riskiest first")

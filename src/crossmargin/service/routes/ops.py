@@ -41,4 +41,4 @@ def readyz(request: Request) -> Any:
         state.ledger.store.last_seq()
     except CrossMarginError as error:
         return JSONResponse({"status": "unavailable", "reason": error.reason}, 503)
-    return {"status": "ready", "accounts": len(state.views()), "events": state.ledger.state.seq}
+    return {"status": "ready", "accounts": state.accounts, "events": state.ledger.state.seq}

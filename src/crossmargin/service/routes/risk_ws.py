@@ -24,7 +24,8 @@ async def risk_channel(websocket: WebSocket, account_id: str) -> None:
     if await caller(websocket, account_id) is None:
         return
     state: ServiceState = websocket.app.state.service
-    await forward(websocket, f"risk:{account_id}", [state.view(account_id).to_data()])
+    view = await state.run(lambda: state.view(account_id))
+    await forward(websocket, f"risk:{account_id}", [view.to_data()])
 
 
 @router.websocket("/ws/book")
@@ -33,5 +34,6 @@ async def book_channel(websocket: WebSocket) -> None:
     if await caller(websocket, operator=True) is None:
         return
     state: ServiceState = websocket.app.state.service
-    snapshot = {"type": "snapshot", "accounts": [v.to_data() for v in state.views()]}
+    views = await state.run(state.views)
+    snapshot = {"type": "snapshot", "accounts": [v.to_data() for v in views]}
     await forward(websocket, "book", [snapshot], kind="tick")
