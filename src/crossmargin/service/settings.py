@@ -29,7 +29,8 @@ class Settings:
     ``replay`` names a candle file (time, open, high, low, close) to replay on start-up at
     ``speed`` seconds of history per second (the demo replays the bundled March 2020 candles at
     that speed). ``nats_url`` (optional) names the broker the bus uses; without it the
-    in-process hub is the only queue.
+    in-process hub is the only queue. ``view_interval_s`` is the least time between two rounds
+    of risk views to subscribers (each round shows the latest state; alerts never wait for it).
     """
 
     db_url: str = "sqlite:///.data/crossmargin.db"
@@ -44,6 +45,7 @@ class Settings:
     speed: float = 28_800.0
     nats_url: str | None = None
     log_level: str = "info"
+    view_interval_s: float = 0.1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "db_url", database_url(self.db_url))
@@ -55,5 +57,7 @@ class Settings:
             raise CrossMarginError("max_body_bytes", f"must be >= 1, got {self.max_body_bytes}")
         if not self.rate_per_second > 0:
             raise CrossMarginError("rate_per_second", f"must be > 0, got {self.rate_per_second}")
+        if not 0 <= self.view_interval_s <= 60:
+            raise CrossMarginError("view_interval_s", f"must be 0-60, got {self.view_interval_s}")
         if self.rate_burst < 1:
             raise CrossMarginError("rate_burst", f"must be >= 1, got {self.rate_burst}")

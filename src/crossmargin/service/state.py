@@ -629,11 +629,17 @@ class ServiceState:
 
     async def _fan_out(self) -> None:
         """Bring the stale views of the watched accounts up to date and send them, then the
-        book summary; again while ticks keep coming. Views are computed
+        book summary; again while ticks keep coming, at most one round every
+        ``Settings.view_interval_s``. Views are computed
         :data:`FAN_OUT_CHUNK` accounts at a time, so a tick waits for one chunk at most, and a
         view always shows the latest state (a tick applied meanwhile supersedes the one
         before it: views are conflated, never queued behind the ticks)."""
+        began = -math.inf
         while self._fan_wanted:
+            wait = began + self.settings.view_interval_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            began = time.monotonic()
             self._fan_wanted = False
             rows = await self.run(self._stale_watched)
             sent, self._fan_views = self._fan_views, []
