@@ -22,7 +22,7 @@ from crossmargin.model import CrossMarginError, Kind
 from crossmargin.pm.risk import AccountRisk, UnitMargin
 from crossmargin.rules import PmRulebook
 
-__all__ = ["PLUGGABLE", "Component", "banded", "okx_margin", "unit_mmr"]
+__all__ = ["PLUGGABLE", "Component", "banded", "okx_margin", "unit_charges", "unit_mmr"]
 
 Float = NDArray[np.float64]
 Component = Callable[[AccountRisk, str], float]
@@ -38,11 +38,15 @@ def banded(amount: ArrayLike, floors: Sequence[float], rates: Sequence[float]) -
     return np.asarray(np.sum(inside * np.asarray(rates, dtype=np.float64), axis=-1))
 
 
-def unit_mmr(charges: Mapping[str, float]) -> float:
-    """The unit's MMR from its MR components (missing ones count 0)."""
-    c = {k: charges.get(k, 0.0) for k in ("MR1", "MR2", "MR3", "MR4", "MR5", "MR6", "MR7", "MR9")}
-    core = max(c["MR1"], c["MR2"], c["MR6"]) + c["MR3"] + c["MR4"] + c["MR5"] + c["MR9"]
-    return max(core, c["MR7"])
+def unit_mmr(charges: Mapping[str, ArrayLike]) -> Float:
+    """The unit's MMR from its MR components (missing ones count 0; each a number or an array
+    of one value per account)."""
+    c = {
+        k: np.asarray(charges.get(k, 0.0), dtype=np.float64)
+        for k in ("MR1", "MR2", "MR3", "MR4", "MR5", "MR6", "MR7", "MR9")
+    }
+    core = np.maximum(np.maximum(c["MR1"], c["MR2"]), c["MR6"]) + c["MR3"] + c["MR4"] + c["MR5"]
+    return np.maximum(core + c["MR9"], c["MR7"])
 
 
 def _bands(rulebook: PmRulebook, name: str, rates: str) -> tuple[list[float], list[float]]:
@@ -63,38 +67,20 @@ def okx_margin(
         )
     a = risk.compiled.arrays
     kinds = np.array(rulebook.grid.kind)
-    mr7_floors, mr7_mult = _bands(rulebook, "mr7", "multipliers")
-    mr9_floors, mr9_rates = _bands(rulebook, "mr9", "rates")
-    mr7_rate = float(rulebook.tables["mr7"].get("notional_rate", 0.0))
     out = []
     for k, u in enumerate(risk.units):
         rows = risk.rows_of(u)
         pnl = risk.unit_pnl[k]
-        mr1 = worst(pnl[kinds == "standard"])[0]
-        mr6 = worst(pnl[kinds == "extreme"])[0] if np.any(kinds == "extreme") else 0.0
         delta = risk.qty[rows] * risk.greeks["delta_usd"][rows]
         years = np.where(a.t[rows] > 0, a.t[rows], 1.0 / 365.0)
-        kinds_of = [risk.instruments[r].kind for r in rows]
-        futures = np.array([kd in (Kind.FUTURE, Kind.PERPETUAL) for kd in kinds_of], dtype=bool)
-        mr4 = rulebook.param(u, "basis_move") * abs(float(np.sum((delta * years)[futures])))
-        mr7_raw = mr7_rate * float(np.sum(np.abs(delta)))
-        by_settle: dict[str, float] = {}
-        for r, d in zip(rows, delta, strict=True):
-            inst = risk.instruments[r]
-            key = inst.quote if inst.inverse else inst.settle
-            by_settle[key] = by_settle.get(key, 0.0) + float(d)
-        longs = sum(v for v in by_settle.values() if v > 0)
-        shorts = -sum(v for v in by_settle.values() if v < 0)
-        charges = {
-            "MR1": float(mr1),
-            "MR6": float(mr6),
-            "MR4": mr4,
-            "MR7": float(banded(mr7_raw, mr7_floors, mr7_mult)),
-            "MR9": float(banded(min(longs, shorts), mr9_floors, mr9_rates)),
-        }
+        instruments = [risk.instruments[r] for r in rows]
+        futures = np.array([i.kind in (Kind.FUTURE, Kind.PERPETUAL) for i in instruments])
+        settles = [i.quote if i.inverse else i.settle for i in instruments]
+        arrays = unit_charges(pnl, kinds, delta, years, futures, settles, u, rulebook)
+        charges = {name: float(v) for name, v in arrays.items()}
         for name, plugin in (plugins or {}).items():
             charges[name] = float(plugin(risk, u))
-        mmr = unit_mmr(charges)
+        mmr = float(unit_mmr(charges))
         loss, idx = worst(pnl)
         out.append(
             UnitMargin(
@@ -110,3 +96,40 @@ def okx_margin(
             )
         )
     return out
+
+
+def unit_charges(
+    pnl: Float,
+    kinds: NDArray[np.str_],
+    delta: Float,
+    years: Float,
+    futures: NDArray[np.bool_],
+    settles: Sequence[str],
+    underlying: str,
+    rulebook: PmRulebook,
+) -> dict[str, Float]:
+    """MR1, MR6, MR4, MR7 and MR9 of one risk unit (USD): ``pnl`` (..., scenarios) is its
+    scenario P&L, ``kinds`` the grid kind of each scenario, ``delta`` (..., rows) its rows'
+    USD deltas (qty x delta_usd), ``years`` their time to expiry (a day at least),
+    ``futures`` the delta-one derivative rows and ``settles`` each row's settle currency (the
+    quote of an inverse row); leading axes are accounts (or paths) margined at once."""
+    mr7_floors, mr7_mult = _bands(rulebook, "mr7", "multipliers")
+    mr9_floors, mr9_rates = _bands(rulebook, "mr9", "rates")
+    mr7_rate = float(rulebook.tables["mr7"].get("notional_rate", 0.0))
+    extreme = kinds == "extreme"
+    mr6 = worst(pnl[..., extreme])[0] if extreme.any() else np.zeros(pnl.shape[:-1])
+    basis = np.sum(np.where(futures, delta * years, 0.0), axis=-1)
+    keys = sorted(set(settles))
+    by_settle = np.stack(
+        [np.sum(delta[..., np.array([s == key for s in settles])], axis=-1) for key in keys],
+        axis=-1,
+    )
+    longs = np.sum(np.maximum(by_settle, 0.0), axis=-1)
+    shorts = -np.sum(np.minimum(by_settle, 0.0), axis=-1)
+    return {
+        "MR1": worst(pnl[..., kinds == "standard"])[0],
+        "MR6": mr6,
+        "MR4": rulebook.param(underlying, "basis_move") * np.abs(basis),
+        "MR7": banded(mr7_rate * np.sum(np.abs(delta), axis=-1), mr7_floors, mr7_mult),
+        "MR9": banded(np.minimum(longs, shorts), mr9_floors, mr9_rates),
+    }
