@@ -7,7 +7,7 @@ re-margin is a product with the rows' relatives and the model's add-ons on array
 ``p`` at relatives ``g[p]`` gets the maintenance margin the engine gives the account at those
 prices. Time to expiry stays at the valuation time (a dated future does not age along a path).
 
-Models: ``okx-pm`` (:func:`crossmargin.pm.okx.unit_charges`) without inter-underlying
+Models: ``okx-pm`` (:func:`crossmargin.pm.okx.okx_charges`) without inter-underlying
 credits or plugged MR2, MR3, MR5 (0, as ``crossmargin margin`` counts them).
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from crossmargin.model import Account, CrossMarginError, Kind, Market, OptionData
-from crossmargin.pm.okx import unit_charges, unit_mmr
+from crossmargin.model import Account, CrossMarginError, Market, OptionData
+from crossmargin.pm.okx import OkxLayout, okx_charges, okx_layout, unit_mmr
 from crossmargin.pm.risk import account_risk
 from crossmargin.rules import PmRulebook
 
@@ -33,39 +33,24 @@ MODELS = ("okx-pm",)
 
 @dataclass(frozen=True)
 class LinearPm:
-    """An account's holdings as PM rows: ``underlyings`` per row, and per unit its rows, their
-    scenario P&L (qty x risk array, USD, rows x scenarios) and USD deltas at the base prices."""
+    """An account's holdings as PM rows at the base prices: each row's underlying, the rows'
+    scenario P&L as one (rows, units x scenarios) block matrix (qty x risk array, USD, in the
+    row's unit's block), their USD deltas and how they aggregate into units."""
 
     rulebook: PmRulebook
     underlyings: tuple[str, ...]
     units: tuple[str, ...]
-    rows: tuple[NDArray[np.intp], ...]
-    pnl: tuple[Float, ...]
-    delta: tuple[Float, ...]
-    years: tuple[Float, ...]
-    futures: tuple[NDArray[np.bool_], ...]
-    settles: tuple[tuple[str, ...], ...]
+    pnl: Float
+    delta: Float
+    layout: OkxLayout
     to_currency: float
 
     def maintenance(self, growth: Float) -> Float:
         """PM maintenance margin (account currency) at price relatives ``growth`` (paths,
         rows) of each row's underlying."""
-        kinds = np.array(self.rulebook.grid.kind)
-        total = np.zeros(growth.shape[0])
-        for k, u in enumerate(self.units):
-            g = growth[:, self.rows[k]]
-            charges = unit_charges(
-                g @ self.pnl[k],
-                kinds,
-                g * self.delta[k],
-                self.years[k],
-                self.futures[k],
-                self.settles[k],
-                u,
-                self.rulebook,
-            )
-            total += unit_mmr(charges)
-        out: Float = total * self.to_currency
+        pnl = (growth @ self.pnl).reshape(len(growth), len(self.units), -1)
+        charges = okx_charges(self.layout, pnl, growth * self.delta, self.rulebook, self.units)
+        out: Float = unit_mmr(charges).sum(axis=-1) * self.to_currency
         return out
 
 
@@ -87,20 +72,16 @@ def linear_pm(account: Account, market: Market, rulebook: PmRulebook, data: Opti
     a = risk.compiled.arrays
     if a.is_option.any():
         raise CrossMarginError("positions", "options are not margined along paths")
-    delta = risk.qty * risk.greeks["delta_usd"]
-    years = np.where(a.t > 0, a.t, 1.0 / 365.0)
-    futures = np.array([i.kind in (Kind.FUTURE, Kind.PERPETUAL) for i in risk.instruments])
-    settles = tuple(i.quote if i.inverse else i.settle for i in risk.instruments)
-    rows = tuple(risk.rows_of(u) for u in risk.units)
+    scenarios = risk.risk.shape[1]
+    block = np.zeros((len(risk.qty), len(risk.units) * scenarios))
+    for r, k in enumerate(risk.unit_of_row.tolist()):
+        block[r, k * scenarios : (k + 1) * scenarios] = risk.qty[r] * risk.risk[r]
     return LinearPm(
         rulebook,
         risk.compiled.underlyings,
         risk.units,
-        rows,
-        tuple(risk.qty[r, None] * risk.risk[r] for r in rows),
-        tuple(delta[r] for r in rows),
-        tuple(years[r] for r in rows),
-        tuple(futures[r] for r in rows),
-        tuple(tuple(settles[i] for i in r.tolist()) for r in rows),
+        block,
+        risk.qty * risk.greeks["delta_usd"],
+        okx_layout(risk),
         1.0 / market.asset_price(market.currency),
     )
