@@ -14,6 +14,9 @@ against two figures measured in the same run.
 - ``dask_s``: the same run with its chunks of paths as tasks of two local Dask workers
   (threads of this process; the book kernels release the GIL), the distributed path of long
   runs (``--workers``/``--scheduler``); same figures as ``simulate_s``'s run.
+- ``pm_s`` against ``cross_s``: on a smaller run (2,000 paths x 250 steps), the same account
+  with a wallet of 30% of the gross notional under ``okx-pm`` portfolio margin and under
+  cross margin, one mode each, both passes.
 
 Usage: ``python benchmarks/bench_simulate.py [paths] [steps] [repeats]``. Each figure is the
 median of ``repeats`` (default 3) timed runs after a small warm-up run (compiling and loading
@@ -26,6 +29,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import numpy as np
@@ -40,11 +45,14 @@ from crossmargin.lab.simulate import (
     underlyings,
 )
 from crossmargin.lab.synthetic import synthetic_market
-from crossmargin.model import Account, Position
+from crossmargin.model import Account, OptionData, Position
+from crossmargin.rules import load_pm_rulebook
 
 POSITIONS = 20
 HORIZON = 7 / 365
 SEED = 1
+PM_PATHS = 2_000
+PM_STEPS = 250
 
 
 def account() -> VenueAccount:
@@ -154,6 +162,25 @@ def main() -> None:
     _, _, first = chunk_pass([va], growth, column, sample, True, lambda n: None)
     assert (plain == first).all(), (plain, first)
 
+    gross = sum(abs(p.qty) * va.market.prices[p.symbol] for p in va.account.positions)
+    pm_va = replace(
+        va,
+        account=Account("bench", {"USDT": 0.3 * gross}, va.account.positions),
+        pm=load_pm_rulebook("okx-pm"),
+        options=OptionData(datetime.now(UTC)),
+    )
+    timed = {}
+    for name in ("cross", "pm"):
+        timed[name] = median_time(
+            lambda name=name: simulate(
+                [pm_va], model, "jump", PM_PATHS, PM_STEPS, HORIZON, SEED, history.sources, [name]
+            ),
+            repeats,
+        )
+    cross_s, pm_s = timed["cross"][0], timed["pm"][0]
+    p_cross = timed["cross"][1].result.modes[0].liquidation_probability
+    p_pm = timed["pm"][1].result.modes[0].liquidation_probability
+
     mode = result.modes[0]
     rate = paths * steps / simulate_s / 1e6
     lines = [
@@ -167,6 +194,9 @@ def main() -> None:
         f"loop / simulate {loop_s / simulate_s:.1f}x (first breach agrees on the {sub} paths)",
         f"dask_s     {dask_s:8.2f}  two local Dask workers; simulate / dask "
         f"{simulate_s / dask_s:.2f}x (same figures)",
+        f"{PM_PATHS:,} paths x {PM_STEPS} steps, wallet 30% of gross: cross_s {cross_s:.2f}, "
+        f"pm_s {pm_s:.2f} (okx-pm); pm / cross {pm_s / cross_s:.1f}x; "
+        f"P(liquidation) cross {p_cross:.4f}, pm {p_pm:.4f}",
     ]
     print("\n".join(lines))
 

@@ -16,6 +16,8 @@ EXAMPLE = str(DATA / "readme-example.json")
 BINANCE = str(
     Path(__file__).parents[2] / "src" / "crossmargin" / "io" / "examples" / "demo-binance.json"
 )
+HYPERLIQUID = str(Path(BINANCE).with_name("demo-hyperliquid.json"))
+PM_HEDGE = str(DATA / "okx-pm-hedge.json")
 SMALL = ["--paths", "200", "--steps", "24", "--horizon", "2d"]
 runner = CliRunner()
 
@@ -45,6 +47,42 @@ def test_simulate_bootstrap_one_mode() -> None:
     assert payload["model"] == "bootstrap" and len(payload["modes"]) == 1
 
 
+def test_simulate_pm_json_and_table(tmp_path: Path) -> None:
+    """A document with a portfolio-margin rulebook has the pm mode by default, in the JSON,
+    the table, the CSV rows and the report."""
+    result = runner.invoke(app, ["simulate", PM_HEDGE, *SMALL, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [m["mode"] for m in payload["modes"]] == ["given", "cross", "isolated", "pm"]
+    assert payload["portfolio_margin"] == "simulated under okx-pm"
+    pm = payload["modes"][3]
+    assert 0.0 <= pm["liquidation_probability"] <= payload["modes"][1]["liquidation_probability"]
+    table = runner.invoke(app, ["simulate", PM_HEDGE, *SMALL, "--mode", "pm"])
+    assert table.exit_code == 0, table.output
+    assert f"{100 * pm['liquidation_probability']:.2f}%" in table.stdout
+    assert "portfolio margin: simulated under okx-pm" in table.stdout
+    out, page = tmp_path / "pm.csv", tmp_path / "pm.html"
+    files = runner.invoke(
+        app, ["simulate", PM_HEDGE, *SMALL, "--csv", str(out), "--report", str(page)]
+    )
+    assert files.exit_code == 0, files.output
+    assert out.read_text().splitlines()[-1].split(",")[0] == "pm"
+    assert 'id="equity-pm"' in page.read_text()
+
+
+def test_simulate_bundled_example_without_pm() -> None:
+    """The bundled Hyperliquid example asked for pm: not available, with the reason, and the
+    other modes run."""
+    args = ["simulate", HYPERLIQUID, *SMALL, "--mode", "cross", "--mode", "pm", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [m["mode"] for m in payload["modes"]] == ["cross"]
+    assert payload["portfolio_margin"] == (
+        "not available (a1: no bundled portfolio-margin rulebook is built on hyperliquid)"
+    )
+
+
 def test_allocate_json_and_table() -> None:
     """The split spends the capital; the table lists the frontier."""
     result = runner.invoke(app, ["allocate", EXAMPLE, "--capital", "10300", *SMALL, "--json"])
@@ -70,6 +108,7 @@ def test_allocate_json_and_table() -> None:
         (["simulate", "missing.json"], "missing.json"),
         (["allocate", EXAMPLE, "--capital", "-5", *SMALL], "capital"),
         (["allocate", EXAMPLE, "--capital", "5", "--mode", "x"], "--mode"),
+        (["allocate", EXAMPLE, "--capital", "5", *SMALL, "--mode", "pm"], "--mode"),
         (["allocate", EXAMPLE], "--capital"),
     ],
 )

@@ -1,6 +1,6 @@
 """``crossmargin simulate`` and ``crossmargin allocate``: Monte Carlo of one or more portfolio
-documents (each account its own cross account) under cross, isolated and as-given margin,
-and the split of a capital that keeps most paths free of liquidation."""
+documents (each account its own cross account) under cross, isolated, portfolio and as-given
+margin, and the split of a capital that keeps most paths free of liquidation."""
 
 from __future__ import annotations
 
@@ -157,7 +157,11 @@ def simulate_command(
     workers: WorkersOption = 0,
     scheduler: SchedulerOption = None,
     mode: Annotated[
-        list[str] | None, typer.Option("--mode", help=f"Modes ({', '.join(MODES)}); default all.")
+        list[str] | None,
+        typer.Option(
+            "--mode",
+            help=f"Modes ({', '.join(MODES)}); default all (pm where the venue has it).",
+        ),
     ] = None,
     as_json: JsonOption = False,
     csv: CsvOption = None,
@@ -165,9 +169,9 @@ def simulate_command(
     report: ReportOption = None,
     png: PngOption = None,
 ) -> None:
-    """Monte Carlo of PORTFOLIO under cross, isolated and as-given margin: probability of a
-    liquidation and of ruin, losses with expected shortfall, time to the first liquidation
-    and the collateral to add for 99% survival."""
+    """Monte Carlo of PORTFOLIO under cross, isolated, portfolio and as-given margin:
+    probability of a liquidation and of ruin, losses with expected shortfall, time to the
+    first liquidation and the collateral to add for 99% survival."""
     outputs = Outputs(as_json, csv, parquet, report, png)
     with exit_on_bad_input():
         outputs.check()
@@ -240,6 +244,8 @@ def allocate_command(
         vas, run = _run(
             portfolios, [mode], horizon, steps, paths, model, block, seed, workers, scheduler
         )
+        if mode not in run.shortfalls:
+            raise CrossMarginError("--mode", f"portfolio margin {run.result.portfolio_margin}")
         result = allocate([in_mode(va, mode) for va in vas], run.shortfalls[mode], capital)
         emit(
             result,

@@ -1,4 +1,4 @@
-"""Monte Carlo of a trader's accounts under cross, isolated and as-given margin.
+"""Monte Carlo of a trader's accounts under cross, isolated, portfolio and as-given margin.
 
 The trader is one or more venue accounts (each account of each document is its own cross
 account; a hedge split over venues breaks when one leg is liquidated). For a chunk of paths,
@@ -25,8 +25,18 @@ Two passes per chunk and mode, over the same paths:
   collateral), so survival at any allocation and the capital for 99% survival are read off
   these shortfalls over the same paths with no further simulation.
 
+Portfolio margin (``pm``): the cross account under the document's portfolio-margin rulebook,
+else the bundled one built on its rulebook (as ``crossmargin compare --modes`` picks it). At
+each step every path's PM maintenance margin is the rulebook's at that path's prices
+(:mod:`crossmargin.pm.linear`: the risk array built once, scaled by the price relatives), its
+equity the book's cross equity; under ``trigger`` x PM maintenance the whole account closes at
+the mark (:class:`PmPathBook` says why), and the survival shortfalls are ``trigger`` x PM
+maintenance less equity. A venue account without a PM rulebook the simulation covers leaves the
+mode out, and :attr:`SimulationResult.portfolio_margin` says why.
+
 Limits: linear futures and perpetuals; collateral in stable assets (the book holds asset prices
-fixed along a path); options and portfolio margin are not simulated.
+fixed along a path); options are not simulated; portfolio margin under ``okx-pm`` (other PM
+models are reported as not available), dated futures not ageing along a path.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -51,7 +62,9 @@ from crossmargin.lab.report import (
     liquidation_probability,
     loss_histogram,
 )
-from crossmargin.model import Account, CrossMarginError, MarginMode, Market
+from crossmargin.model import Account, CrossMarginError, MarginMode, Market, OptionData
+from crossmargin.pm.linear import linear_pm, unsupported
+from crossmargin.rules import PmRulebook, bundled_pm_rulebooks, load_pm_rulebook
 from crossmargin.rules.venue import bundled_venues, load_venue
 
 __all__ = [
@@ -61,6 +74,7 @@ __all__ = [
     "LiquidationTerms",
     "ModeResult",
     "PathBook",
+    "PmPathBook",
     "Shortfalls",
     "SimulationResult",
     "SimulationRun",
@@ -76,10 +90,11 @@ __all__ = [
 Float = NDArray[np.float64]
 Progress = Callable[[int, int], None]
 
-MODES = ("given", "cross", "isolated")
+MODES = ("given", "cross", "isolated", "pm")
 """``given``: the document's modes and margins; ``cross``: every position cross, isolated
 margins added to the wallet; ``isolated``: every position isolated, the wallet split over the
-positions without a margin of their own in proportion to their initial margin."""
+positions without a margin of their own in proportion to their initial margin; ``pm``: the
+cross account under its portfolio-margin rulebook (where the venue account has one)."""
 
 SURVIVAL = 0.99
 RUIN = 0.01
@@ -110,6 +125,10 @@ class VenueAccount:
     account: Account
     market: Market
     terms: LiquidationTerms
+    pm: PmRulebook | None = None
+    """The portfolio-margin rulebook of the ``pm`` mode (None: ``pm_reason`` says why)."""
+    options: OptionData | None = None
+    pm_reason: str = ""
 
 
 def _terms(rulebook: str) -> LiquidationTerms:
@@ -129,11 +148,29 @@ def _terms(rulebook: str) -> LiquidationTerms:
     return LiquidationTerms(rulebook)
 
 
+def _pm_rulebook(portfolio: Portfolio) -> tuple[PmRulebook | None, str]:
+    """The document's portfolio-margin rulebook, else the first bundled one built on its
+    rulebook (as ``crossmargin compare --modes`` picks it), or why there is none to simulate."""
+    name = portfolio.rulebook.name
+    if portfolio.pm is not None:
+        chosen = portfolio.pm
+    else:
+        built = [load_pm_rulebook(n) for n in bundled_pm_rulebooks()]
+        on = [b for b in built if b.standard_rulebook == name]
+        if not on:
+            return None, f"no bundled portfolio-margin rulebook is built on {name}"
+        chosen = on[0]
+    reason = unsupported(chosen)
+    return (None, reason) if reason is not None else (chosen, "")
+
+
 def trader_accounts(portfolios: Sequence[Portfolio]) -> tuple[VenueAccount, ...]:
     """Every account of every portfolio, checked for what the simulation covers."""
     out = []
     for d, portfolio in enumerate(portfolios):
         terms = _terms(portfolio.rulebook.name)
+        pm, reason = _pm_rulebook(portfolio)
+        options = portfolio.options or OptionData(datetime.now(UTC))
         market = portfolio.market
         for a, account in enumerate(portfolio.accounts):
             where = f"documents[{d}].accounts[{a}]"
@@ -155,7 +192,7 @@ def trader_accounts(portfolios: Sequence[Portfolio]) -> tuple[VenueAccount, ...]
                         f"{where}.balances.{asset}", "only stable collateral is simulated"
                     )
             name = account.id if len(portfolios) == 1 else f"{portfolio.rulebook.name}:{account.id}"
-            out.append(VenueAccount(name, account, market, terms))
+            out.append(VenueAccount(name, account, market, terms, pm, options, reason))
     if not out:
         raise CrossMarginError("accounts", "no account to simulate")
     return tuple(out)
@@ -182,7 +219,7 @@ def in_mode(va: VenueAccount, mode: str) -> VenueAccount:
     positions = account.positions
     if mode == "given":
         return va
-    if mode == "cross":
+    if mode in ("cross", "pm"):
         moved = sum(p.isolated_margin or 0.0 for p in positions)
         cross = [replace(p, margin_mode=MarginMode.CROSS, isolated_margin=None) for p in positions]
         balances = {**account.balances, currency: account.balances.get(currency, 0.0) + moved}
@@ -398,6 +435,68 @@ class PathBook:
         return out
 
 
+class PmPathBook(PathBook):
+    """One cross venue account on each of ``n`` paths under its portfolio-margin rulebook.
+
+    Equity is the book's cross equity at the path's prices (collateral plus P&L); the PM
+    maintenance margin is the rulebook's at the same prices (:mod:`crossmargin.pm.linear`).
+    Under ``trigger`` x PM maintenance the whole account is closed at the mark, paying the
+    liquidation penalty on its notional (capped at the equity left), the fund covering a
+    negative wallet. Venues reduce a PM account step by step (Deribit until equity is above
+    maintenance again, OKX and Bybit by tier); which legs a PM venue closes first, and what
+    each close does to the requirement, is not published, so the account is closed whole: the
+    loss on a liquidated path is an upper bound of an incremental one, and the liquidation
+    probability, the time to the first liquidation and the survival figures do not depend on
+    it."""
+
+    def __init__(self, va: VenueAccount, n: int, column: Mapping[str, int]) -> None:
+        if va.pm is None or va.options is None:
+            raise CrossMarginError("portfolio_margin", va.pm_reason)
+        super().__init__(va, n, column)
+        self.pm = linear_pm(va.account, va.market, va.pm, va.options)
+        self.pm_asset = np.array([column.get(u, -1) for u in self.pm.underlyings], dtype=np.intp)
+        self.moves = self.pm_asset >= 0
+        self.growth = np.ones((n, len(self.pm_asset)))
+        self.open = np.ones(n, dtype=bool)
+
+    def move(self, growth: Float) -> None:
+        super().move(growth)
+        self.growth[:, self.moves] = growth[:, self.pm_asset[self.moves]]
+
+    def maintenance(self) -> Float:
+        """Every path's PM maintenance margin (0 once liquidated)."""
+        out = np.zeros(self.n)
+        live = np.flatnonzero(self.open)
+        if live.size:
+            out[live] = self.pm.maintenance(self.growth[live])
+        return out
+
+    def liquidate(self) -> NDArray[np.intp]:
+        terms = self.va.terms
+        equity = self.book.values().cross_equity
+        hit = np.flatnonzero(self.open & (equity < terms.trigger * self.maintenance()))
+        if not hit.size:
+            return hit
+        risk = self.book.position_risk(hit)
+        local = np.searchsorted(hit, risk.account)
+        pnl = np.bincount(local, risk.unrealized_pnl, minlength=len(hit))
+        notional = np.bincount(local, risk.notional, minlength=len(hit))
+        penalty = np.minimum(terms.penalty_rate * notional, np.maximum(equity[hit], 0.0))
+        for a, i in zip(risk.account.tolist(), risk.instrument.tolist(), strict=True):
+            self.book.remove_position(self.ids[a], self.symbols[i])
+        self._layout()
+        wallet = self.wallet[hit]
+        self._credit(hit, np.maximum(wallet + pnl - penalty, 0.0) - wallet)
+        self.open[hit] = False
+        return hit
+
+    def shortfalls(self) -> tuple[Float, Float]:
+        """``trigger`` x PM maintenance less cross equity per path, and no isolated bucket."""
+        equity = self.book.values().cross_equity
+        dc = self.va.terms.trigger * self.maintenance() - equity
+        return dc, np.full((self.n, self.k), -np.inf)
+
+
 ChunkParts = dict[str, tuple[Float, NDArray[np.intp], Float]]
 """Per mode, one chunk's equity samples, first liquidation steps and shortfalls."""
 
@@ -424,8 +523,9 @@ class _Job:
         step = tick or (lambda n: None)
         out: ChunkParts = {}
         for mode, vas in self.variants.items():
-            fan, _, first = chunk_pass(vas, growth, self.column, self.sample, True, step)
-            _, need, _ = chunk_pass(vas, growth, self.column, self.sample, False, step)
+            pm = mode == "pm"
+            fan, _, first = chunk_pass(vas, growth, self.column, self.sample, True, step, pm)
+            _, need, _ = chunk_pass(vas, growth, self.column, self.sample, False, step, pm)
             out[mode] = (fan, first, need)
         return out
 
@@ -508,8 +608,8 @@ class ModeResult:
 @dataclass(frozen=True)
 class SimulationResult:
     """``crossmargin simulate``: the run's settings, the model, and one result per mode;
-    ``times_days`` are the sampled times of the curves; ``portfolio_margin`` says why it is not
-    among the modes."""
+    ``times_days`` are the sampled times of the curves; ``portfolio_margin`` gives the rulebook
+    of the ``pm`` mode, or why it is not among the modes."""
 
     model: str
     paths: int
@@ -521,7 +621,7 @@ class SimulationResult:
     accounts: tuple[str, ...]
     times_days: tuple[float, ...]
     modes: tuple[ModeResult, ...]
-    portfolio_margin: str = field(default="not simulated")
+    portfolio_margin: str = field(default="not requested")
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat row per mode."""
@@ -551,7 +651,7 @@ class SimulationRun:
         times = r.times_days
         sections = [
             Section(
-                "Cross, isolated and as given",
+                "Margin modes",
                 rows=tuple(
                     {k: v for k, v in row.items() if not isinstance(v, tuple)} for row in r.rows()
                 ),
@@ -630,11 +730,14 @@ def chunk_pass(
     sample: NDArray[np.intp],
     liquidate: bool,
     tick: Callable[[int], None],
+    pm: bool = False,
 ) -> tuple[Float, Float, NDArray[np.intp]]:
     """One pass of a chunk: equity (paths, samples) summed over venue accounts, then either
-    the first liquidation step per path (-1: none) or the shortfalls (paths, buckets)."""
+    the first liquidation step per path (-1: none) or the shortfalls (paths, buckets);
+    ``pm``: under portfolio margin (:class:`PmPathBook`)."""
     n, steps = growth.shape[0], growth.shape[1]
-    books = [PathBook(va, n, column) for va in vas]
+    book = PmPathBook if pm else PathBook
+    books = [book(va, n, column) for va in vas]
     first = np.full(n, -1, dtype=np.intp)
     parts = [(pb, np.full(n, -np.inf), np.full((n, pb.k), -np.inf)) for pb in books]
     fan = np.zeros((n, len(sample)))
@@ -684,6 +787,9 @@ def simulate(
     for mode in modes:
         if mode not in MODES:
             raise CrossMarginError("mode", f"one of {', '.join(MODES)}, got {mode!r}")
+    pm_state = _pm_state(base, "pm" in modes)
+    if not pm_state.startswith("simulated"):
+        modes = [m for m in modes if m != "pm"]
     column = {u: assets.index(s) for u, s in follows.items()}
     sample = np.unique(np.linspace(0, steps - 1, min(SAMPLES, steps)).round().astype(np.intp))
     variants = {mode: tuple(in_mode(va, mode) for va in base) for mode in modes}
@@ -735,8 +841,20 @@ def simulate(
         accounts,
         tuple(float((s + 1) * dt_days) for s in sample.tolist()),
         tuple(results),
+        pm_state,
     )
     return SimulationRun(result, shortfalls, losses, equity)
+
+
+def _pm_state(vas: Sequence[VenueAccount], wanted: bool) -> str:
+    """What the run does with portfolio margin: ``simulated under`` its rulebooks, or why not."""
+    if not wanted:
+        return "not requested"
+    missing = [f"{va.name}: {va.pm_reason}" for va in vas if va.pm is None]
+    if missing:
+        return "not available (" + "; ".join(missing) + ")"
+    names = sorted({va.pm.name for va in vas if va.pm is not None})
+    return "simulated under " + ", ".join(names)
 
 
 def _mode_result(

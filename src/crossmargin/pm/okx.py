@@ -13,6 +13,7 @@ unit's :class:`~crossmargin.pm.risk.AccountRisk` and underlying (0 when absent).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -22,7 +23,16 @@ from crossmargin.model import CrossMarginError, Kind
 from crossmargin.pm.risk import AccountRisk, UnitMargin
 from crossmargin.rules import PmRulebook
 
-__all__ = ["PLUGGABLE", "Component", "banded", "okx_margin", "unit_mmr"]
+__all__ = [
+    "PLUGGABLE",
+    "Component",
+    "OkxLayout",
+    "banded",
+    "okx_charges",
+    "okx_layout",
+    "okx_margin",
+    "unit_mmr",
+]
 
 Float = NDArray[np.float64]
 Component = Callable[[AccountRisk, str], float]
@@ -38,11 +48,15 @@ def banded(amount: ArrayLike, floors: Sequence[float], rates: Sequence[float]) -
     return np.asarray(np.sum(inside * np.asarray(rates, dtype=np.float64), axis=-1))
 
 
-def unit_mmr(charges: Mapping[str, float]) -> float:
-    """The unit's MMR from its MR components (missing ones count 0)."""
-    c = {k: charges.get(k, 0.0) for k in ("MR1", "MR2", "MR3", "MR4", "MR5", "MR6", "MR7", "MR9")}
-    core = max(c["MR1"], c["MR2"], c["MR6"]) + c["MR3"] + c["MR4"] + c["MR5"] + c["MR9"]
-    return max(core, c["MR7"])
+def unit_mmr(charges: Mapping[str, ArrayLike]) -> Float:
+    """The unit's MMR from its MR components (missing ones count 0; each a number or an array
+    of one value per account)."""
+    c = {
+        k: np.asarray(charges.get(k, 0.0), dtype=np.float64)
+        for k in ("MR1", "MR2", "MR3", "MR4", "MR5", "MR6", "MR7", "MR9")
+    }
+    core = np.maximum(np.maximum(c["MR1"], c["MR2"]), c["MR6"]) + c["MR3"] + c["MR4"] + c["MR5"]
+    return np.maximum(core + c["MR9"], c["MR7"])
 
 
 def _bands(rulebook: PmRulebook, name: str, rates: str) -> tuple[list[float], list[float]]:
@@ -61,40 +75,17 @@ def okx_margin(
         raise CrossMarginError(
             "plugins", f"only {sorted(PLUGGABLE)} plug in, got {sorted(unknown)}"
         )
-    a = risk.compiled.arrays
-    kinds = np.array(rulebook.grid.kind)
-    mr7_floors, mr7_mult = _bands(rulebook, "mr7", "multipliers")
-    mr9_floors, mr9_rates = _bands(rulebook, "mr9", "rates")
-    mr7_rate = float(rulebook.tables["mr7"].get("notional_rate", 0.0))
+    layout = okx_layout(risk)
+    charges_of = okx_charges(
+        layout, risk.unit_pnl, risk.qty * risk.greeks["delta_usd"], rulebook, risk.units
+    )
     out = []
     for k, u in enumerate(risk.units):
-        rows = risk.rows_of(u)
         pnl = risk.unit_pnl[k]
-        mr1 = worst(pnl[kinds == "standard"])[0]
-        mr6 = worst(pnl[kinds == "extreme"])[0] if np.any(kinds == "extreme") else 0.0
-        delta = risk.qty[rows] * risk.greeks["delta_usd"][rows]
-        years = np.where(a.t[rows] > 0, a.t[rows], 1.0 / 365.0)
-        kinds_of = [risk.instruments[r].kind for r in rows]
-        futures = np.array([kd in (Kind.FUTURE, Kind.PERPETUAL) for kd in kinds_of], dtype=bool)
-        mr4 = rulebook.param(u, "basis_move") * abs(float(np.sum((delta * years)[futures])))
-        mr7_raw = mr7_rate * float(np.sum(np.abs(delta)))
-        by_settle: dict[str, float] = {}
-        for r, d in zip(rows, delta, strict=True):
-            inst = risk.instruments[r]
-            key = inst.quote if inst.inverse else inst.settle
-            by_settle[key] = by_settle.get(key, 0.0) + float(d)
-        longs = sum(v for v in by_settle.values() if v > 0)
-        shorts = -sum(v for v in by_settle.values() if v < 0)
-        charges = {
-            "MR1": float(mr1),
-            "MR6": float(mr6),
-            "MR4": mr4,
-            "MR7": float(banded(mr7_raw, mr7_floors, mr7_mult)),
-            "MR9": float(banded(min(longs, shorts), mr9_floors, mr9_rates)),
-        }
+        charges = {name: float(v[k]) for name, v in charges_of.items()}
         for name, plugin in (plugins or {}).items():
             charges[name] = float(plugin(risk, u))
-        mmr = unit_mmr(charges)
+        mmr = float(unit_mmr(charges))
         loss, idx = worst(pnl)
         out.append(
             UnitMargin(
@@ -110,3 +101,65 @@ def okx_margin(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class OkxLayout:
+    """How an account's rows aggregate into its risk units: ``unit`` (rows, units) and
+    ``pair`` (rows, unit-settle pairs) are 0/1 membership, ``pair_unit`` (pairs, units) the
+    unit of each pair, ``basis_years`` each row's time to expiry in years (a day at least) on
+    delta-one derivative rows, 0 elsewhere (MR4)."""
+
+    unit: Float
+    pair: Float
+    pair_unit: Float
+    basis_years: Float
+
+
+def okx_layout(risk: AccountRisk) -> OkxLayout:
+    """The rows' layout; a row's settle currency is its quote when inverse."""
+    a = risk.compiled.arrays
+    n, units = len(risk.qty), len(risk.units)
+    unit = np.zeros((n, units))
+    unit[np.arange(n), risk.unit_of_row] = 1.0
+    keys = [
+        (int(k), i.quote if i.inverse else i.settle)
+        for k, i in zip(risk.unit_of_row, risk.instruments, strict=True)
+    ]
+    pairs = sorted(set(keys))
+    pair = np.zeros((n, len(pairs)))
+    pair[np.arange(n), [pairs.index(key) for key in keys]] = 1.0
+    pair_unit = np.zeros((len(pairs), units))
+    pair_unit[np.arange(len(pairs)), [k for k, _ in pairs]] = 1.0
+    futures = np.array([i.kind in (Kind.FUTURE, Kind.PERPETUAL) for i in risk.instruments])
+    years = np.where(a.t > 0, a.t, 1.0 / 365.0)
+    return OkxLayout(unit, pair, pair_unit, np.where(futures, years, 0.0))
+
+
+def okx_charges(
+    layout: OkxLayout,
+    pnl: Float,
+    delta: Float,
+    rulebook: PmRulebook,
+    units: Sequence[str],
+) -> dict[str, Float]:
+    """MR1, MR6, MR4, MR7 and MR9 (USD, ..., units) of the risk units ``units``: ``pnl``
+    (..., units, scenarios) is their scenario P&L, ``delta`` (..., rows) the rows' USD deltas
+    (qty x delta_usd); leading axes are accounts (or price paths) margined at once."""
+    mr7_floors, mr7_mult = _bands(rulebook, "mr7", "multipliers")
+    mr9_floors, mr9_rates = _bands(rulebook, "mr9", "rates")
+    mr7_rate = float(rulebook.tables["mr7"].get("notional_rate", 0.0))
+    kinds = np.array(rulebook.grid.kind)
+    extreme = kinds == "extreme"
+    mr6 = worst(pnl[..., extreme])[0] if extreme.any() else np.zeros(pnl.shape[:-1])
+    basis_move = np.array([rulebook.param(u, "basis_move") for u in units])
+    by_pair = delta @ layout.pair
+    longs = np.maximum(by_pair, 0.0) @ layout.pair_unit
+    shorts = -np.minimum(by_pair, 0.0) @ layout.pair_unit
+    return {
+        "MR1": worst(pnl[..., kinds == "standard"])[0],
+        "MR6": mr6,
+        "MR4": basis_move * np.abs((delta * layout.basis_years) @ layout.unit),
+        "MR7": banded(mr7_rate * (np.abs(delta) @ layout.unit), mr7_floors, mr7_mult),
+        "MR9": banded(np.minimum(longs, shorts), mr9_floors, mr9_rates),
+    }
