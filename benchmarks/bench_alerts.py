@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from crossmargin.book import RiskBook
 from crossmargin.health import evaluate_many as margin_many
 from crossmargin.model import Account, Market, Position
 from crossmargin.rules import load_rulebook
 from crossmargin.service.alerts import AlertRule, RuleKind, RuleState, evaluate, evaluate_many
-from crossmargin.service.state import AccountView, view_of
+from crossmargin.service.state import AccountView, views_of
 
 ACCOUNTS = 10_000
 
@@ -50,10 +51,10 @@ def main() -> None:
     rules_book = load_rulebook("binance-usdm")
     book = accounts(ACCOUNTS)
     market = Market(rules_book.instruments, {"BTCUSDT": 57_000.0}, "USDT")
-    healths = margin_many(book, market)
-    views: list[AccountView] = [
-        view_of(h, "binance", "2026-01-01T00:00:00+00:00") for h in healths
-    ]
+    risk = RiskBook.from_accounts(book, market)
+    views: list[AccountView] = views_of(
+        risk.analysis(), risk.account_ids, risk.params.symbols, "binance", "2026-01-01T00:00Z"
+    )
     rules = {
         v.account_id: [
             AlertRule(f"{v.account_id}-m", v.account_id, RuleKind.MARGIN_RATIO, 0.5, 0.05),
