@@ -56,6 +56,10 @@ def serve(
     ] = 28_800.0,
     nats: Annotated[str | None, typer.Option("--nats", help="NATS server URL.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    view_interval: Annotated[
+        float,
+        typer.Option(help="Least seconds between two rounds of risk views to subscribers."),
+    ] = 0.1,
 ) -> None:
     """Run the risk service: REST API, WebSocket risk channels, metrics and the dashboard."""
     with exit_on_bad_input():
@@ -79,6 +83,7 @@ def serve(
             speed=speed,
             nats_url=nats,
             log_level=log_level,
+            view_interval_s=view_interval,
         )
         configure(log_level)
         state = ServiceState(settings)
