@@ -110,3 +110,14 @@ def test_views_survive_a_restart(tmp_path: Path, state: ServiceState) -> None:
     assert again.view("alice").same_risk(before)
     with pytest.raises(KeyError):
         again.view("nobody")
+
+
+def test_a_view_read_before_it_is_sent_still_reaches_its_subscriber(state: ServiceState) -> None:
+    async def run() -> dict[str, object]:
+        risk = state.hub.subscribe("risk:alice")
+        await state.apply_prices({BTC: 58_000})
+        assert state.view("alice").positions[0].mark == 58_000
+        return await asyncio.wait_for(risk.__anext__(), 10)
+
+    message = asyncio.run(run())
+    assert message["positions"][0]["mark"] == 58_000  # type: ignore[index]

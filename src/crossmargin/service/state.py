@@ -117,7 +117,8 @@ class AccountView:
     """An account's risk at a glance (amounts in the ledger currency). ``margin_ratio`` is
     maintenance margin over equity (``None`` where equity is not positive under a requirement);
     ``crash_distance`` the smallest uniform price move, as a fraction, that makes it
-    liquidatable; ``at`` when this view was computed (ISO UTC)."""
+    liquidatable; ``at`` the time of the state it shows (ISO UTC): the latest tick's (a
+    candle's time for a replay) or the latest command's."""
 
     account_id: str
     venue: str
@@ -263,6 +264,7 @@ class ServiceState:
         self._book: RiskBook | None = None
         self._figures = np.empty((0, 4))
         self._stale = np.empty(0, dtype=bool)
+        self._unsent = np.empty(0, dtype=bool)
         self._counts: dict[str, int] = {}
         self._marks: dict[str, deque[tuple[float, float]]] = {}
         self._bundled_vol: dict[str, float] = {}
@@ -302,7 +304,7 @@ class ServiceState:
                 raise KeyError(account_id)
             found = self._views.get(account_id)
             if found is None or self._stale[row]:
-                (found,) = self._materialise(book, [row], now_iso())
+                (found,) = self._materialise(book, [row], self._at)
             return found
 
     def views(self, limit: int | None = None) -> list[AccountView]:
@@ -313,7 +315,7 @@ class ServiceState:
             rows = self._riskiest(book, limit)
             ids = book.account_ids
             missing = [r for r in rows if self._stale[r] or ids[r] not in self._views]
-            self._materialise(book, missing, now_iso())
+            self._materialise(book, missing, self._at)
             return sorted((self._views[ids[r]] for r in rows), key=_severity)
 
     def require(self, account_id: str) -> None:
@@ -422,10 +424,12 @@ class ServiceState:
             self._views.clear()
             self._figures = np.full((book.accounts, 4), np.nan)
             self._stale = np.ones(book.accounts, dtype=bool)
+            self._unsent = np.zeros(book.accounts, dtype=bool)
         elif book.accounts > len(self._stale):
             grown = book.accounts - len(self._stale)
             self._figures = np.vstack([self._figures, np.full((grown, 4), np.nan)])
             self._stale = np.concatenate([self._stale, np.ones(grown, dtype=bool)])
+            self._unsent = np.concatenate([self._unsent, np.zeros(grown, dtype=bool)])
         return book
 
     @staticmethod
@@ -486,22 +490,32 @@ class ServiceState:
                 moved[row] = True
         self._figures = now
         self._stale |= moved
+        self._unsent |= moved
         self._at = at
         counts = np.bincount(v.status_code, minlength=len(_LABELS)).tolist()
         self._counts = {label: c for label, c in zip(_LABELS, counts, strict=True) if c}
         self.metrics.set_statuses(self._counts)
-        wanted = sorted(r for r in self._watched(book, everyone=everyone) if self._stale[r])
-        return self._materialise(book, wanted, at), int(moved.sum())
+        wanted = sorted(r for r in self._watched(book, everyone=everyone) if self._unsent[r])
+        return self._to_send(book, wanted), int(moved.sum())
 
-    def _stale_watched(self) -> list[int]:
-        """Rows of the watched accounts whose views are stale."""
+    def _to_send(self, book: RiskBook, rows: Sequence[int]) -> list[AccountView]:
+        """The current views of ``rows`` (computed where stale), no longer waiting to be
+        sent."""
+        ids = book.account_ids
+        missing = [r for r in rows if self._stale[r] or ids[r] not in self._views]
+        self._materialise(book, missing, self._at)
+        self._unsent[np.asarray(rows, dtype=np.intp)] = False
+        return [self._views[ids[r]] for r in rows]
+
+    def _unsent_watched(self) -> list[int]:
+        """Rows of the watched accounts whose latest state has not been sent."""
         book = self._current()
-        return sorted(r for r in self._watched(book) if self._stale[r])
+        return sorted(r for r in self._watched(book) if self._unsent[r])
 
     def _refresh_rows(self, rows: Sequence[int]) -> list[AccountView]:
-        """The new views of those of ``rows`` still stale."""
+        """The views of those of ``rows`` whose latest state is still unsent."""
         book = self._current()
-        return self._materialise(book, [r for r in rows if self._stale[r]], self._at)
+        return self._to_send(book, [r for r in rows if self._unsent[r]])
 
     def _touched(self, receipts: Sequence[Receipt]) -> set[str]:
         """Accounts the receipts' events name; liquidation fills counted on the way."""
@@ -641,7 +655,7 @@ class ServiceState:
                 await asyncio.sleep(wait)
             began = time.monotonic()
             self._fan_wanted = False
-            rows = await self.run(self._stale_watched)
+            rows = await self.run(self._unsent_watched)
             sent, self._fan_views = self._fan_views, []
             for k in range(0, len(rows), FAN_OUT_CHUNK):
                 chunk = rows[k : k + FAN_OUT_CHUNK]
