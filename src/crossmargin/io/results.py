@@ -22,6 +22,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import numpy as np
 
 __all__ = ["INLINE", "OPTIONAL", "to_data", "to_json"]
@@ -32,13 +33,47 @@ OPTIONAL: Mapping[str, str] = MappingProxyType({"json": "optional"})
 
 def to_data(value: Any) -> Any:
     """``value`` as JSON-ready data (``None``, bool, int, float, str, list, dict)."""
-    if type(value) is float:
-        return value if math.isfinite(value) else None
+    convert = _BY_TYPE.get(type(value))
+    if convert is not None:
+        return convert(value)
+    return _general(value)
+
+
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _items(value: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [to_data(item) for item in value]
+
+
+_BY_TYPE: dict[type, Any] = {
+    float: _float,
+    str: _same,
+    bool: _same,
+    int: _same,
+    type(None): _same,
+    tuple: _items,
+    list: _items,
+}
+"""How values of exactly these types convert; dataclasses and enums join on first sight."""
+
+
+def _enum(value: Enum) -> str:
+    label = getattr(value, "label", None)
+    return label if isinstance(label, str) else value.name.lower()
+
+
+def _general(value: Any) -> Any:
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, Enum):
-        label = getattr(value, "label", None)
-        return label if isinstance(label, str) else value.name.lower()
+        _BY_TYPE[type(value)] = _enum
+        return _enum(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -50,6 +85,7 @@ def to_data(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _BY_TYPE[type(value)] = _object
         return _object(value)
     if isinstance(value, Mapping):
         return {str(key): to_data(item) for key, item in value.items()}
@@ -83,6 +119,9 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def to_json(value: Any, indent: int | None = 2) -> str:
-    """``value`` as JSON text, indented unless ``indent`` is None (strict: no ``NaN`` or
-    ``Infinity`` literals)."""
-    return json.dumps(to_data(value), indent=indent, allow_nan=False)
+    """``value`` as JSON text, indented unless ``indent`` is None (then compact, on one line;
+    strict either way: no ``NaN`` or ``Infinity`` literals)."""
+    data = to_data(value)
+    if indent is None:
+        return msgspec.json.encode(data).decode()
+    return json.dumps(data, indent=indent, allow_nan=False)
