@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from math import isfinite
 from types import MappingProxyType
 from typing import Any
 
@@ -110,7 +111,15 @@ def _layout(kind: type) -> tuple[tuple[str, str | None], ...]:
 def _object(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, rule in _layout(type(value)):
-        data = to_data(getattr(value, name))
+        item = getattr(value, name)
+        kind = type(item)
+        data: Any
+        if kind is float:
+            data = item if isfinite(item) else None
+        elif kind is str or kind is int or item is None:
+            data = item
+        else:
+            data = to_data(item)
         if rule == "inline":
             out.update(data)
         elif not (rule == "optional" and data is None):
