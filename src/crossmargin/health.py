@@ -138,7 +138,8 @@ _GRIDS = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
 class _Compiled:
     """A market's derivative instruments with a margin schedule, compiled once per market
     (kept in ``Market.memo``): row per symbol, :data:`INSTRUMENT` terms (``settle`` left to
-    each caller's asset columns), brackets, marks (NaN where unpriced), kinds and limits."""
+    each caller's asset columns), brackets, marks (NaN where unpriced), kinds and limits; and
+    per tuple of assets seen (accounts without spot holdings), their asset columns."""
 
     instruments: tuple[Instrument, ...]
     row_of: dict[str, int]
@@ -147,6 +148,7 @@ class _Compiled:
     marks: Float
     kinds: tuple[str, ...]
     limits: tuple[float, ...]
+    columns: dict[tuple[str, ...], tuple[Float, Float, Float, NDArray[np.bool_]]]
 
 
 def _compiled(market: Market) -> _Compiled:
@@ -172,6 +174,7 @@ def _compiled(market: Market) -> _Compiled:
         np.array([market.prices.get(ins.symbol, math.nan) for ins in derivs], dtype=np.float64),
         tuple(str(ins.kind) for ins in derivs),
         tuple(_limit(ins) for ins in derivs),
+        {},
     )
     market.memo["health"] = compiled
     return compiled
@@ -189,6 +192,23 @@ class _Frame:
     assets: tuple[str, ...]
     amounts: Float
     factor: Float
+
+
+def _columns(
+    market: Market, assets: tuple[str, ...], spot_px: dict[str, float]
+) -> tuple[Float, Float, Float, NDArray[np.bool_]]:
+    """Per asset column: price in the account currency (a spot holding's own mark where the
+    market has no price for it), collateral tiers (``up_to``, ``ratios``) and stability."""
+    px = []
+    for asset in assets:
+        if asset in market.prices or asset == market.currency or asset not in spot_px:
+            px.append(market.to_currency(asset))
+        else:
+            px.append(spot_px[asset])
+    rules = [market.collateral_rule(a) for a in assets]
+    up_to, ratios = collateral_table(rules)
+    stable = np.array([r.stable for r in rules], dtype=bool)
+    return np.array(px, dtype=np.float64), up_to, ratios, stable
 
 
 def _frame(account: Account, market: Market) -> _Frame:
@@ -222,14 +242,12 @@ def _frame(account: Account, market: Market) -> _Frame:
         amounts[instrument.underlying] = amounts.get(instrument.underlying, 0.0) + held
         spot_px[instrument.underlying] = mark * market.to_currency(instrument.quote)
     assets = tuple(amounts)
-    px = []
-    for asset in assets:
-        if asset in market.prices or asset == market.currency or asset not in spot_px:
-            px.append(market.to_currency(asset))
-        else:
-            px.append(spot_px[asset])
-    rules = [market.collateral_rule(a) for a in assets]
-    up_to, ratios = collateral_table(rules)
+    columns = compiled.columns.get(assets) if not spot_px else None
+    if columns is None:
+        columns = _columns(market, assets, spot_px)
+        if not spot_px:
+            compiled.columns[assets] = columns
+    price, up_to, ratios, stable = columns
     index = {a: k for k, a in enumerate(assets)}
     settle = np.array([index[i.settle] for _, i in derivatives], dtype=np.intp)
     terms = compiled.terms[rows]
@@ -249,7 +267,6 @@ def _frame(account: Account, market: Market) -> _Frame:
         dtype=POSITION,
     )
     amount = np.array([amounts[a] for a in assets], dtype=np.float64)
-    price = np.array(px, dtype=np.float64)
     holdings = Holdings(
         np.array([0, len(derivatives)], dtype=np.intp),
         positions,
@@ -258,7 +275,7 @@ def _frame(account: Account, market: Market) -> _Frame:
         compiled.marks[rows],
         collateral_units(amount, up_to, ratios)[None, :],
         price,
-        np.array([r.stable for r in rules], dtype=bool),
+        stable,
         market.collateral_rule(market.currency).stable,
         market.margin_call_ratio,
     )
@@ -386,7 +403,8 @@ def _assemble(
                 row[NOTIONAL] > factor * compiled.limits[k],
             )
         )
-    positions.extend(_spot_rows(account, market, cross_equity, cross_status))
+    if len(derivatives) < len(account.positions):
+        positions.extend(_spot_rows(account, market, cross_equity, cross_status))
     down, up = (None if math.isnan(x) else x for x in computed.crash[a])
     distances = [d for d in (down, up) if d is not None]
     return AccountHealth(
