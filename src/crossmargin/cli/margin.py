@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -40,7 +41,7 @@ from crossmargin.cli.render import (
     status_markup,
 )
 from crossmargin.health import AccountHealth, evaluate_many
-from crossmargin.io.results import to_json
+from crossmargin.io.results import to_json_bytes
 from crossmargin.model import Account, CrossMarginError, MarginMode, Order
 from crossmargin.orders import WhatIf, max_withdrawable
 from crossmargin.pm import PortfolioMarginReport
@@ -301,7 +302,10 @@ def margin(
                 result = evaluate_portfolio(loaded)
             del loaded
         if as_json and len(result.accounts) >= LARGE_DOCUMENT:
-            print(to_json(result, indent=None))
+            sys.stdout.flush()
+            sys.stdout.buffer.write(to_json_bytes(result))
+            sys.stdout.buffer.write(b"\n")
+            sys.stdout.flush()
         elif as_json:
             emit_json(result)
         else:

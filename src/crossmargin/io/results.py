@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-__all__ = ["INLINE", "OPTIONAL", "to_data", "to_json"]
+__all__ = ["INLINE", "OPTIONAL", "to_data", "to_json", "to_json_bytes"]
 
 INLINE: Mapping[str, str] = MappingProxyType({"json": "inline"})
 OPTIONAL: Mapping[str, str] = MappingProxyType({"json": "optional"})
@@ -130,7 +130,12 @@ def _object(value: Any) -> dict[str, Any]:
 def to_json(value: Any, indent: int | None = 2) -> str:
     """``value`` as JSON text, indented unless ``indent`` is None (then compact, on one line;
     strict either way: no ``NaN`` or ``Infinity`` literals)."""
-    data = to_data(value)
     if indent is None:
-        return msgspec.json.encode(data).decode()
-    return json.dumps(data, indent=indent, allow_nan=False)
+        return to_json_bytes(value).decode()
+    return json.dumps(to_data(value), indent=indent, allow_nan=False)
+
+
+def to_json_bytes(value: Any) -> bytes:
+    """``value`` as compact one-line JSON, UTF-8 encoded (what :func:`to_json` gives unindented,
+    without a text copy of a large result)."""
+    return msgspec.json.encode(to_data(value))
