@@ -31,7 +31,6 @@ from crossmargin.maths.risk import (
     PNL,
     POSITION,
     Holdings,
-    effective_leverage_of,
     holdings_analysis,
     instrument_terms,
 )
@@ -285,7 +284,8 @@ def _frame(account: Account, market: Market) -> _Frame:
 class _Figures(NamedTuple):
     """What the kernels computed for a run of accounts: per account its record, figures
     (:func:`record_figures` rows), worst status and crash moves; per position its
-    :data:`ROW_FIELDS` row, liquidation and bankruptcy prices (all as Python lists)."""
+    :data:`ROW_FIELDS` row, liquidation and bankruptcy prices; per account its effective
+    leverage (all as Python lists)."""
 
     records: list[list[float]]
     figures: list[list[float]]
@@ -294,11 +294,12 @@ class _Figures(NamedTuple):
     rows: list[list[float]]
     liquidation: list[float]
     bankruptcy: list[float]
+    leverage: list[float]
 
 
 def _kernels(h: Holdings) -> _Figures:
     """Every account of ``h`` through the account-risk kernel, in one compiled call."""
-    records, rows, liquidation, bankruptcy, crash, figures, worst = holdings_analysis(
+    records, rows, liquidation, bankruptcy, crash, figures, worst, leverage = holdings_analysis(
         h, *_GRIDS, CRASH_STEP
     )
     return _Figures(
@@ -309,6 +310,7 @@ def _kernels(h: Holdings) -> _Figures:
         rows.tolist(),
         liquidation.tolist(),
         bankruptcy.tolist(),
+        leverage.tolist(),
     )
 
 
@@ -367,7 +369,7 @@ def _assemble(
     cross_status = _STATUSES[status_of(cross_equity, r[CROSS_MM], market.margin_call_ratio)]
     positions = []
     stop = first + len(derivatives)
-    pnl = notional = 0.0
+    pnl = 0.0
     for row, liq, bust, mark, factor, k, (position, instrument) in zip(
         computed.rows[first:stop],
         computed.liquidation[first:stop],
@@ -380,7 +382,6 @@ def _assemble(
     ):
         iso = position.is_isolated
         pnl += row[PNL]
-        notional += row[NOTIONAL]
         positions.append(
             _position_health(
                 position.symbol,
@@ -419,11 +420,11 @@ def _assemble(
         maintenance_margin=maintenance,
         margin_ratio=ratio,
         available_balance=available,
-        effective_leverage=float(effective_leverage_of(notional, equity)),
+        effective_leverage=computed.leverage[a],
         cross_equity=cross_equity,
         cross_initial_margin=r[CROSS_IM],
         cross_maintenance_margin=r[CROSS_MM],
-        status=Status(computed.worst[a]),
+        status=_STATUSES[computed.worst[a]],
         crash_distance=min(distances) if distances else None,
         crash_move_down=None if down is None else -down if down else 0.0,
         crash_move_up=up,
