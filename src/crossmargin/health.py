@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -25,22 +25,14 @@ from crossmargin.maths.risk import (
     CROSS_IM,
     CROSS_MM,
     EQUITY,
-    FIELDS,
     IM,
     MM,
     NOTIONAL,
     PNL,
     POSITION,
-    ROW_FIELDS,
     Holdings,
-    bankruptcy_prices,
-    crash_moves,
-    effective_leverage_of,
-    holdings_risk,
+    holdings_analysis,
     instrument_terms,
-    liquidation_prices,
-    record_figures,
-    record_statuses,
 )
 from crossmargin.maths.status import Status, status_of
 from crossmargin.maths.tiers import MarginArrays
@@ -142,43 +134,70 @@ _GRIDS = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
 
 
 @dataclass(frozen=True)
+class _Compiled:
+    """A market's derivative instruments with a margin schedule, compiled once per market
+    (kept in ``Market.memo``): row per symbol, :data:`INSTRUMENT` terms (``settle`` left to
+    each caller's asset columns), brackets, marks (NaN where unpriced), kinds and limits; and
+    per tuple of assets seen (accounts without spot holdings), their asset columns."""
+
+    instruments: tuple[Instrument, ...]
+    row_of: dict[str, int]
+    terms: NDArray[np.void]
+    brackets: Float
+    marks: Float
+    kinds: tuple[str, ...]
+    limits: tuple[float, ...]
+    columns: dict[tuple[str, ...], tuple[Float, Float, Float, NDArray[np.bool_]]]
+
+
+def _compiled(market: Market) -> _Compiled:
+    """The market's :class:`_Compiled` instruments, built on first use."""
+    found = market.memo.get("health")
+    if isinstance(found, _Compiled):
+        return found
+    derivs = tuple(
+        i for i in market.instruments.values() if i.is_derivative and i.margin is not None
+    )
+    schedule = MarginArrays.from_schedules([ins.margin for ins in derivs if ins.margin])
+    terms = instrument_terms(
+        np.array([ins.contract_size for ins in derivs], dtype=np.float64),
+        np.array([ins.inverse for ins in derivs], dtype=bool),
+        np.zeros(len(derivs), dtype=np.intp),
+        schedule,
+    )
+    compiled = _Compiled(
+        derivs,
+        {ins.symbol: k for k, ins in enumerate(derivs)},
+        terms,
+        np.ascontiguousarray(schedule.brackets),
+        np.array([market.prices.get(ins.symbol, math.nan) for ins in derivs], dtype=np.float64),
+        tuple(str(ins.kind) for ins in derivs),
+        tuple(_limit(ins) for ins in derivs),
+        {},
+    )
+    market.memo["health"] = compiled
+    return compiled
+
+
+@dataclass(frozen=True)
 class _Frame:
     """One account laid out for the kernel: its derivative positions as :class:`Holdings`
-    (one instrument row per position), its balances' amounts and prices."""
+    (one instrument row per position) and their rows in the market's :class:`_Compiled`, its
+    balances' amounts and prices."""
 
     positions: tuple[tuple[Position, Instrument], ...]
+    rows: list[int]
     holdings: Holdings
     assets: tuple[str, ...]
     amounts: Float
     factor: Float
 
 
-def _frame(account: Account, market: Market) -> _Frame:
-    amounts: dict[str, float] = dict(account.balances)
-    derivatives: list[tuple[Position, Instrument]] = []
-    spot_px: dict[str, float] = {}
-    for i, position in enumerate(account.positions):
-        try:
-            instrument = market.instrument(position.symbol)
-            mark = market.mark(position.symbol)
-        except CrossMarginError as error:
-            path = f"positions[{i}].symbol" if error.path == "symbol" else error.path
-            raise CrossMarginError(path, error.reason) from None
-        if instrument.margin is None and instrument.is_derivative:
-            raise CrossMarginError(
-                f"positions[{i}].symbol",
-                f"{instrument.kind} {position.symbol} has no margin schedule",
-            )
-        if instrument.is_derivative:
-            derivatives.append((position, instrument))
-            amounts.setdefault(instrument.settle, 0.0)
-        else:
-            if position.is_isolated:
-                raise CrossMarginError(f"positions[{i}].margin_mode", "spot cannot be isolated")
-            held = position.qty * instrument.contract_size
-            amounts[instrument.underlying] = amounts.get(instrument.underlying, 0.0) + held
-            spot_px[instrument.underlying] = mark * market.to_currency(instrument.quote)
-    assets = tuple(amounts)
+def _columns(
+    market: Market, assets: tuple[str, ...], spot_px: dict[str, float]
+) -> tuple[Float, Float, Float, NDArray[np.bool_]]:
+    """Per asset column: price in the account currency (a spot holding's own mark where the
+    market has no price for it), collateral tiers (``up_to``, ``ratios``) and stability."""
     px = []
     for asset in assets:
         if asset in market.prices or asset == market.currency or asset not in spot_px:
@@ -187,45 +206,86 @@ def _frame(account: Account, market: Market) -> _Frame:
             px.append(spot_px[asset])
     rules = [market.collateral_rule(a) for a in assets]
     up_to, ratios = collateral_table(rules)
+    stable = np.array([r.stable for r in rules], dtype=bool)
+    return np.array(px, dtype=np.float64), up_to, ratios, stable
+
+
+def _frame(account: Account, market: Market) -> _Frame:
+    compiled = _compiled(market)
+    amounts: dict[str, float] = dict(account.balances)
+    derivatives: list[tuple[Position, Instrument]] = []
+    rows: list[int] = []
+    spot_px: dict[str, float] = {}
+    for i, position in enumerate(account.positions):
+        row = compiled.row_of.get(position.symbol, -1)
+        if row >= 0 and position.symbol in market.prices:
+            instrument = compiled.instruments[row]
+            derivatives.append((position, instrument))
+            rows.append(row)
+            amounts.setdefault(instrument.settle, 0.0)
+            continue
+        try:
+            instrument = market.instrument(position.symbol)
+            mark = market.mark(position.symbol)
+        except CrossMarginError as error:
+            path = f"positions[{i}].symbol" if error.path == "symbol" else error.path
+            raise CrossMarginError(path, error.reason) from None
+        if instrument.is_derivative:
+            raise CrossMarginError(
+                f"positions[{i}].symbol",
+                f"{instrument.kind} {position.symbol} has no margin schedule",
+            )
+        if position.is_isolated:
+            raise CrossMarginError(f"positions[{i}].margin_mode", "spot cannot be isolated")
+        held = position.qty * instrument.contract_size
+        amounts[instrument.underlying] = amounts.get(instrument.underlying, 0.0) + held
+        spot_px[instrument.underlying] = mark * market.to_currency(instrument.quote)
+    assets = tuple(amounts)
+    columns = compiled.columns.get(assets) if not spot_px else None
+    if columns is None:
+        columns = _columns(market, assets, spot_px)
+        if not spot_px:
+            compiled.columns[assets] = columns
+    price, up_to, ratios, stable = columns
     index = {a: k for k, a in enumerate(assets)}
-    schedule = MarginArrays.from_schedules(
-        [ins.margin for _, ins in derivatives if ins.margin is not None]
-    )
     settle = np.array([index[i.settle] for _, i in derivatives], dtype=np.intp)
-    terms = instrument_terms(
-        np.array([i.contract_size for _, i in derivatives], dtype=np.float64),
-        np.array([i.inverse for _, i in derivatives], dtype=bool),
-        settle,
-        schedule,
+    terms = compiled.terms[rows]
+    terms["settle"] = settle
+    positions = np.array(
+        [
+            (
+                p.qty,
+                p.entry_price,
+                math.nan if p.leverage is None else p.leverage,
+                p.isolated_margin or 0.0,
+                k,
+                p.is_isolated,
+            )
+            for k, (p, _) in enumerate(derivatives)
+        ],
+        dtype=POSITION,
     )
-    positions = np.zeros(len(derivatives), dtype=POSITION)
-    positions["qty"] = [p.qty for p, _ in derivatives]
-    positions["entry"] = [p.entry_price for p, _ in derivatives]
-    positions["leverage"] = [np.nan if p.leverage is None else p.leverage for p, _ in derivatives]
-    positions["margin"] = [p.isolated_margin or 0.0 for p, _ in derivatives]
-    positions["instrument"] = np.arange(len(derivatives))
-    positions["isolated"] = [p.is_isolated for p, _ in derivatives]
     amount = np.array([amounts[a] for a in assets], dtype=np.float64)
-    price = np.array(px, dtype=np.float64)
     holdings = Holdings(
         np.array([0, len(derivatives)], dtype=np.intp),
         positions,
         terms,
-        np.ascontiguousarray(schedule.brackets),
-        np.array([market.mark(p.symbol) for p, _ in derivatives], dtype=np.float64),
+        compiled.brackets[rows],
+        compiled.marks[rows],
         collateral_units(amount, up_to, ratios)[None, :],
         price,
-        np.array([r.stable for r in rules], dtype=bool),
+        stable,
         market.collateral_rule(market.currency).stable,
         market.margin_call_ratio,
     )
-    return _Frame(tuple(derivatives), holdings, assets, amount, price[settle])
+    return _Frame(tuple(derivatives), rows, holdings, assets, amount, price[settle])
 
 
 class _Figures(NamedTuple):
     """What the kernels computed for a run of accounts: per account its record, figures
     (:func:`record_figures` rows), worst status and crash moves; per position its
-    :data:`ROW_FIELDS` row, liquidation and bankruptcy prices (all as Python lists)."""
+    :data:`ROW_FIELDS` row, liquidation and bankruptcy prices; per account its effective
+    leverage (all as Python lists)."""
 
     records: list[list[float]]
     figures: list[list[float]]
@@ -234,32 +294,23 @@ class _Figures(NamedTuple):
     rows: list[list[float]]
     liquidation: list[float]
     bankruptcy: list[float]
+    leverage: list[float]
 
 
-def _kernels(h: Holdings, margin_call_ratio: float) -> _Figures:
-    """Every account of ``h`` through the account-risk kernel, once each kernel."""
-    n, p = h.starts.shape[0] - 1, h.positions.shape[0]
-    record = np.empty((n, FIELDS))
-    rows = np.empty((p, ROW_FIELDS))
-    holdings_risk(h, record, rows)
-    liquidation = np.empty(p)
-    liquidation_prices(h, record, liquidation)
-    bankruptcy = np.empty(p)
-    bankruptcy_prices(h, record, bankruptcy)
-    crash = np.empty((n, 2))
-    crash_moves(h, np.arange(n, dtype=np.intp), *_GRIDS, CRASH_STEP, crash)
-    figures = np.empty((6, n))
-    record_figures(record, figures)
-    worst = np.empty(n, dtype=np.int8)
-    record_statuses(record, margin_call_ratio, worst)
+def _kernels(h: Holdings) -> _Figures:
+    """Every account of ``h`` through the account-risk kernel, in one compiled call."""
+    records, rows, liquidation, bankruptcy, crash, figures, worst, leverage = holdings_analysis(
+        h, *_GRIDS, CRASH_STEP
+    )
     return _Figures(
-        record.tolist(),
-        figures.T.tolist(),
+        records.tolist(),
+        figures.tolist(),
         worst.tolist(),
         crash.tolist(),
         rows.tolist(),
         liquidation.tolist(),
         bankruptcy.tolist(),
+        leverage.tolist(),
     )
 
 
@@ -267,12 +318,13 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     """Health of ``account`` at ``market`` prices. Raises CrossMarginError on bad input."""
     frame = _frame(account, market)
     h = frame.holdings
-    computed = _kernels(h, market.margin_call_ratio)
+    computed = _kernels(h)
     wallet = float(frame.amounts @ h.price)
     return _assemble(
         account,
         market,
         frame.positions,
+        frame.rows,
         h.marks.tolist(),
         frame.factor.tolist(),
         computed,
@@ -283,10 +335,23 @@ def evaluate(account: Account, market: Market) -> AccountHealth:
     )
 
 
+_POSITION_FIELDS = tuple(f.name for f in fields(PositionHealth))
+_STATUSES = tuple(Status)
+
+
+def _position_health(*values: object) -> PositionHealth:
+    """A PositionHealth of ``values`` in field order, already checked (the loops build one
+    per position, and the frozen dataclass's ``__init__`` is the slow part)."""
+    health: PositionHealth = object.__new__(PositionHealth)
+    object.__setattr__(health, "__dict__", dict(zip(_POSITION_FIELDS, values, strict=True)))
+    return health
+
+
 def _assemble(
     account: Account,
     market: Market,
     derivatives: Sequence[tuple[Position, Instrument]],
+    rows: Sequence[int],
     marks: Sequence[float],
     factors: Sequence[float],
     computed: _Figures,
@@ -296,48 +361,51 @@ def _assemble(
     wallet_balance: float,
 ) -> AccountHealth:
     """Account ``a`` of ``computed`` (its positions from row ``first``) as an AccountHealth;
-    ``marks`` and ``factors`` (settle asset -> account currency) per derivative position."""
+    ``rows`` (in the market's :class:`_Compiled`), ``marks`` and ``factors`` (settle asset ->
+    account currency) per derivative position."""
+    compiled = _compiled(market)
     r = computed.records[a]
     equity, initial, maintenance, ratio, available, cross_equity = computed.figures[a]
-    cross_status = Status(status_of(cross_equity, r[CROSS_MM], market.margin_call_ratio))
+    cross_status = _STATUSES[status_of(cross_equity, r[CROSS_MM], market.margin_call_ratio)]
     positions = []
     stop = first + len(derivatives)
-    pnl = notional = 0.0
-    for row, liq, bust, mark, factor, (position, instrument) in zip(
+    pnl = 0.0
+    for row, liq, bust, mark, factor, k, (position, instrument) in zip(
         computed.rows[first:stop],
         computed.liquidation[first:stop],
         computed.bankruptcy[first:stop],
         marks,
         factors,
+        rows,
         derivatives,
         strict=True,
     ):
         iso = position.is_isolated
         pnl += row[PNL]
-        notional += row[NOTIONAL]
         positions.append(
-            PositionHealth(
-                symbol=position.symbol,
-                kind=str(instrument.kind),
-                margin_mode=str(position.margin_mode),
-                qty=position.qty,
-                entry_price=position.entry_price,
-                mark_price=mark,
-                settle=instrument.settle,
-                notional=row[NOTIONAL],
-                unrealized_pnl=row[PNL],
-                initial_margin=row[IM],
-                maintenance_margin=row[MM],
-                bracket=int(row[BRACKET]),
-                max_leverage=row[CAP],
-                liquidation_price=None if math.isnan(liq) else liq,
-                bankruptcy_price=None if math.isnan(bust) else bust,
-                equity=row[EQUITY] if iso else cross_equity,
-                status=Status(int(row[CODE])) if iso else cross_status,
-                over_limit=row[NOTIONAL] > factor * _limit(instrument),
+            _position_health(
+                position.symbol,
+                compiled.kinds[k],
+                str(position.margin_mode),
+                position.qty,
+                position.entry_price,
+                mark,
+                instrument.settle,
+                row[NOTIONAL],
+                row[PNL],
+                row[IM],
+                row[MM],
+                int(row[BRACKET]),
+                row[CAP],
+                None if math.isnan(liq) else liq,
+                None if math.isnan(bust) else bust,
+                row[EQUITY] if iso else cross_equity,
+                _STATUSES[int(row[CODE])] if iso else cross_status,
+                row[NOTIONAL] > factor * compiled.limits[k],
             )
         )
-    positions.extend(_spot_rows(account, market, cross_equity, cross_status))
+    if len(derivatives) < len(account.positions):
+        positions.extend(_spot_rows(account, market, cross_equity, cross_status))
     down, up = (None if math.isnan(x) else x for x in computed.crash[a])
     distances = [d for d in (down, up) if d is not None]
     return AccountHealth(
@@ -352,11 +420,11 @@ def _assemble(
         maintenance_margin=maintenance,
         margin_ratio=ratio,
         available_balance=available,
-        effective_leverage=float(effective_leverage_of(notional, equity)),
+        effective_leverage=computed.leverage[a],
         cross_equity=cross_equity,
         cross_initial_margin=r[CROSS_IM],
         cross_maintenance_margin=r[CROSS_MM],
-        status=Status(computed.worst[a]),
+        status=_STATUSES[computed.worst[a]],
         crash_distance=min(distances) if distances else None,
         crash_move_down=None if down is None else -down if down else 0.0,
         crash_move_up=up,
@@ -372,9 +440,10 @@ def evaluate_many(accounts: Sequence[Account], market: Market) -> list[AccountHe
     positions, options or anything the batch cannot price go through :func:`evaluate` (which
     raises the error that account deserves).
     """
-    derivs = [i for i in market.instruments.values() if i.is_derivative and i.margin is not None]
-    row_of = {ins.symbol: k for k, ins in enumerate(derivs)}
-    marks = [market.prices.get(ins.symbol, math.nan) for ins in derivs]
+    compiled = _compiled(market)
+    derivs = compiled.instruments
+    row_of = compiled.row_of
+    marks = compiled.marks.tolist()
     names = dict.fromkeys([market.currency, *(ins.settle for ins in derivs)])
     for account in accounts:
         names.update(dict.fromkeys(account.balances))
@@ -409,27 +478,22 @@ def evaluate_many(accounts: Sequence[Account], market: Market) -> list[AccountHe
                 amounts[b, asset_index[asset]] = amount
         rules = [market.collateral_rule(a) for a in assets]
         up_to, ratios = collateral_table(rules)
-        schedule = MarginArrays.from_schedules([ins.margin for ins in derivs if ins.margin])
-        terms = instrument_terms(
-            np.array([ins.contract_size for ins in derivs], dtype=np.float64),
-            np.array([ins.inverse for ins in derivs], dtype=bool),
-            np.array(settle, dtype=np.intp),
-            schedule,
-        )
+        terms = compiled.terms.copy()
+        terms["settle"] = settle
         units = collateral_units(amounts, up_to, ratios)
         h = Holdings(
             np.array(starts, dtype=np.intp),
             positions,
             terms,
-            np.ascontiguousarray(schedule.brackets),
-            np.array(marks, dtype=np.float64),
+            compiled.brackets,
+            compiled.marks,
             units,
             np.array(price, dtype=np.float64),
             np.array([rule.stable for rule in rules], dtype=bool),
             market.collateral_rule(market.currency).stable,
             market.margin_call_ratio,
         )
-        computed = _kernels(h, market.margin_call_ratio)
+        computed = _kernels(h)
         units_rows = units.tolist()
     slot = dict(zip(batched, range(len(batched)), strict=True))
     out = []
@@ -447,14 +511,15 @@ def evaluate_many(accounts: Sequence[Account], market: Market) -> list[AccountHe
             for asset, amount, px, units in held
             if amount != 0.0
         )
-        derivatives = [(p, market.instruments[p.symbol]) for p in account.positions]
+        picked_rows = [row_of[p.symbol] for p in account.positions]
         out.append(
             _assemble(
                 account,
                 market,
-                derivatives,
-                [marks[row_of[p.symbol]] for p, _ in derivatives],
-                [price[settle[row_of[p.symbol]]] for p, _ in derivatives],
+                [(p, derivs[r]) for p, r in zip(account.positions, picked_rows, strict=True)],
+                picked_rows,
+                [marks[r] for r in picked_rows],
+                [price[settle[r]] for r in picked_rows],
                 computed,
                 b,
                 starts[b],

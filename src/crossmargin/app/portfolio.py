@@ -228,7 +228,10 @@ def _account_as_listed(
         qty = p.qty
         if j in sizes:
             qty = p.qty * sizes[j] / instruments[symbol].contract_size
-        positions.append(replace(p, symbol=symbol, qty=qty))
+        same = symbol == p.symbol and qty == p.qty
+        positions.append(p if same else replace(p, symbol=symbol, qty=qty))
+    if all(a is b for a, b in zip(positions, account.positions, strict=True)):
+        return account
     return Account(account.id, account.balances, positions)
 
 

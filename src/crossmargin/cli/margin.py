@@ -3,7 +3,11 @@ the same result objects serialised."""
 
 from __future__ import annotations
 
+import gc
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -37,7 +41,7 @@ from crossmargin.cli.render import (
     status_markup,
 )
 from crossmargin.health import AccountHealth, evaluate_many
-from crossmargin.io.results import to_json
+from crossmargin.io.results import to_json_bytes
 from crossmargin.model import Account, CrossMarginError, MarginMode, Order
 from crossmargin.orders import WhatIf, max_withdrawable
 from crossmargin.pm import PortfolioMarginReport
@@ -268,6 +272,20 @@ def _evaluate_with_progress(portfolio: Portfolio) -> PortfolioResult:
         return evaluate_large(portfolio, progress)
 
 
+@contextmanager
+def _without_cycle_collector() -> Iterator[None]:
+    """The cyclic garbage collector paused: a large document's accounts, results and their
+    JSON data are millions of acyclic objects, which its passes would scan again and again
+    (reference counting still frees them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def margin(
     portfolio: PortfolioArgument,
     rulebook: RulebookOption = None,
@@ -275,19 +293,23 @@ def margin(
 ) -> None:
     """Account health, margins and liquidation prices of every account in PORTFOLIO (large
     documents in batches, with a progress bar on a terminal, and their JSON unindented)."""
-    with exit_on_bad_input():
-        loaded = load_portfolio(portfolio, rulebook)
-        if len(loaded.accounts) >= LARGE_DOCUMENT:
-            result = _evaluate_with_progress(loaded)
+    with _without_cycle_collector():
+        with exit_on_bad_input():
+            loaded = load_portfolio(portfolio, rulebook)
+            if len(loaded.accounts) >= LARGE_DOCUMENT:
+                result = _evaluate_with_progress(loaded)
+            else:
+                result = evaluate_portfolio(loaded)
+            del loaded
+        if as_json and len(result.accounts) >= LARGE_DOCUMENT:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(to_json_bytes(result))
+            sys.stdout.buffer.write(b"\n")
+            sys.stdout.flush()
+        elif as_json:
+            emit_json(result)
         else:
-            result = evaluate_portfolio(loaded)
-        del loaded
-    if as_json and len(result.accounts) >= LARGE_DOCUMENT:
-        print(to_json(result, indent=None))
-    elif as_json:
-        emit_json(result)
-    else:
-        print_portfolio(result)
+            print_portfolio(result)
 
 
 def print_what_if(result: WhatIf, order: Order, account: str) -> None:

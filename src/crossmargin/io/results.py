@@ -19,12 +19,14 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from math import isfinite
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import numpy as np
 
-__all__ = ["INLINE", "OPTIONAL", "to_data", "to_json"]
+__all__ = ["INLINE", "OPTIONAL", "to_data", "to_json", "to_json_bytes"]
 
 INLINE: Mapping[str, str] = MappingProxyType({"json": "inline"})
 OPTIONAL: Mapping[str, str] = MappingProxyType({"json": "optional"})
@@ -32,13 +34,47 @@ OPTIONAL: Mapping[str, str] = MappingProxyType({"json": "optional"})
 
 def to_data(value: Any) -> Any:
     """``value`` as JSON-ready data (``None``, bool, int, float, str, list, dict)."""
-    if type(value) is float:
-        return value if math.isfinite(value) else None
+    convert = _BY_TYPE.get(type(value))
+    if convert is not None:
+        return convert(value)
+    return _general(value)
+
+
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _items(value: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [to_data(item) for item in value]
+
+
+_BY_TYPE: dict[type, Any] = {
+    float: _float,
+    str: _same,
+    bool: _same,
+    int: _same,
+    type(None): _same,
+    tuple: _items,
+    list: _items,
+}
+"""How values of exactly these types convert; dataclasses and enums join on first sight."""
+
+
+def _enum(value: Enum) -> str:
+    label = getattr(value, "label", None)
+    return label if isinstance(label, str) else value.name.lower()
+
+
+def _general(value: Any) -> Any:
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, Enum):
-        label = getattr(value, "label", None)
-        return label if isinstance(label, str) else value.name.lower()
+        _BY_TYPE[type(value)] = _enum
+        return _enum(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -50,6 +86,7 @@ def to_data(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _BY_TYPE[type(value)] = _object
         return _object(value)
     if isinstance(value, Mapping):
         return {str(key): to_data(item) for key, item in value.items()}
@@ -74,7 +111,15 @@ def _layout(kind: type) -> tuple[tuple[str, str | None], ...]:
 def _object(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, rule in _layout(type(value)):
-        data = to_data(getattr(value, name))
+        item = getattr(value, name)
+        kind = type(item)
+        data: Any
+        if kind is float:
+            data = item if isfinite(item) else None
+        elif kind is str or kind is int or item is None:
+            data = item
+        else:
+            data = to_data(item)
         if rule == "inline":
             out.update(data)
         elif not (rule == "optional" and data is None):
@@ -83,6 +128,14 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def to_json(value: Any, indent: int | None = 2) -> str:
-    """``value`` as JSON text, indented unless ``indent`` is None (strict: no ``NaN`` or
-    ``Infinity`` literals)."""
+    """``value`` as JSON text, indented unless ``indent`` is None (then compact, on one line;
+    strict either way: no ``NaN`` or ``Infinity`` literals)."""
+    if indent is None:
+        return to_json_bytes(value).decode()
     return json.dumps(to_data(value), indent=indent, allow_nan=False)
+
+
+def to_json_bytes(value: Any) -> bytes:
+    """``value`` as compact one-line JSON, UTF-8 encoded (what :func:`to_json` gives unindented,
+    without a text copy of a large result)."""
+    return msgspec.json.encode(to_data(value))

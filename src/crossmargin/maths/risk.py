@@ -53,6 +53,7 @@ __all__ = [
     "crash_moves",
     "effective_leverage_of",
     "fee_to_close",
+    "holdings_analysis",
     "holdings_risk",
     "instrument_terms",
     "liquidation_buffer_of",
@@ -524,3 +525,35 @@ def bankruptcy_prices(h: Holdings, records: Float, out: Float) -> None:
             out[p] = bankruptcy_price_of(
                 pos.qty, t.contract_size, pos.entry, t.inverse, buffer, t.close_fee_rate
             )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # type: ignore[untyped-decorator]
+def holdings_analysis(
+    h: Holdings, down: Float, up: Float, step: int
+) -> tuple[Float, Float, Float, Float, Float, Float, NDArray[np.int8], Float]:
+    """Everything the kernels give for every account of ``h`` in one call: records, position
+    rows (:func:`holdings_risk`), liquidation and bankruptcy prices, crash moves along
+    ``down``/``up`` (:func:`crash_moves`), record figures (accounts, 6; :func:`record_figures`
+    transposed), statuses (:func:`record_statuses`) and effective leverage (gross notional
+    summed position by position over equity)."""
+    n, p = h.starts.shape[0] - 1, h.positions.shape[0]
+    records = np.empty((n, FIELDS))
+    rows = np.empty((p, ROW_FIELDS))
+    holdings_risk(h, records, rows)
+    liquidation = np.empty(p)
+    liquidation_prices(h, records, liquidation)
+    bankruptcy = np.empty(p)
+    bankruptcy_prices(h, records, bankruptcy)
+    crash = np.empty((n, 2))
+    crash_moves(h, np.arange(n), down, up, step, crash)
+    figures = np.empty((6, n))
+    record_figures(records, figures)
+    worst = np.empty(n, dtype=np.int8)
+    record_statuses(records, h.margin_call_ratio, worst)
+    leverage = np.empty(n)
+    for a in range(n):
+        gross = 0.0
+        for q in range(h.starts[a], h.starts[a + 1]):
+            gross += rows[q, NOTIONAL]
+        leverage[a] = effective_leverage_of(gross, figures[0, a])
+    return records, rows, liquidation, bankruptcy, crash, figures.T.copy(), worst, leverage

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from crossmargin.model.assets import CollateralRule
@@ -23,6 +23,8 @@ class Market:
     a USD(T)-margined book needs prices only for its non-cash assets. Assets missing from a
     non-empty ``collateral`` table count at ratio 0 (not accepted as margin), except ``currency``.
     ``margin_call_ratio`` is the maintenance / equity ratio at which an account is warned.
+    ``memo`` holds what callers derive from this (immutable) market once and reuse, by name;
+    it takes no part in equality.
     """
 
     instruments: Mapping[str, Instrument]
@@ -30,6 +32,7 @@ class Market:
     collateral: Mapping[str, CollateralRule]
     currency: str
     margin_call_ratio: float
+    memo: dict[str, object] = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class Market:
         object.__setattr__(self, "collateral", MappingProxyType(dict(collateral or {})))
         object.__setattr__(self, "currency", currency)
         object.__setattr__(self, "margin_call_ratio", ratio)
+        object.__setattr__(self, "memo", {})
 
     def instrument(self, symbol: str) -> Instrument:
         """The instrument ``symbol``, or an error naming it."""
