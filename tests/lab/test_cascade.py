@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from crossmargin import CrossMarginError, Status, evaluate
 from crossmargin.app.portfolio import parse_portfolio
@@ -100,6 +100,9 @@ def _counts(result: CascadeResult) -> tuple[int, int]:
     )
 
 
+ONE = (VenueSpec(rules="binance", share=1.0, depth=1.0),)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 50),
@@ -111,6 +114,26 @@ def _counts(result: CascadeResult) -> tuple[int, int]:
     leverage=st.tuples(st.floats(0.5, 4.0), st.floats(0.5, 4.0)).map(sorted),
     depth=st.tuples(st.floats(0.01, 1.0), st.floats(0.01, 1.0)).map(sorted),
 )
+@example(
+    seed=4,
+    accounts=83,
+    shock=0.01171875,
+    lag=0,
+    throughput=0.01,
+    venues=ONE,
+    leverage=[3.5, 4.0],
+    depth=[0.5, 1.0],
+)
+@example(
+    seed=20,
+    accounts=83,
+    shock=0.014377587837991417,
+    lag=2,
+    throughput=0.01,
+    venues=ONE,
+    leverage=[3.46875, 3.5],
+    depth=[1.0, 1.0],
+)
 def test_monotone(
     seed: int,
     accounts: int,
@@ -121,9 +144,15 @@ def test_monotone(
     leverage: list[float],
     depth: list[float],
 ) -> None:
-    """More leverage or less depth never gives fewer liquidated (or breaching) accounts, on
-    populations of one underlying (each account long or short), with or without a throughput
-    cap, on one venue or three linked by a lagged index."""
+    """More leverage or less depth never gives fewer breaching accounts, nor, without a
+    throughput cap, fewer liquidated ones, on populations of one underlying (each account long
+    or short), on one venue or three linked by a lagged index.
+
+    Under a cap the accounts breaching wait, worst first, and one the cap has not reached can
+    recover when the liquidated shorts' buying lifts the price: which of them are closed
+    depends on the queue, so the number closed is not monotone. The two examples are such
+    books (4 closed of 5 breaching with less depth against 5 of 5; 6 of 7 with more leverage
+    against 7 of 7)."""
     base = CascadeConfig(
         venues=venues,
         accounts=accounts,
@@ -139,8 +168,9 @@ def test_monotone(
     start = _counts(run_cascade(base))
     more = _counts(run_cascade(replace(base, leverage=leverage[1])))
     thinner = _counts(run_cascade(replace(base, depth=depth[0])))
-    assert more[0] >= start[0] and more[1] >= start[1]
-    assert thinner[0] >= start[0] and thinner[1] >= start[1]
+    assert more[1] >= start[1] and thinner[1] >= start[1]
+    if math.isinf(throughput):
+        assert more[0] >= start[0] and thinner[0] >= start[0]
 
 
 def test_throughput_cap() -> None:
