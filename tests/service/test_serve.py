@@ -118,6 +118,8 @@ def test_keys_command(tmp_path: Path) -> None:
         (["keys", "revoke", "cm_nothing0", "--db", "{db}"], "error: prefix: no key"),
         (["serve", "--log-level", "loud", "--db", "{db}"], "error: --log-level"),
         (["serve", "--venue", "nowhere", "--db", "{db}"], "error: venue"),
+        (["serve", "--view-interval", "-1", "--db", "{db}"], "error: view_interval_s: must be"),
+        (["serve", "--view-interval", "nan", "--db", "{db}"], "error: view_interval_s: must be"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
