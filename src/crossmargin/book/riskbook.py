@@ -56,11 +56,10 @@ from crossmargin.maths.risk import (
     POSITION,
     ROW_FIELDS,
     Holdings,
-    bankruptcy_prices,
     crash_moves,
+    holdings_analysis,
     holdings_risk,
     instrument_terms,
-    liquidation_prices,
     record_figures,
     record_statuses,
 )
@@ -892,26 +891,21 @@ class RiskBook:
     def analysis(self, rows: ArrayLike | None = None) -> AccountAnalysis:
         """Everything ``evaluate`` reports of accounts ``rows`` (default all): their figures,
         crash moves and every position's liquidation and bankruptcy prices, with the
-        account-risk kernel's analytics run once over all of them."""
+        account-risk kernel's analytics run once over all of them (the fused call
+        ``evaluate`` makes)."""
         all_rows = np.arange(self.accounts) if rows is None else np.asarray(rows)
         picked = np.unique(all_rows).astype(np.intp)
         holdings, _, inst = self._holdings(picked)
-        n, p = len(picked), len(holdings.positions)
-        record = np.empty((n, FIELDS))
-        holdings_risk(holdings, record, np.empty((p, ROW_FIELDS)))
-        liquidation, bankruptcy = np.empty(p), np.empty(p)
-        liquidation_prices(holdings, record, liquidation)
-        bankruptcy_prices(holdings, record, bankruptcy)
-        moves = np.empty((n, 2))
         grids = down_grid(CRASH_POINTS), up_grid(CRASH_POINTS)
-        crash_moves(holdings, np.arange(n, dtype=np.intp), *grids, CRASH_STEP, moves)
+        _, _, liquidation, bankruptcy, moves, figures, status, _ = holdings_analysis(
+            holdings, *grids, CRASH_STEP
+        )
         down, up = moves[:, 0], moves[:, 1]
-        status = np.empty(n, dtype=np.int8)
-        record_statuses(record, self.params.margin_call_ratio, status)
+        equity, initial, maintenance, ratio, available, cross = figures.T.copy()
         positions = holdings.positions
         return AccountAnalysis(
             picked,
-            _valuation(record, status),
+            Valuation(equity, initial, maintenance, ratio, available, cross, status),
             CrashDistances(picked, -down, up, np.fmin(down, up)),
             holdings.starts,
             inst,

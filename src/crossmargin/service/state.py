@@ -307,12 +307,12 @@ class ServiceState:
                 (found,) = self._materialise(book, [row], self._at)
             return found
 
-    def views(self, limit: int | None = None) -> list[AccountView]:
-        """The views of every account (or of the ``limit`` riskiest), riskiest first: worst
-        status, then highest margin ratio (no positions last), then id."""
+    def views(self) -> list[AccountView]:
+        """The views of every account, riskiest first: worst status, then highest margin
+        ratio (no positions last), then id."""
         with self.lock:
             book = self._current()
-            rows = self._riskiest(book, limit)
+            rows = range(book.accounts)
             ids = book.account_ids
             missing = [r for r in rows if self._stale[r] or ids[r] not in self._views]
             self._materialise(book, missing, self._at)
@@ -439,10 +439,11 @@ class ServiceState:
         except CrossMarginError:
             return None
 
-    def _riskiest(self, book: RiskBook, limit: int | None) -> list[int]:
-        """Rows of the ``limit`` riskiest accounts (all without a limit), in no order."""
+    def _riskiest(self, book: RiskBook, limit: int) -> list[int]:
+        """Rows of the ``limit`` riskiest accounts (by status, then margin ratio), in no
+        order."""
         n = book.accounts
-        if limit is None or limit >= n:
+        if limit >= n:
             return list(range(n))
         v = book.values()
         ratio = np.where(np.isnan(v.margin_ratio), np.inf, v.margin_ratio)
