@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
+import msgspec
 from fastapi import WebSocket, WebSocketDisconnect
 
 from crossmargin.service.errors import ApiError
@@ -76,7 +76,7 @@ async def forward(
 
 def _text(message: Mapping[str, Any]) -> str:
     """``message`` as compact JSON text."""
-    return orjson.dumps(dict(message)).decode()
+    return msgspec.json.encode(message).decode()
 
 
 async def _closed(websocket: WebSocket, sub: Subscription) -> None:
