@@ -14,11 +14,12 @@ loop, whether or not the previous one was answered: the load the goal names).
 Figures (client clocks, ``time.perf_counter_ns``):
 
 1. Tick to delivery: from sending a tick to each subscriber receiving a view at that tick or a
-   later one (p50/p99 over every (tick, subscriber) pair; goal p99 < 50 ms), against (a) the
-   same fan-out through an empty uvicorn WebSocket server in a second child (one message in,
-   the same message out to as many sockets: the transport alone) and (b) the engine's bare
-   re-margin of the same book in this process (``RiskBook.apply_prices``: the risk work
-   alone).
+   later one (p50/p99 over every (tick, subscriber) pair), and from the service receiving a
+   tick to each alert listener receiving the alerts it raised (goal p99 < 50 ms). Baselines:
+   (a) an empty uvicorn WebSocket server in a second child fanning a message out to as many
+   sockets as often (the view subscribers once every default view interval, the alert
+   listeners on every tick: the transport alone) and (b) the engine's bare re-margin of the
+   same book in this process (``RiskBook.apply_prices``: the risk work alone).
 2. ``POST /prices`` answer time against ``evaluate_many`` of every account (the full health the
    service turns into views), in this process.
 3. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the clocked ticks
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import msgspec
 import numpy as np
 
 BASE_PRICE = 60_000.0
@@ -104,7 +106,14 @@ def serve(db_url: str, port: int) -> None:
     settings = Settings(
         db_url=db_url, port=port, rate_per_second=1e9, rate_burst=10**9, log_level="warning"
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 def serve_echo(port: int) -> None:
@@ -214,14 +223,28 @@ class Deliveries:
         return sum(bool(views) and order[views[-1][0]] >= i for views in self.received)
 
 
+class _Mark(msgspec.Struct):
+    mark: float
+
+
+class _View(msgspec.Struct):
+    positions: list[_Mark] = []
+
+
+class _Alert(msgspec.Struct):
+    id: str
+    received_ns: int
+
+
+VIEW = msgspec.json.Decoder(_View)
+ALERT = msgspec.json.Decoder(_Alert)
+"""Decoders of only the fields the client reads (the rest of each message is skipped)."""
+
+
 async def subscriber(
-    session: aiohttp.ClientSession,
-    url: str,
-    out: Deliveries,
-    ready: asyncio.Event,
-    stop: asyncio.Event,
+    session: aiohttp.ClientSession, url: str, out: Deliveries, ready: asyncio.Event
 ) -> None:
-    """One risk WebSocket: each view's mark names the tick it answers."""
+    """One risk WebSocket, read until cancelled: each view's mark names the tick it answers."""
     views: list[tuple[float, int]] = []
     out.received.append(views)
     async with session.ws_connect(url, max_msg_size=0) as ws:
@@ -229,45 +252,33 @@ async def subscriber(
         if first.type != aiohttp.WSMsgType.TEXT:
             raise SystemExit(f"subscriber {url}: {first.type} {first.data}")
         ready.set()
-        while not stop.is_set():
-            try:
-                msg = await asyncio.wait_for(ws.receive(), 0.25)
-            except TimeoutError:
-                continue
+        async for msg in ws:
             now = time.perf_counter_ns()
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
-            view = json.loads(msg.data)
-            mark = view["positions"][0]["mark"] if view.get("positions") else None
-            started = out.sent.get(mark) if mark is not None else None
-            if mark is None or started is None:
+            view = VIEW.decode(msg.data)
+            mark = view.positions[0].mark if view.positions else None
+            if mark is None or mark not in out.sent:
                 out.unmatched += 1
             else:
                 views.append((mark, now))
 
 
 async def listener(
-    session: aiohttp.ClientSession,
-    url: str,
-    out: Deliveries,
-    ready: asyncio.Event,
-    stop: asyncio.Event,
+    session: aiohttp.ClientSession, url: str, out: Deliveries, ready: asyncio.Event
 ) -> None:
-    """One alerts WebSocket: each alert carries ``received_ns``, when the service received the
-    tick that raised it (``perf_counter_ns``: the same monotonic clock in every process here)."""
+    """One alerts WebSocket, read until cancelled: each alert carries ``received_ns``, when the
+    service received the tick that raised it (``perf_counter_ns``: the same monotonic clock in
+    every process here)."""
     async with session.ws_connect(url, max_msg_size=0) as ws:
         ready.set()
-        while not stop.is_set():
-            try:
-                msg = await asyncio.wait_for(ws.receive(), 0.25)
-            except TimeoutError:
-                continue
+        async for msg in ws:
             now = time.perf_counter_ns()
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
-            alert = json.loads(msg.data)
-            out.alert_ms.setdefault(out.phase, []).append((now - alert["received_ns"]) / 1e6)
-            out.alerts_seen[alert["id"]] = out.alerts_seen.get(alert["id"], 0) + 1
+            alert = ALERT.decode(msg.data)
+            out.alert_ms.setdefault(out.phase, []).append((now - alert.received_ns) / 1e6)
+            out.alerts_seen[alert.id] = out.alerts_seen.get(alert.id, 0) + 1
 
 
 async def timed_gets(
@@ -372,7 +383,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             await timed_gets(session, path, WARM_UP, 0)
         idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
         idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
-        out, stop = Deliveries(), asyncio.Event()
+        out = Deliveries()
         views = opts.subscribers - opts.listeners
         watched = [ids[k * opts.accounts // views] for k in range(views)]
         for account in watched[: opts.rules]:
@@ -386,12 +397,12 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         subs = await open_all(
             views,
             lambda ready: subscriber(
-                session, f"/ws/risk/{next(views_of)}?key={key}", out, ready, stop
+                session, f"/ws/risk/{next(views_of)}?key={key}", out, ready
             ),
         )
         subs += await open_all(
             opts.listeners,
-            lambda ready: listener(session, f"/ws/alerts?key={key}", out, ready, stop),
+            lambda ready: listener(session, f"/ws/alerts?key={key}", out, ready),
         )
         answered: dict[float, float] = {}
         failed: list[float] = []
@@ -461,8 +472,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         await asyncio.sleep(0.2)
         open_phase = phase(marks, sent_for)
         loaded_margin = await rest_load
-        stop.set()
-        for t in ticks:
+        for t in [*subs, *ticks]:
             t.cancel()
         await asyncio.gather(*subs, *ticks, return_exceptions=True)
         return Run(
@@ -480,31 +490,22 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
 
 
 async def echo_fanout(port: int, subscribers: int, messages: int, interval: float) -> list[float]:
-    """The same fan-out through the empty server: milliseconds from send to each receipt."""
+    """The same fan-out through the empty server: ``messages`` sent every ``interval`` seconds
+    to ``subscribers`` sockets; milliseconds from send to each receipt."""
     latencies: list[float] = []
     sent: dict[str, int] = {}
-    stop = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector) as session:
 
         async def sub(ready: asyncio.Event) -> None:
             async with session.ws_connect("/sub") as ws:
                 ready.set()
-                while not stop.is_set():
-                    try:
-                        msg = await asyncio.wait_for(ws.receive(), 0.25)
-                    except TimeoutError:
-                        continue
+                async for msg in ws:
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         break
-                    now = time.perf_counter_ns()
-                    latencies.append((now - sent[msg.data]) / 1e6)
+                    latencies.append((time.perf_counter_ns() - sent[msg.data]) / 1e6)
 
-        tasks = []
-        for _ in range(subscribers):
-            ready = asyncio.Event()
-            tasks.append(asyncio.create_task(sub(ready)))
-            await ready.wait()
+        tasks = await open_all(subscribers, sub)
         await asyncio.sleep(0.2)
         async with session.ws_connect("/fan") as fan:
             began = time.perf_counter()
@@ -516,7 +517,8 @@ async def echo_fanout(port: int, subscribers: int, messages: int, interval: floa
             deadline = time.perf_counter() + 30
             while len(latencies) < messages * subscribers and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
-        stop.set()
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return latencies
 
@@ -561,9 +563,14 @@ def line(label: str, values: list[float], base: list[float], base_label: str) ->
     )
 
 
-def report(run: Run, echo: list[float], engine: tuple[list[float], list[float]]) -> None:
+def report(
+    run: Run,
+    echo: tuple[list[float], list[float]],
+    engine: tuple[list[float], list[float]],
+) -> None:
     """Print the figures, each beside its baseline."""
     remargin, evaluations = engine
+    echo_views, echo_alerts = echo
     for name, ph in (("one tick at a time", run.closed), ("a tick every interval", run.open)):
         print(
             f"{name}: {ph.ticks} ticks sent in {ph.sent_for_s:.2f} s ({ph.failed} failed); "
@@ -571,8 +578,8 @@ def report(run: Run, echo: list[float], engine: tuple[list[float], list[float]])
             f"the tick's own view, {ph.later} by a later tick's (conflated), "
             f"{ph.expected - ph.delivered} missing at the time limit"
         )
-        line("  tick -> view delivered", ph.delivery_ms, echo, "empty fan-out, same stack")
-        line("  tick received -> alert out", ph.alert_ms, echo, "empty fan-out, same stack")
+        line("  tick -> view delivered", ph.delivery_ms, echo_views, "empty fan-out to as many")
+        line("  tick received -> alert out", ph.alert_ms, echo_alerts, "empty fan-out to as many")
         line("  tick -> view delivered", ph.delivery_ms, remargin, "engine: RiskBook.apply_prices")
         line("  POST /prices answered", ph.tick_ms, evaluations, "engine: evaluate_many, all")
     print(
@@ -610,6 +617,8 @@ def main() -> None:
     if opts.echo:
         serve_echo(opts.echo)
         return
+    from crossmargin.service.settings import Settings
+
     if opts.quick:
         opts.accounts, opts.subscribers, opts.ticks, opts.probe, opts.rest = 1_000, 100, 50, 10, 50
         opts.listeners, opts.rules = 20, 5
@@ -626,8 +635,13 @@ def main() -> None:
         port, echo_port = free_port(), free_port()
         echo_server = start_child(["--echo", str(echo_port)], echo_port, 60)
         try:
-            echo = asyncio.run(
-                echo_fanout(echo_port, opts.subscribers, opts.ticks, opts.interval_ms / 1e3)
+            views, every = opts.subscribers - opts.listeners, Settings().view_interval_s
+            rounds = max(1, int(opts.ticks * opts.interval_ms / 1e3 / every))
+            echo = (
+                asyncio.run(echo_fanout(echo_port, views, rounds, every)),
+                asyncio.run(
+                    echo_fanout(echo_port, opts.listeners, opts.ticks, opts.interval_ms / 1e3)
+                ),
             )
         finally:
             stop_child(echo_server)

@@ -83,3 +83,15 @@ def test_maxsize_must_be_positive() -> None:
             Hub().subscribe("c", maxsize=0)
 
     asyncio.run(run())
+
+
+def test_a_message_is_encoded_once_for_every_subscriber() -> None:
+    async def run() -> None:
+        hub = Hub()
+        subs = [hub.subscribe("alerts") for _ in range(3)]
+        hub.publish("alerts", {"id": "a1", "ratio": 0.5})
+        texts = [await anext(sub.texts()) for sub in subs]
+        assert texts == ['{"id":"a1","ratio":0.5}'] * 3
+        assert len({id(t) for t in texts}) == 1
+
+    asyncio.run(run())

@@ -53,7 +53,7 @@ def test_service_on_postgres(pg_client: tuple[TestClient, str]) -> None:
         client.post("/prices", json={"prices": {BTC: 59_000}}, headers=op)
         assert ws.receive_json()["positions"][0]["mark"] == 59_000
     state: ServiceState = client.app.state.service  # type: ignore[attr-defined]
-    state.record_alert({"id": "x1", "account_id": "a", "at": "2024-01-01T00:00:00+00:00"})
+    state.record_alerts([{"id": "x1", "account_id": "a", "at": "2024-01-01T00:00:00+00:00"}])
     assert [a["id"] for a in state.records.alerts("a")] == ["x1"]
     assert client.get("/readyz").json()["status"] == "ready"
 

@@ -94,9 +94,9 @@ def test_tick_listeners_run_after_each_tick_even_if_one_fails(state: ServiceStat
 
 def test_alert_record_keeps_each_id_once(state: ServiceState) -> None:
     alert = {"id": "a-1", "account_id": "alice", "at": "2024-01-01T00:00:00+00:00", "x": 1}
-    state.record_alert(alert)
-    state.record_alert(alert)
-    state.record_alert({**alert, "id": "a-2", "at": "2024-01-01T00:01:00+00:00"})
+    state.record_alerts([alert])
+    state.record_alerts([alert, alert])
+    state.record_alerts([{**alert, "id": "a-2", "at": "2024-01-01T00:01:00+00:00"}])
     kept = state.records.alerts("alice")
     assert [a["id"] for a in kept] == ["a-2", "a-1"]
     assert kept[1] == alert

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import time
@@ -170,12 +171,8 @@ class AlertService:
             hub.publish(f"alerts:{alert['account_id']}", alert)
             self.state.metrics.observe_tick_to_alert(received_ns)
 
-        def record() -> None:
-            for alert in alerts:
-                self.state.record_alert(alert)
-
         try:
-            await self.state.run(record)
+            await self.state.run(functools.partial(self.state.record_alerts, alerts))
         except CrossMarginError as error:
             log.error("alerts not recorded", extra={"reason": str(error), "alerts": len(alerts)})
         for alert in alerts:

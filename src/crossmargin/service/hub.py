@@ -5,7 +5,8 @@ change), ``book`` (the book summary after each tick), ``alerts`` and ``alerts:{a
 :meth:`Hub.publish` never blocks and may be called from any thread: a message reaches each
 subscriber's bounded queue on the subscriber's own loop; a subscriber that falls behind by
 ``maxsize`` messages loses its oldest ones (counted in :attr:`Subscription.dropped`) rather
-than slowing the publisher.
+than slowing the publisher. A message is JSON-encoded once, when its first subscriber needs the
+text (:meth:`Subscription.texts`), however many subscribers it has.
 """
 
 from __future__ import annotations
@@ -15,7 +16,27 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-__all__ = ["Hub", "Subscription"]
+import msgspec
+
+__all__ = ["Hub", "Message", "Subscription"]
+
+
+class Message:
+    """One published message: its ``data`` (shared by every subscriber: read it, never change
+    it) and its compact JSON ``text``, encoded on first use."""
+
+    __slots__ = ("_text", "data")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The data as compact JSON (msgspec), encoded once."""
+        if self._text is None:
+            self._text = msgspec.json.encode(self.data).decode()
+        return self._text
 
 
 class Subscription(AsyncIterator[dict[str, Any]]):
@@ -28,10 +49,10 @@ class Subscription(AsyncIterator[dict[str, Any]]):
         self.dropped = 0
         self._hub = hub
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
         self._closed = False
 
-    def _put(self, message: dict[str, Any] | None) -> None:
+    def _put(self, message: Message | None) -> None:
         """Enqueue on the subscriber's loop, dropping the oldest message when full."""
         if self._closed and message is not None:
             return
@@ -40,7 +61,7 @@ class Subscription(AsyncIterator[dict[str, Any]]):
             self.dropped += 1
         self._queue.put_nowait(message)
 
-    def _deliver(self, message: dict[str, Any] | None) -> None:
+    def _deliver(self, message: Message | None) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -54,10 +75,23 @@ class Subscription(AsyncIterator[dict[str, Any]]):
         return self
 
     async def __anext__(self) -> dict[str, Any]:
+        return (await self.next()).data
+
+    async def next(self) -> Message:
+        """The next message (``StopAsyncIteration`` once closed)."""
         message = await self._queue.get()
         if message is None:
             raise StopAsyncIteration
         return message
+
+    async def texts(self) -> AsyncIterator[str]:
+        """Each message as JSON text, until the subscription is closed."""
+        while True:
+            try:
+                message = await self.next()
+            except StopAsyncIteration:
+                return
+            yield message.text
 
     def pending(self) -> int:
         """Messages waiting in the queue."""
@@ -82,7 +116,7 @@ class Hub:
         """Send ``message`` (JSON-ready data) to every subscriber of ``channel``; never blocks."""
         with self._lock:
             subscribers = list(self._channels.get(channel, ()))
-        payload = dict(message)
+        payload = Message(dict(message))
         for sub in subscribers:
             sub._deliver(payload)
 

@@ -9,7 +9,7 @@ bits, so a fast hash is enough; what matters is that the database never holds th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,20 +105,28 @@ class Records:
             )
         return int(done.rowcount)
 
-    def record_alert(self, alert: Mapping[str, Any]) -> None:
-        """Keep ``alert`` (JSON-ready, with a unique ``id`` and an ISO ``at``); a repeated id
-        is kept once."""
-        body = json.dumps(dict(alert), sort_keys=True, separators=(",", ":"))
-        row = {
-            "id": str(alert["id"]),
-            "account_id": alert.get("account_id"),
-            "at": str(alert["at"]),
-            "body": body,
-        }
+    def record_alerts(self, batch: Sequence[Mapping[str, Any]]) -> None:
+        """Keep the alerts of ``batch`` (JSON-ready, each with a unique ``id`` and an ISO
+        ``at``) in one transaction; an id already kept, or repeated, is kept once."""
+        rows: dict[str, dict[str, Any]] = {}
+        for alert in batch:
+            rows.setdefault(
+                str(alert["id"]),
+                {
+                    "id": str(alert["id"]),
+                    "account_id": alert.get("account_id"),
+                    "at": str(alert["at"]),
+                    "body": json.dumps(dict(alert), sort_keys=True, separators=(",", ":")),
+                },
+            )
+        if not rows:
+            return
         with self.store.changing() as conn:
-            exists = conn.execute(select(alerts.c.id).where(alerts.c.id == row["id"])).first()
-            if exists is None:
-                conn.execute(insert(alerts).values(**row))
+            kept = conn.execute(select(alerts.c.id).where(alerts.c.id.in_(list(rows)))).scalars()
+            for done in kept.all():
+                rows.pop(done, None)
+            if rows:
+                conn.execute(insert(alerts), list(rows.values()))
 
     def alerts(self, account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` alerts (of ``account_id`` if given), newest first."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request, WebSocket
 from fastapi.security import APIKeyHeader
 
@@ -114,6 +115,12 @@ class KeyRing:
         )
         return key
 
+    def cached(self, key: str) -> bool:
+        """Whether ``key``'s principal (or its absence) is known without a database read."""
+        digest = hash_key(key)
+        with self._lock:
+            return digest in self._cache
+
     def check(self, key: str) -> Principal | None:
         """The principal of ``key``, or ``None`` if it is unknown or revoked."""
         digest = hash_key(key)
@@ -184,11 +191,15 @@ def _resolve(
     return found
 
 
-def principal(
+async def principal(
     request: Request, key: Annotated[str | None, Depends(api_key_header)]
 ) -> Principal:
-    """The caller, from the ``X-API-Key`` header (401 without a valid one; 429 over its rate)."""
+    """The caller, from the ``X-API-Key`` header (401 without a valid one; 429 over its rate).
+    A key not seen before is looked up on a worker thread; a known one on the event loop."""
     app = request.app
+    keys: KeyRing = app.state.keys
+    if key and len(key) <= 200 and not keys.cached(key):
+        await anyio.to_thread.run_sync(keys.check, key)
     client = request.client.host if request.client is not None else "?"
     found = _resolve(
         app.state.keys, app.state.limiter, key, app.state.service.settings.demo, client
@@ -208,14 +219,16 @@ def websocket_principal(websocket: WebSocket) -> Principal:
     )
 
 
-def require_operator(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def require_operator(who: Annotated[Principal, Depends(principal)]) -> Principal:
     """Only an operator key (403 for an account key)."""
     if not who.is_operator:
         raise ApiError(403, "X-API-Key", "needs an operator key")
     return who
 
 
-def require_account(account_id: str, who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def require_account(
+    account_id: str, who: Annotated[Principal, Depends(principal)]
+) -> Principal:
     """The operator, or the key of the path's ``account_id`` (403 for another account's)."""
     if not who.may_see(account_id):
         raise ApiError(403, "X-API-Key", "this key may not see that account")

@@ -9,9 +9,10 @@ once with the account-risk kernel (:meth:`RiskBook.analysis`) and published, and
 marked stale and computed when first read. Ticks that arrive while one is being applied are
 applied together: every mark in its own ledger command (each runs its liquidation pass), in one
 transaction. After a tick the accounts with alert rules come first (their views, then the tick
-listeners that deliver the alerts); the other watched views follow between ticks, a chunk at a
-time, always at the latest state. Ledger work runs on a worker thread under one
-lock (the ledger is not thread-safe); views are plain frozen values read from any thread.
+listeners that deliver the alerts, while the next ticks are applied); the other watched views
+follow between ticks, a chunk at a time, always at the latest state. Ledger work runs on a
+worker thread under one lock (the ledger is not thread-safe); views are plain frozen values
+read from any thread.
 """
 
 from __future__ import annotations
@@ -270,7 +271,12 @@ class ServiceState:
         self._bundled_vol: dict[str, float] = {}
         self._at = now_iso()
         self._pending: list[_Pending] = []
+        self._applied: deque[tuple[list[_Pending], list[BaseException | None], Tick]] = deque()
+        self._in_flight = 0
+        self._ticks_idle = asyncio.Event()
+        self._ticks_idle.set()
         self._draining: asyncio.Task[None] | None = None
+        self._announcing: asyncio.Task[None] | None = None
         self._fanning: asyncio.Task[None] | None = None
         self._fan_wanted = False
         self._fan_prices: dict[str, float] = {}
@@ -332,13 +338,18 @@ class ServiceState:
             or account_id in state.positions
         )
 
-    def market(self) -> Market:
-        """The ledger's market at its marks; a held instrument without a mark yet is valued at
-        its entry price (as the ledger's own screen values it)."""
+    def market(self, account_id: str | None = None) -> Market:
+        """The ledger's market at its marks; an instrument held (by ``account_id``, or by
+        anyone when ``None``) without a mark yet is valued at its entry price (as the ledger's
+        own screen values it)."""
         state = self.ledger.state
         unpriced: dict[str, Decimal] = {}
         if any(symbol not in state.prices for symbol in self.ledger.ctx.instruments):
-            for held in state.positions.values():
+            if account_id is None:
+                holdings = list(state.positions.values())
+            else:
+                holdings = [state.positions.get(account_id, {})]
+            for held in holdings:
                 for symbol, h in held.items():
                     if symbol not in state.prices:
                         unpriced.setdefault(symbol, h.entry)
@@ -389,9 +400,10 @@ class ServiceState:
             self._bundled_vol[underlying] = cached
         return cached
 
-    def record_alert(self, alert: Mapping[str, Any]) -> None:
-        """Keep ``alert`` in the ledger database (``id`` unique, ``at`` ISO time)."""
-        self.records.record_alert(alert)
+    def record_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
+        """Keep ``alerts`` in the ledger database, in one transaction (``id`` unique, ``at``
+        ISO time; an id already kept is kept once)."""
+        self.records.record_alerts(alerts)
 
     def status_counts(self) -> dict[str, int]:
         """Accounts per status label."""
@@ -601,29 +613,49 @@ class ServiceState:
         when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
         done: asyncio.Future[Tick] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(marks, when, arrived, done))
+        self._in_flight += 1
+        self._ticks_idle.clear()
         if self._draining is None or self._draining.done():
             self._draining = asyncio.ensure_future(self._drain())
         return await asyncio.shield(done)
 
     async def _drain(self) -> None:
-        """Apply the waiting ticks, all of them at a time, until none wait."""
+        """Apply the waiting ticks, all of them at a time, until none wait; each applied batch
+        goes on to :meth:`_announce`, which runs while the next batch is applied."""
         while self._pending:
             batch, self._pending = self._pending, []
             try:
                 outcome, tick = await self.run(functools.partial(self._apply, batch))
             except Exception as error:
-                for pending in batch:
-                    pending.done.set_exception(error)
+                self._settle(batch, [error] * len(batch), None)
                 continue
+            self._applied.append((batch, outcome, tick))
+            if self._announcing is None or self._announcing.done():
+                self._announcing = asyncio.ensure_future(self._announce())
+
+    async def _announce(self) -> None:
+        """Publish the applied ticks in the order they were applied (:meth:`_publish`), then
+        answer their callers."""
+        while self._applied:
+            batch, outcome, tick = self._applied.popleft()
             await self._publish(tick)
-            for pending, failure in zip(batch, outcome, strict=True):
-                if failure is not None:
-                    pending.done.set_exception(failure)
-                else:
-                    prices = {s: float(p) for s, p in pending.marks.items()}
-                    pending.done.set_result(
-                        Tick(pending.received_ns, prices, pending.at, tick.changed, tick.moved)
-                    )
+            self._settle(batch, outcome, tick)
+
+    def _settle(
+        self, batch: Sequence[_Pending], outcome: Sequence[BaseException | None], tick: Tick | None
+    ) -> None:
+        """Answer the callers of ``batch``: each its error or the tick with its own marks."""
+        for pending, failure in zip(batch, outcome, strict=True):
+            if failure is not None or tick is None:
+                pending.done.set_exception(failure or RuntimeError("tick not applied"))
+            else:
+                prices = {s: float(p) for s, p in pending.marks.items()}
+                pending.done.set_result(
+                    Tick(pending.received_ns, prices, pending.at, tick.changed, tick.moved)
+                )
+        self._in_flight -= len(batch)
+        if not self._in_flight:
+            self._ticks_idle.set()
 
     async def _publish(self, tick: Tick) -> None:
         """Run the tick listeners (alerts first out), send the changed views of the watchers'
@@ -646,7 +678,8 @@ class ServiceState:
         """Bring the stale views of the watched accounts up to date and send them, then the
         book summary; again while ticks keep coming, at most one round every
         ``Settings.view_interval_s``. Views are computed
-        :data:`FAN_OUT_CHUNK` accounts at a time, so a tick waits for one chunk at most, and a
+        :data:`FAN_OUT_CHUNK` accounts at a time, each chunk once no tick is waiting (see
+        :meth:`_after_ticks`), so a tick waits for one chunk at most, and a
         view always shows the latest state (a tick applied meanwhile supersedes the one
         before it: views are conflated, never queued behind the ticks)."""
         began = -math.inf
@@ -660,6 +693,7 @@ class ServiceState:
             sent, self._fan_views = self._fan_views, []
             for k in range(0, len(rows), FAN_OUT_CHUNK):
                 chunk = rows[k : k + FAN_OUT_CHUNK]
+                await self._after_ticks()
                 views = await self.run(functools.partial(self._refresh_rows, chunk))
                 for view in views:
                     self.hub.publish(f"risk:{view.account_id}", view.to_data())
@@ -668,6 +702,12 @@ class ServiceState:
                 shown = sorted(sent, key=_severity)[:BOOK_VIEWS]
                 self.hub.publish("book", self.book_summary(self._at, shown))
             self._fan_prices, self._fan_moved = {}, 0
+
+    async def _after_ticks(self) -> None:
+        """Wait until every tick received has been applied and announced (ticks and their
+        alerts go first), for at most ``Settings.view_interval_s``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ticks_idle.wait(), self.settings.view_interval_s)
 
     def book_summary(self, at: str, views: Sequence[AccountView]) -> dict[str, Any]:
         """The ``book`` channel's message: the latest state's time and the marks applied,

@@ -65,8 +65,12 @@ async def forward(
     try:
         for message in first:
             await websocket.send_text(_text(message))
-        async for message in sub:
-            await websocket.send_text(_text(message if kind is None else {"type": kind, **message}))
+        if kind is None:
+            async for text in sub.texts():
+                await websocket.send_text(text)
+        else:
+            async for message in sub:
+                await websocket.send_text(_text({"type": kind, **message}))
     except WebSocketDisconnect:
         pass
     finally:

@@ -102,7 +102,7 @@ def _key(given: str | None, kind: str) -> str:
 
 
 def _portfolio(state: ServiceState, account_id: str) -> Portfolio:
-    return Portfolio(state.rulebook, state.market(), (state.account(account_id),))
+    return Portfolio(state.rulebook, state.market(account_id), (state.account(account_id),))
 
 
 @router.get("/accounts", summary="Every account, riskiest first")
@@ -133,7 +133,7 @@ def margin_report(account_id: str, request: Request, _: Account) -> dict[str, An
     state.require(account_id)
     with state.lock:
         portfolio = _portfolio(state, account_id)
-        result = evaluate_account(portfolio, portfolio.accounts[0])
+    result = evaluate_account(portfolio, portfolio.accounts[0])
     ref = portfolio.rulebook
     rulebook = RulebookRef(ref.name, ref.title or ref.name, ref.source, ref.as_of)
     return {"rulebook": to_data(rulebook), "accounts": [to_data(result)]}
@@ -237,7 +237,7 @@ def curve(
     state = _state(request)
     state.require(account_id)
     with state.lock:
-        account, market = state.account(account_id), state.market()
+        account, market = state.account(account_id), state.market(account_id)
     data: dict[str, Any] = to_data(equity_curve(account, market, symbol, moves(span, points)))
     return data
 
@@ -254,5 +254,5 @@ def heatmap(
     state = _state(request)
     state.require(account_id)
     with state.lock:
-        account, market = state.account(account_id), state.market()
+        account, market = state.account(account_id), state.market(account_id)
     return pm_heatmap(account, market, rulebook)
