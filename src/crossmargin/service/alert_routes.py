@@ -86,6 +86,7 @@ class AlertService:
         self.states: dict[str, RuleState] = {}
         self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._delivered: asyncio.Future[None] | None = None
 
     def add_rule(self, rule: AlertRule) -> None:
         """Keep a rule (database, then this process)."""
@@ -164,13 +165,26 @@ class AlertService:
             await self.deliver([alert.as_dict() for alert in alerts], tick.received_ns)
 
     async def deliver(self, alerts: list[dict[str, Any]], received_ns: int) -> None:
-        """Publish, record and send the alerts of one tick (see the module docstring)."""
+        """Publish, record and send the alerts of one tick (see the module docstring): they go
+        out on the WebSocket channels at once; the ledger's record, the bus and the webhooks
+        take them after the alerts of the ticks before (ticks overlap here, never reorder)."""
         hub = self.state.hub
         for alert in alerts:
             hub.publish("alerts", alert)
             hub.publish(f"alerts:{alert['account_id']}", alert)
             self.state.metrics.observe_tick_to_alert(received_ns)
+        earlier = self._delivered
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._delivered = mine
+        try:
+            if earlier is not None:
+                await asyncio.shield(earlier)
+            await self._record_and_send(alerts)
+        finally:
+            if not mine.done():
+                mine.set_result(None)
 
+    async def _record_and_send(self, alerts: list[dict[str, Any]]) -> None:
         try:
             await self.state.run(functools.partial(self.state.record_alerts, alerts))
         except CrossMarginError as error:

@@ -238,9 +238,11 @@ class ServiceState:
     """The ledger, hub, metrics and views of one service process (``app.state.service``).
 
     ``tick_listeners`` are awaited, in order, after every applied tick (alert evaluation hooks
-    in here); one that raises is logged and the rest still run. ``watchers`` name the accounts
-    whose views are kept current as they change (each a function giving account ids); the
-    accounts with ``risk:`` subscribers are always watched.
+    in here); one that raises is logged and the rest still run. The next tick may be applied
+    and announced while a listener waits: the first listener's work up to its first wait runs
+    in tick order, and a listener that must keep the order past a wait keeps it itself.
+    ``watchers`` name the accounts whose views are kept current as they change (each a
+    function giving account ids); the accounts with ``risk:`` subscribers are always watched.
     """
 
     def __init__(
@@ -271,12 +273,11 @@ class ServiceState:
         self._bundled_vol: dict[str, float] = {}
         self._at = now_iso()
         self._pending: list[_Pending] = []
-        self._applied: deque[tuple[list[_Pending], list[BaseException | None], Tick]] = deque()
         self._in_flight = 0
         self._ticks_idle = asyncio.Event()
         self._ticks_idle.set()
         self._draining: asyncio.Task[None] | None = None
-        self._announcing: asyncio.Task[None] | None = None
+        self._announcing: set[asyncio.Task[None]] = set()
         self._fanning: asyncio.Task[None] | None = None
         self._fan_wanted = False
         self._fan_prices: dict[str, float] = {}
@@ -621,7 +622,8 @@ class ServiceState:
 
     async def _drain(self) -> None:
         """Apply the waiting ticks, all of them at a time, until none wait; each applied batch
-        goes on to :meth:`_announce`, which runs while the next batch is applied."""
+        is announced (:meth:`_publish`, as its own task) while the next batch is applied, and
+        its callers are answered when that is done."""
         while self._pending:
             batch, self._pending = self._pending, []
             try:
@@ -629,17 +631,22 @@ class ServiceState:
             except Exception as error:
                 self._settle(batch, [error] * len(batch), None)
                 continue
-            self._applied.append((batch, outcome, tick))
-            if self._announcing is None or self._announcing.done():
-                self._announcing = asyncio.ensure_future(self._announce())
+            announced = asyncio.ensure_future(self._publish(tick))
+            self._announcing.add(announced)
+            announced.add_done_callback(
+                functools.partial(self._announced, batch=batch, outcome=outcome, tick=tick)
+            )
 
-    async def _announce(self) -> None:
-        """Publish the applied ticks in the order they were applied (:meth:`_publish`), then
-        answer their callers."""
-        while self._applied:
-            batch, outcome, tick = self._applied.popleft()
-            await self._publish(tick)
-            self._settle(batch, outcome, tick)
+    def _announced(
+        self,
+        task: asyncio.Task[None],
+        *,
+        batch: list[_Pending],
+        outcome: list[BaseException | None],
+        tick: Tick,
+    ) -> None:
+        self._announcing.discard(task)
+        self._settle(batch, outcome, tick)
 
     def _settle(
         self, batch: Sequence[_Pending], outcome: Sequence[BaseException | None], tick: Tick | None
@@ -658,13 +665,10 @@ class ServiceState:
             self._ticks_idle.set()
 
     async def _publish(self, tick: Tick) -> None:
-        """Run the tick listeners (alerts first out), send the changed views of the watchers'
-        accounts, then have the other watched views follow (:meth:`_fan_out`)."""
-        for listener in list(self.tick_listeners):
-            try:
-                await listener(tick)
-            except Exception:
-                log.exception("tick listener failed", extra={"listener": repr(listener)})
+        """Send the changed views of the watchers' accounts, have the other watched views
+        follow (:meth:`_fan_out`), then run the tick listeners (alerts). Ticks are announced in
+        the order they were applied: everything here up to the first listener's first wait runs
+        before the next tick's announcement starts."""
         for view in tick.changed:
             self.hub.publish(f"risk:{view.account_id}", view.to_data())
         self._fan_prices.update(tick.prices)
@@ -673,6 +677,11 @@ class ServiceState:
         self._fan_wanted = True
         if self._fanning is None or self._fanning.done():
             self._fanning = asyncio.ensure_future(self._fan_out())
+        for listener in list(self.tick_listeners):
+            try:
+                await listener(tick)
+            except Exception:
+                log.exception("tick listener failed", extra={"listener": repr(listener)})
 
     async def _fan_out(self) -> None:
         """Bring the stale views of the watched accounts up to date and send them, then the
