@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crossmargin.service import alert_routes, demo, errors, pages, venue_routes
+from crossmargin.service.collector import full_passes_between_ticks
 from crossmargin.service.errors import error_body
 from crossmargin.service.feeds import Feeds
 from crossmargin.service.routes import accounts, book, feeds, keys, ops, risk_ws
@@ -160,7 +161,8 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         for hook in STARTUP:
             await hook(app)
         try:
-            yield
+            async with full_passes_between_ticks(state):
+                yield
         finally:
             for hook in SHUTDOWN:
                 try:

@@ -31,6 +31,8 @@ class Settings:
     that speed). ``nats_url`` (optional) names the broker the bus uses; without it the
     in-process hub is the only queue. ``view_interval_s`` is the least time between two rounds
     of risk views to subscribers (each round shows the latest state; alerts never wait for it).
+    ``gc_interval_s`` is how often the cyclic collector's full pass runs, between ticks
+    (:mod:`crossmargin.service.collector`).
     """
 
     db_url: str = "sqlite:///.data/crossmargin.db"
@@ -46,6 +48,7 @@ class Settings:
     nats_url: str | None = None
     log_level: str = "info"
     view_interval_s: float = 0.1
+    gc_interval_s: float = 300.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "db_url", database_url(self.db_url))
@@ -59,5 +62,7 @@ class Settings:
             raise CrossMarginError("rate_per_second", f"must be > 0, got {self.rate_per_second}")
         if not 0 <= self.view_interval_s <= 60:
             raise CrossMarginError("view_interval_s", f"must be 0-60, got {self.view_interval_s}")
+        if not 1 <= self.gc_interval_s <= 86_400:
+            raise CrossMarginError("gc_interval_s", f"must be 1-86400, got {self.gc_interval_s}")
         if self.rate_burst < 1:
             raise CrossMarginError("rate_burst", f"must be >= 1, got {self.rate_burst}")

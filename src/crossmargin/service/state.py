@@ -688,7 +688,7 @@ class ServiceState:
         book summary; again while ticks keep coming, at most one round every
         ``Settings.view_interval_s``. Views are computed
         :data:`FAN_OUT_CHUNK` accounts at a time, each chunk once no tick is waiting (see
-        :meth:`_after_ticks`), so a tick waits for one chunk at most, and a
+        :meth:`between_ticks`), so a tick waits for one chunk at most, and a
         view always shows the latest state (a tick applied meanwhile supersedes the one
         before it: views are conflated, never queued behind the ticks)."""
         began = -math.inf
@@ -702,7 +702,7 @@ class ServiceState:
             sent, self._fan_views = self._fan_views, []
             for k in range(0, len(rows), FAN_OUT_CHUNK):
                 chunk = rows[k : k + FAN_OUT_CHUNK]
-                await self._after_ticks()
+                await self.between_ticks(self.settings.view_interval_s)
                 views = await self.run(functools.partial(self._refresh_rows, chunk))
                 for view in views:
                     self.hub.publish(f"risk:{view.account_id}", view.to_data())
@@ -712,11 +712,11 @@ class ServiceState:
                 self.hub.publish("book", self.book_summary(self._at, shown))
             self._fan_prices, self._fan_moved = {}, 0
 
-    async def _after_ticks(self) -> None:
+    async def between_ticks(self, timeout: float) -> None:
         """Wait until every tick received has been applied and announced (ticks and their
-        alerts go first), for at most ``Settings.view_interval_s``."""
+        alerts go first), for at most ``timeout`` seconds."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ticks_idle.wait(), self.settings.view_interval_s)
+            await asyncio.wait_for(self._ticks_idle.wait(), timeout)
 
     def book_summary(self, at: str, views: Sequence[AccountView]) -> dict[str, Any]:
         """The ``book`` channel's message: the latest state's time and the marks applied,
