@@ -1,4 +1,5 @@
-"""The service state: realised volatility, the alert record, tick listeners, the book channel."""
+"""The service state: realised volatility, the alert record, tick listeners, the book channel,
+ticks announced while the next is applied."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from crossmargin.service.alert_routes import AlertService
+from crossmargin.service.bus import LocalBus
 from crossmargin.service.settings import Settings
 from crossmargin.service.state import ServiceState, Tick
 
@@ -121,3 +124,63 @@ def test_a_view_read_before_it_is_sent_still_reaches_its_subscriber(state: Servi
 
     message = asyncio.run(run())
     assert message["positions"][0]["mark"] == 58_000  # type: ignore[index]
+
+
+def test_a_slow_listener_does_not_hold_up_the_next_tick_nor_reorder_the_ticks(
+    state: ServiceState,
+) -> None:
+    # The first tick's listener waits until the second tick has reached its own listener:
+    # with the ticks announced one after the other this would never finish.
+    started: list[float] = []
+    second_seen = asyncio.Event()
+
+    async def slow(tick: Tick) -> None:
+        started.append(tick.prices[BTC])
+        if len(started) == 2:
+            second_seen.set()
+        else:
+            await asyncio.wait_for(second_seen.wait(), 10)
+
+    state.tick_listeners.append(slow)
+
+    async def run() -> list[float]:
+        first = asyncio.ensure_future(state.apply_prices({BTC: 59_500}))
+        await asyncio.sleep(0)
+        while not started:
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(state.apply_prices({BTC: 59_400}))
+        done = await asyncio.gather(first, second)
+        return [tick.prices[BTC] for tick in done]
+
+    assert asyncio.run(run()) == [59_500.0, 59_400.0]
+    assert started == [59_500.0, 59_400.0]
+    assert float(state.ledger.state.prices[BTC]) == 59_400.0
+
+
+def test_alerts_go_out_at_once_and_are_recorded_in_tick_order(state: ServiceState) -> None:
+    service = AlertService(state, LocalBus())
+    kept: list[str] = []
+    release = asyncio.Event()
+
+    async def slow_first(alerts: list[dict[str, object]]) -> None:
+        if alerts[0]["id"] == "r-1":
+            await release.wait()
+        kept.append(str(alerts[0]["id"]))
+
+    service._record_and_send = slow_first  # type: ignore[method-assign]
+
+    def alert(n: int) -> dict[str, object]:
+        return {"id": f"r-{n}", "account_id": "alice", "at": "2024-01-01T00:00:00+00:00"}
+
+    async def run() -> list[str]:
+        out = state.hub.subscribe("alerts")
+        first = asyncio.ensure_future(service.deliver([alert(1)], 0))
+        second = asyncio.ensure_future(service.deliver([alert(2)], 0))
+        sent = [(await asyncio.wait_for(out.__anext__(), 5))["id"] for _ in range(2)]
+        assert kept == []
+        release.set()
+        await asyncio.gather(first, second)
+        return [str(s) for s in sent]
+
+    assert asyncio.run(run()) == ["r-1", "r-2"]
+    assert kept == ["r-1", "r-2"]
