@@ -1,5 +1,6 @@
 """Schemathesis over the alert, webhook and multi-venue routes: whatever the generated request,
-the answer is never a server error."""
+the answer is never a server error. Generation is derandomized, so every run sends the same
+requests (among them rules that are created: a 201)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_no_server_errors(served: tuple[TestClient, str]) -> None:
     calls = [0]
     for operation in operations:
 
-        @settings(max_examples=30, deadline=None, database=None,
+        @settings(max_examples=30, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(operation.as_strategy())
         def call(case: schemathesis.Case) -> None:

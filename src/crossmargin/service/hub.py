@@ -18,7 +18,12 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Hub", "Message", "Subscription"]
+__all__ = ["Hub", "Message", "Subscription", "encode"]
+
+
+def encode(data: Mapping[str, Any]) -> str:
+    """``data`` as compact JSON text (msgspec): what every channel sends."""
+    return msgspec.json.encode(data).decode()
 
 
 class Message:
@@ -35,7 +40,7 @@ class Message:
     def text(self) -> str:
         """The data as compact JSON (msgspec), encoded once."""
         if self._text is None:
-            self._text = msgspec.json.encode(self.data).decode()
+            self._text = encode(self.data)
         return self._text
 
 

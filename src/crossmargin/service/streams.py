@@ -13,11 +13,10 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import msgspec
 from fastapi import WebSocket, WebSocketDisconnect
 
 from crossmargin.service.errors import ApiError
-from crossmargin.service.hub import Subscription
+from crossmargin.service.hub import Subscription, encode
 from crossmargin.service.security import Principal, websocket_principal
 from crossmargin.service.state import ServiceState
 
@@ -64,23 +63,18 @@ async def forward(
     closed = asyncio.ensure_future(_closed(websocket, sub))
     try:
         for message in first:
-            await websocket.send_text(_text(message))
+            await websocket.send_text(encode(message))
         if kind is None:
             async for text in sub.texts():
                 await websocket.send_text(text)
         else:
             async for message in sub:
-                await websocket.send_text(_text({"type": kind, **message}))
+                await websocket.send_text(encode({"type": kind, **message}))
     except WebSocketDisconnect:
         pass
     finally:
         sub.close()
         closed.cancel()
-
-
-def _text(message: Mapping[str, Any]) -> str:
-    """``message`` as compact JSON text."""
-    return msgspec.json.encode(message).decode()
 
 
 async def _closed(websocket: WebSocket, sub: Subscription) -> None:
