@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,15 @@ def test_full_passes_run_on_the_service_clock_and_the_collector_is_put_back(
 ) -> None:
     before = gc.get_threshold()
     state = ServiceState(Settings(db_url=f"sqlite:///{tmp_path / 'l.db'}", gc_interval_s=1))
-    full: list[int] = []
+    full: list[float] = []
 
     def seen(phase: str, info: dict[str, Any]) -> None:
         if phase == "stop" and info["generation"] == 2:
-            full.append(1)
+            full.append(time.monotonic())
 
-    async def run() -> None:
+    async def run() -> float:
         async with full_passes_between_ticks(state):
+            began = time.monotonic()
             assert gc.get_threshold()[2] == NEVER
             assert gc.get_freeze_count() > 0
             gc.callbacks.append(seen)
@@ -36,12 +38,15 @@ def test_full_passes_run_on_the_service_clock_and_the_collector_is_put_back(
                 await asyncio.sleep(1.5)
             finally:
                 gc.callbacks.remove(seen)
+        return began
 
     try:
-        asyncio.run(run())
+        began = asyncio.run(run())
     finally:
         state.close()
-    assert full
+    # One full pass, made by the service's clock a second in, none before it.
+    assert len(full) == 1
+    assert 0.9 <= full[0] - began < 1.5
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
 

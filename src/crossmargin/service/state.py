@@ -629,7 +629,9 @@ class ServiceState:
             try:
                 outcome, tick = await self.run(functools.partial(self._apply, batch))
             except Exception as error:
-                self._settle(batch, [error] * len(batch), None)
+                for pending in batch:
+                    pending.done.set_exception(error)
+                self._settled(len(batch))
                 continue
             announced = asyncio.ensure_future(self._publish(tick))
             self._announcing.add(announced)
@@ -649,18 +651,22 @@ class ServiceState:
         self._settle(batch, outcome, tick)
 
     def _settle(
-        self, batch: Sequence[_Pending], outcome: Sequence[BaseException | None], tick: Tick | None
+        self, batch: Sequence[_Pending], outcome: Sequence[BaseException | None], tick: Tick
     ) -> None:
         """Answer the callers of ``batch``: each its error or the tick with its own marks."""
         for pending, failure in zip(batch, outcome, strict=True):
-            if failure is not None or tick is None:
-                pending.done.set_exception(failure or RuntimeError("tick not applied"))
+            if failure is not None:
+                pending.done.set_exception(failure)
             else:
                 prices = {s: float(p) for s, p in pending.marks.items()}
                 pending.done.set_result(
                     Tick(pending.received_ns, prices, pending.at, tick.changed, tick.moved)
                 )
-        self._in_flight -= len(batch)
+        self._settled(len(batch))
+
+    def _settled(self, count: int) -> None:
+        """``count`` ticks answered; none left in flight sets :meth:`between_ticks` free."""
+        self._in_flight -= count
         if not self._in_flight:
             self._ticks_idle.set()
 
