@@ -16,9 +16,10 @@ Figures (client clocks, ``time.perf_counter_ns``):
 1. Tick to delivery: from sending a tick to each subscriber receiving a view at that tick or a
    later one (p50/p99 over every (tick, subscriber) pair), and from the service receiving a
    tick to each alert listener receiving the alerts it raised (goal p99 < 50 ms). Baselines:
-   (a) an empty uvicorn WebSocket server in a second child fanning a message out to as many
-   sockets as often (the view subscribers once every default view interval, the alert
-   listeners on every tick: the transport alone) and (b) the engine's bare re-margin of the
+   (a) an empty uvicorn WebSocket server in a second child fanning messages out to as many
+   sockets as often (the view subscribers one every default view interval; the alert
+   listeners, on every tick, as many as the run raised a tick on average: the transport
+   alone) and (b) the engine's bare re-margin of the
    same book in this process (``RiskBook.apply_prices``: the risk work alone).
 2. ``POST /prices`` answer time against ``evaluate_many`` of every account (the full health the
    service turns into views), in this process.
@@ -489,9 +490,12 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         )
 
 
-async def echo_fanout(port: int, subscribers: int, messages: int, interval: float) -> list[float]:
-    """The same fan-out through the empty server: ``messages`` sent every ``interval`` seconds
-    to ``subscribers`` sockets; milliseconds from send to each receipt."""
+async def echo_fanout(
+    port: int, subscribers: int, rounds: int, interval: float, burst: int = 1
+) -> list[float]:
+    """The same fan-out through the empty server: ``rounds`` of ``burst`` messages, a round
+    every ``interval`` seconds, to ``subscribers`` sockets; milliseconds from each send to each
+    receipt."""
     latencies: list[float] = []
     sent: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=0)
@@ -509,13 +513,15 @@ async def echo_fanout(port: int, subscribers: int, messages: int, interval: floa
         await asyncio.sleep(0.2)
         async with session.ws_connect("/fan") as fan:
             began = time.perf_counter()
-            for i in range(messages):
-                text = json.dumps({"tick": i, "prices": {SYMBOL: BASE_PRICE}})
-                sent[text] = time.perf_counter_ns()
-                await fan.send_str(text)
+            for i in range(rounds):
+                for b in range(burst):
+                    text = json.dumps({"tick": i, "message": b, "prices": {SYMBOL: BASE_PRICE}})
+                    sent[text] = time.perf_counter_ns()
+                    await fan.send_str(text)
                 await asyncio.sleep(max(0.0, began + (i + 1) * interval - time.perf_counter()))
             deadline = time.perf_counter() + 30
-            while len(latencies) < messages * subscribers and time.perf_counter() < deadline:
+            expected = rounds * burst * subscribers
+            while len(latencies) < expected and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
         for task in tasks:
             task.cancel()
@@ -633,18 +639,6 @@ def main() -> None:
         )
         engine = engine_baselines(db_url, 20)
         port, echo_port = free_port(), free_port()
-        echo_server = start_child(["--echo", str(echo_port)], echo_port, 60)
-        try:
-            views, every = opts.subscribers - opts.listeners, Settings().view_interval_s
-            rounds = max(1, int(opts.ticks * opts.interval_ms / 1e3 / every))
-            echo = (
-                asyncio.run(echo_fanout(echo_port, views, rounds, every)),
-                asyncio.run(
-                    echo_fanout(echo_port, opts.listeners, opts.ticks, opts.interval_ms / 1e3)
-                ),
-            )
-        finally:
-            stop_child(echo_server)
         started = time.perf_counter()
         server = start_child(["--serve", db_url, str(port)], port, 600)
         print(f"service up in {time.perf_counter() - started:.1f} s (views of every account)")
@@ -652,6 +646,24 @@ def main() -> None:
             figures = asyncio.run(load(f"http://127.0.0.1:{port}", key, opts))
         finally:
             stop_child(server)
+        # The transport baselines carry what the service sent: the view subscribers a view
+        # every view interval, the alert listeners as many alerts a tick as the run raised.
+        views, every = opts.subscribers - opts.listeners, Settings().view_interval_s
+        rounds = max(1, int(opts.ticks * opts.interval_ms / 1e3 / every))
+        burst = max(1, round(figures.alerts / max(1, figures.closed.ticks + figures.open.ticks)))
+        echo_server = start_child(["--echo", str(echo_port)], echo_port, 60)
+        try:
+            echo = (
+                asyncio.run(echo_fanout(echo_port, views, rounds, every)),
+                asyncio.run(
+                    echo_fanout(
+                        echo_port, opts.listeners, opts.ticks, opts.interval_ms / 1e3, burst
+                    )
+                ),
+            )
+        finally:
+            stop_child(echo_server)
+        print(f"empty fan-out to the alert listeners: {burst} message(s) a tick, as the run")
         report(figures, echo, engine)
 
 
