@@ -24,10 +24,13 @@ Figures (client clocks, ``time.perf_counter_ns``):
 2. ``POST /prices`` answer time against ``evaluate_many`` of every account (the full health the
    service turns into views), in this process.
 3. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the clocked ticks
-   (goal p99 < 20 ms), against ``GET /healthz`` on the same server (the HTTP stack alone).
+   (goal p99 < 20 ms), against ``GET /healthz`` on the same server at the same time (the HTTP
+   stack alone). The REST caller is a client process of its own (as a trader's or a risk
+   desk's would be), not the process that reads the 1,000 sockets.
 
 Bounded: each phase stops after ``--timeout`` seconds; what had not arrived is counted missing.
-Run: ``python benchmarks/bench_service.py [--quick]``.
+Run: ``python benchmarks/bench_service.py [--quick] [--seeded PATH]`` (``--seeded`` keeps the
+seeded ledger at PATH and starts later runs from a copy of it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import bisect
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -95,6 +99,21 @@ def seed(db_url: str, n: int) -> str:
         return KeyRing(Records(ledger.store)).create(OPERATOR, label="bench")
     finally:
         ledger.close()
+
+
+def seeded(db_url: str, path: Path, kept: Path | None, n: int) -> str:
+    """:func:`seed` the ledger at ``path`` (``db_url``), or copy it from ``kept`` where an
+    earlier run of ``n`` accounts left it (and leave a copy there for later runs); the
+    operator key."""
+    key_file = None if kept is None else kept.with_name(f"{kept.name}.{n}.key")
+    if kept is not None and key_file is not None and kept.exists() and key_file.exists():
+        shutil.copyfile(kept, path)
+        return key_file.read_text()
+    key = seed(db_url, n)
+    if kept is not None and key_file is not None:
+        shutil.copyfile(path, kept)
+        key_file.write_text(key)
+    return key
 
 
 def serve(db_url: str, port: int) -> None:
@@ -311,6 +330,68 @@ async def timed_gets(
     return times
 
 
+async def rest_client(base: str, key: str, account: str, count: int, pause: float) -> None:
+    """Child process: warm up, print ``ready``, wait for a line on stdin, then ``count``
+    rounds, ``pause`` seconds apart, of ``GET /accounts/{account}/margin`` and ``GET
+    /healthz`` (until a line on stdin says stop); print the milliseconds of each as JSON."""
+    margin = f"/accounts/{account}/margin"
+    connector = aiohttp.TCPConnector(limit=0)
+    headers = {"X-API-Key": key}
+    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as session:
+        for path in (margin, "/healthz"):
+            await timed_gets(session, path, WARM_UP, 0)
+        loop = asyncio.get_running_loop()
+        print("ready", flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
+        stop = loop.run_in_executor(None, sys.stdin.readline)
+        out: dict[str, list[float]] = {"margin": [], "health": []}
+        for _ in range(count):
+            if stop.done():
+                break
+            for name, path in (("margin", margin), ("health", "/healthz")):
+                out[name] += await timed_gets(session, path, 1, 0)
+            await asyncio.sleep(pause)
+    print(json.dumps(out), flush=True)
+    os._exit(0)
+
+
+class RestClient:
+    """A :func:`rest_client` child: :meth:`start` once it is warm, :meth:`result` at the end."""
+
+    def __init__(self, child: asyncio.subprocess.Process) -> None:
+        self.child = child
+
+    @classmethod
+    async def open(cls, base: str, key: str, account: str, count: int, pause: float) -> RestClient:
+        args = ["--rest-client", base, key, account, str(count), str(pause)]
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert child.stdout is not None
+        if (await child.stdout.readline()).strip() != b"ready":
+            raise SystemExit("REST client did not start")
+        return cls(child)
+
+    def _say(self, line: bytes) -> None:
+        assert self.child.stdin is not None
+        self.child.stdin.write(line)
+
+    def start(self) -> None:
+        self._say(b"go\n")
+
+    async def result(self, wait: float = 0.0) -> dict[str, list[float]]:
+        """What it measured: at once after its rounds, else after ``wait`` seconds (it is
+        told to stop then)."""
+        assert self.child.stdout is not None
+        reading = asyncio.ensure_future(self.child.stdout.readline())
+        done, _ = await asyncio.wait([reading], timeout=wait)
+        if not done:
+            self._say(b"stop\n")
+        figures: dict[str, list[float]] = json.loads(await reading)
+        await self.child.wait()
+        return figures
+
+
 async def open_all(
     count: int, connect: Callable[[asyncio.Event], Awaitable[None]]
 ) -> list[asyncio.Task[None]]:
@@ -358,9 +439,8 @@ class Run:
     listeners: int
     alerts: int
     alert_deliveries: int
-    idle_margin_ms: list[float]
-    idle_health_ms: list[float]
-    loaded_margin_ms: list[float]
+    idle_rest: dict[str, list[float]]
+    loaded_rest: dict[str, list[float]]
 
 
 def tick_mark(i: int) -> float:
@@ -380,10 +460,9 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         timeout=aiohttp.ClientTimeout(total=None),
     )
     async with session:
-        for path in (f"/accounts/{ids[0]}/margin", "/healthz"):
-            await timed_gets(session, path, WARM_UP, 0)
-        idle_margin = await timed_gets(session, f"/accounts/{ids[0]}/margin", opts.rest, 0)
-        idle_health = await timed_gets(session, "/healthz", opts.rest, 0)
+        idle = await RestClient.open(base, key, ids[0], opts.rest, 0)
+        idle.start()
+        idle_rest = await idle.result(opts.timeout)
         out = Deliveries()
         views = opts.subscribers - opts.listeners
         watched = [ids[k * opts.accounts // views] for k in range(views)]
@@ -451,13 +530,10 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         closed_phase = phase(closed, time.perf_counter() - began)
         out.phase = "open"
 
+        rest = await RestClient.open(base, key, ids[-1], opts.rest, opts.interval_ms / 1e3)
         began = time.perf_counter()
         deadline = began + opts.timeout
-        rest_load = asyncio.create_task(
-            timed_gets(
-                session, f"/accounts/{ids[-1]}/margin", opts.rest, opts.interval_ms / 1e3, deadline
-            )
-        )
+        rest.start()
         marks = [tick_mark(opts.probe + i) for i in range(opts.ticks)]
         ticks = []
         for i, mark in enumerate(marks):
@@ -472,7 +548,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
         open_phase = phase(marks, sent_for)
-        loaded_margin = await rest_load
+        loaded_rest = await rest.result(max(0.0, deadline - time.perf_counter()))
         for t in [*subs, *ticks]:
             t.cancel()
         await asyncio.gather(*subs, *ticks, return_exceptions=True)
@@ -484,9 +560,8 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             opts.listeners,
             len(out.alerts_seen),
             sum(out.alerts_seen.values()),
-            idle_margin,
-            idle_health,
-            loaded_margin,
+            idle_rest,
+            loaded_rest,
         )
 
 
@@ -593,12 +668,13 @@ def report(
         f"{run.alerts * run.listeners} deliveries to {run.listeners} listeners made; "
         f"views matching no tick: {run.unmatched}"
     )
-    line("GET margin report, idle", run.idle_margin_ms, run.idle_health_ms, "GET /healthz, idle")
+    idle, loaded = run.idle_rest, run.loaded_rest
+    line("GET margin report, idle", idle["margin"], idle["health"], "GET /healthz, idle")
     line(
         "GET margin report, under ticks",
-        run.loaded_margin_ms,
-        run.idle_health_ms,
-        "GET /healthz, idle",
+        loaded["margin"],
+        loaded["health"],
+        "GET /healthz, under the same ticks",
     )
 
 
@@ -613,15 +689,21 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=10, help="accounts with an alert rule")
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--rest", type=int, default=200, help="margin-report requests per phase")
+    parser.add_argument("--seeded", type=Path, help="keep the seeded ledger here and reuse it")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per phase at most")
     parser.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--rest-client", nargs=5, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.serve:
         serve(opts.serve[0], int(opts.serve[1]))
         return
     if opts.echo:
         serve_echo(opts.echo)
+        return
+    if opts.rest_client:
+        base, key, account, count, pause = opts.rest_client
+        asyncio.run(rest_client(base, key, account, int(count), float(pause)))
         return
     from crossmargin.service.settings import Settings
 
@@ -630,9 +712,10 @@ def main() -> None:
         opts.listeners, opts.rules = 20, 5
         opts.timeout = min(opts.timeout, 30.0)
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        path = Path(tmp) / "bench.db"
+        db_url = f"sqlite:///{path}"
         started = time.perf_counter()
-        key = seed(db_url, opts.accounts)
+        key = seeded(db_url, path, opts.seeded, opts.accounts)
         print(
             f"{opts.accounts} accounts seeded in {time.perf_counter() - started:.1f} s; "
             f"{opts.subscribers} subscribers, {opts.ticks} ticks every {opts.interval_ms:g} ms"

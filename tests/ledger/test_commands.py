@@ -140,3 +140,47 @@ def test_reopen_replay_and_snapshots(database: Database) -> None:
         assert {k: v for k, v in sums.items() if v} == {
             k: v for k, v in lg.state.balances.items() if v
         }
+
+
+def test_take_changed_names_the_traders_each_change_moved(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Money and positions name their traders; a mark alone names none unless it liquidates;
+    funding names every holder; another writer's events name theirs once caught up; a reload
+    (a failed transaction) may have changed anyone."""
+    with (
+        Ledger(database.url, schema=database.schema) as one,
+        Ledger(database.url, schema=database.schema) as other,
+    ):
+        assert one.take_changed() is None
+        one.price("p0", "BTCUSDT", 60_000)
+        assert one.take_changed() == set()
+        one.deposit("d-a", "a", 1_000)
+        one.deposit("d-b", "b", 10_000)
+        assert one.take_changed() == {"a", "b"}
+        one.trade("t-a", "a", "BTCUSDT", D("0.2"), leverage=20)
+        one.trade("t-b", "b", "BTCUSDT", D("0.1"), leverage=5)
+        assert one.take_changed() == {"a", "b"}
+        assert one.take_changed() == set()
+        one.price("p1", "BTCUSDT", 59_900)
+        assert one.take_changed() == set()
+        one.fund("f", "BTCUSDT", "0.0001")
+        assert one.take_changed() == {"a", "b"}
+        one.price("p2", "BTCUSDT", 55_000)
+        assert one.take_changed() == {"a"}
+        assert one.state.positions.get("a", {}) == {}
+        other.deposit("d-c", "c", 500)
+        one.price("p3", "BTCUSDT", 55_100)
+        assert one.take_changed() == {"c"}
+        one.execute([])
+        assert one.take_changed() == set()
+
+        def lost(*_: object) -> None:
+            raise RuntimeError("connection lost")
+
+        before = one.state.balance("trader:b")
+        monkeypatch.setattr(one.store, "append", lost)
+        with pytest.raises(RuntimeError):
+            one.deposit("d-lost", "b", 1)
+        assert one.take_changed() is None
+        assert one.state.balance("trader:b") == before

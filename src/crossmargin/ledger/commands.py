@@ -144,6 +144,7 @@ class Ledger:
         self._screen: Screen | None = None
         self._dirty: set[str] = set()
         self._wallets: set[str] = set()
+        self._changed: set[str] | None = set()
         self._seen = 0
         self._stale = False
         self.state = self._load()
@@ -167,6 +168,7 @@ class Ledger:
                 apply(state, event)
         self._screen = None
         self._dirty, self._wallets = set(), set()
+        self._changed = None
         return state
 
     def refresh(self) -> None:
@@ -616,3 +618,12 @@ class Ledger:
         layouts, wallets = touched(written)
         self._dirty |= layouts
         self._wallets |= wallets
+        if self._changed is not None:
+            self._changed |= layouts | wallets
+
+    def take_changed(self) -> set[str] | None:
+        """The traders whose money or positions changed (by this process's commands or by
+        other writers' events caught up) since the last call; ``None`` when the state was
+        reloaded meanwhile, so that any may have. Marks alone change no trader."""
+        changed, self._changed = self._changed, set()
+        return changed

@@ -12,7 +12,11 @@ transaction. After a tick the accounts with alert rules come first (their views,
 listeners that deliver the alerts, while the next ticks are applied); the other watched views
 follow between ticks, a chunk at a time, always at the latest state. Ledger work runs on a
 worker thread under one lock (the ledger is not thread-safe); views are plain frozen values
-read from any thread.
+read from any thread. An account's model and the market it is valued in are read without the
+lock (:meth:`ServiceState.kept`): each model is kept from its first read until the ledger names
+the account as changed (:meth:`Ledger.take_changed`: this process's commands or other writers'
+events), beside the market published after every change, so a margin report never waits while
+ticks are applied.
 """
 
 from __future__ import annotations
@@ -283,6 +287,9 @@ class ServiceState:
         self._fan_prices: dict[str, float] = {}
         self._fan_moved = 0
         self._fan_views: list[AccountView] = []
+        self._models: dict[str, Account] = {}
+        self._published = model_market(ledger.state, ledger.ctx)
+        self._published_seq = ledger.state.seq
         with self.lock:
             self._sync((), now_iso())
 
@@ -339,33 +346,64 @@ class ServiceState:
             or account_id in state.positions
         )
 
-    def market(self, account_id: str | None = None) -> Market:
-        """The ledger's market at its marks; an instrument held (by ``account_id``, or by
-        anyone when ``None``) without a mark yet is valued at its entry price (as the ledger's
-        own screen values it)."""
-        state = self.ledger.state
-        unpriced: dict[str, Decimal] = {}
-        if any(symbol not in state.prices for symbol in self.ledger.ctx.instruments):
-            if account_id is None:
-                holdings = list(state.positions.values())
-            else:
-                holdings = [state.positions.get(account_id, {})]
-            for held in holdings:
-                for symbol, h in held.items():
-                    if symbol not in state.prices:
-                        unpriced.setdefault(symbol, h.entry)
-        return model_market(state, self.ledger.ctx, unpriced)
+    def kept(self, account_id: str) -> tuple[Account, Market] | None:
+        """The model account of ``account_id`` and the market it is valued in, both as of the
+        latest applied change, taking no lock (so never waiting while ticks are applied);
+        ``None`` until the account's model is kept (:meth:`priced` keeps it). The pair is
+        consistent: a change published while it was read makes the read start again."""
+        while True:
+            published = self._published
+            account = self._models.get(account_id)
+            if account is None:
+                return None
+            if self._published is published:
+                return account, self._valued(account, published)
+
+    def priced(self, account_id: str) -> tuple[Account, Market]:
+        """:meth:`kept`, building and keeping the model under the lock if it is not kept yet
+        (``KeyError`` if the ledger has no such account)."""
+        found = self.kept(account_id)
+        if found is not None:
+            return found
+        with self.lock:
+            account = self._models.get(account_id)
+            if account is None:
+                if not self.known(account_id):
+                    raise KeyError(account_id)
+                account = self.ledger.account(account_id)
+                self._models[account_id] = account
+            return account, self._valued(account, self._published)
+
+    @staticmethod
+    def _valued(account: Account, market: Market) -> Market:
+        """``market``, with each instrument ``account`` holds without a mark valued at the
+        position's entry price (as the ledger's own screen values it)."""
+        unpriced = {
+            p.symbol: p.entry_price for p in account.positions if p.symbol not in market.prices
+        }
+        if not unpriced:
+            return market
+        prices = {**market.prices, **unpriced}
+        return Market(market.instruments, prices, market.currency)
+
+    def _publish_models(self) -> None:
+        """After ledger work (under the lock): forget the models of the traders it changed,
+        then publish the market at the current marks if anything changed."""
+        changed = self.ledger.take_changed()
+        if changed is None:
+            self._models.clear()
+        else:
+            for name in changed:
+                self._models.pop(name, None)
+        seq = self.ledger.state.seq
+        if changed or changed is None or seq != self._published_seq:
+            self._published = model_market(self.ledger.state, self.ledger.ctx)
+            self._published_seq = seq
 
     @functools.cached_property
     def rulebook(self) -> Rulebook:
         """The ledger venue's margin rulebook (read once)."""
         return load_rulebook(self.ledger.ctx.rules.margin_rulebook)
-
-    def account(self, account_id: str) -> Account:
-        """The model account of ``account_id`` (``KeyError`` if unknown)."""
-        if not self.known(account_id):
-            raise KeyError(account_id)
-        return self.ledger.account(account_id)
 
     def volatility(self, symbol: str) -> float:
         """Annualised realised volatility of ``symbol``: from the recent marks (by their price
@@ -417,7 +455,10 @@ class ServiceState:
 
         def locked() -> _T:
             with self.lock:
-                return work()
+                try:
+                    return work()
+                finally:
+                    self._publish_models()
 
         return await anyio.to_thread.run_sync(locked)
 
@@ -426,6 +467,7 @@ class ServiceState:
         commands (the ledger used directly): ``account_ids`` and every account whose figures
         moved; the watched ones are published on ``risk:{account_id}``."""
         with self.lock:
+            self._publish_models()
             for view in self._sync(account_ids, at or now_iso())[0]:
                 self.hub.publish(f"risk:{view.account_id}", view.to_data())
 

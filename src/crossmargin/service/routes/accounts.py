@@ -8,6 +8,7 @@ applied once); bad input answers 422 naming the field and changes nothing.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -17,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from crossmargin.app.curve import equity_curve, moves
 from crossmargin.app.portfolio import Portfolio, RulebookRef, evaluate_account
 from crossmargin.app.whatif import check_order
+from crossmargin.health import evaluate
 from crossmargin.io.results import to_data
 from crossmargin.ledger import Deposit, Receipt, Trade, Withdraw
-from crossmargin.model import CrossMarginError, MarginMode, Order
+from crossmargin.model import Account, CrossMarginError, MarginMode, Market, Order
 from crossmargin.service.security import Principal, principal, require_account
 from crossmargin.service.state import ServiceState
 from crossmargin.service.views import pm_heatmap
@@ -30,7 +32,7 @@ router = APIRouter(tags=["accounts"])
 
 Number = StrictFloat | StrictInt | StrictStr
 """An exact amount: a JSON number or decimal text (``"100.5"``)."""
-Account = Annotated[Principal, Depends(require_account)]
+Caller = Annotated[Principal, Depends(require_account)]
 
 
 class _Body(BaseModel):
@@ -101,8 +103,18 @@ def _key(given: str | None, kind: str) -> str:
     return f"{kind}:{uuid.uuid4().hex}" if given is None else given
 
 
-def _portfolio(state: ServiceState, account_id: str) -> Portfolio:
-    return Portfolio(state.rulebook, state.market(account_id), (state.account(account_id),))
+async def _priced(state: ServiceState, account_id: str) -> tuple[Account, Market]:
+    """The account's model and market: as kept (no lock, no thread), else built on a worker
+    thread."""
+    found = state.kept(account_id)
+    if found is None:
+        found = await state.run(functools.partial(state.priced, account_id))
+    return found
+
+
+async def _portfolio(state: ServiceState, account_id: str) -> Portfolio:
+    account, market = await _priced(state, account_id)
+    return Portfolio(state.rulebook, market, (account,))
 
 
 @router.get("/accounts", summary="Every account, riskiest first")
@@ -115,24 +127,24 @@ def list_accounts(
 
 
 @router.get("/accounts/{account_id}", summary="An account's view and health")
-def get_account(account_id: str, request: Request, _: Account) -> dict[str, Any]:
+def get_account(account_id: str, request: Request, _: Caller) -> dict[str, Any]:
     """The account's view with the engine's full health (``health``)."""
     state = _state(request)
     state.require(account_id)
     with state.lock:
-        health = state.ledger.health(account_id)
+        health = evaluate(*state.priced(account_id))
         view = state.view(account_id)
     return {**view.to_data(), "health": to_data(health)}
 
 
 @router.get("/accounts/{account_id}/margin", summary="Margin report")
-def margin_report(account_id: str, request: Request, _: Account) -> dict[str, Any]:
+async def margin_report(account_id: str, request: Request, _: Caller) -> dict[str, Any]:
     """The account as ``crossmargin margin --json`` reports it: the rulebook and the account's
-    health, withdrawable amounts and positions."""
+    health, withdrawable amounts and positions (computed on the event loop: no thread hop, no
+    lock)."""
     state = _state(request)
     state.require(account_id)
-    with state.lock:
-        portfolio = _portfolio(state, account_id)
+    portfolio = await _portfolio(state, account_id)
     result = evaluate_account(portfolio, portfolio.accounts[0])
     ref = portfolio.rulebook
     rulebook = RulebookRef(ref.name, ref.title or ref.name, ref.source, ref.as_of)
@@ -140,7 +152,7 @@ def margin_report(account_id: str, request: Request, _: Account) -> dict[str, An
 
 
 @router.get("/accounts/{account_id}/liquidation", summary="Liquidation and bankruptcy prices")
-def liquidation(account_id: str, request: Request, _: Account) -> dict[str, Any]:
+def liquidation(account_id: str, request: Request, _: Caller) -> dict[str, Any]:
     """Each position's mark, liquidation and bankruptcy prices and distance to liquidation."""
     state = _state(request)
     state.require(account_id)
@@ -149,13 +161,12 @@ def liquidation(account_id: str, request: Request, _: Account) -> dict[str, Any]
 
 
 @router.get("/accounts/{account_id}/crash", summary="Crash distance")
-def crash(account_id: str, request: Request, _: Account) -> dict[str, Any]:
+async def crash(account_id: str, request: Request, _: Caller) -> dict[str, Any]:
     """The smallest uniform move of every price that makes the account liquidatable, and the
     signed moves down and up (fractions; ``null``: none in range)."""
     state = _state(request)
     state.require(account_id)
-    with state.lock:
-        h = state.ledger.health(account_id)
+    h = evaluate(*await _priced(state, account_id))
     return {
         "account_id": account_id,
         "crash_distance": to_data(h.crash_distance),
@@ -165,14 +176,14 @@ def crash(account_id: str, request: Request, _: Account) -> dict[str, Any]:
 
 
 @router.post("/accounts/{account_id}/deposits", summary="Deposit", status_code=201)
-async def deposit(account_id: str, body: Money, request: Request, _: Account) -> dict[str, Any]:
+async def deposit(account_id: str, body: Money, request: Request, _: Caller) -> dict[str, Any]:
     """Credit the account (opened on its first deposit)."""
     key = _key(body.key, "deposit")
     return await _command(_state(request), Deposit(key, account_id, body.amount), account_id)
 
 
 @router.post("/accounts/{account_id}/withdrawals", summary="Withdraw", status_code=201)
-async def withdraw(account_id: str, body: Money, request: Request, _: Account) -> dict[str, Any]:
+async def withdraw(account_id: str, body: Money, request: Request, _: Caller) -> dict[str, Any]:
     """Pay out of the account, at most what keeps its initial margin covered."""
     state = _state(request)
     state.require(account_id)
@@ -181,7 +192,7 @@ async def withdraw(account_id: str, body: Money, request: Request, _: Account) -
 
 
 @router.post("/accounts/{account_id}/fills", summary="Trade", status_code=201)
-async def fill(account_id: str, body: Fill, request: Request, _: Account) -> dict[str, Any]:
+async def fill(account_id: str, body: Fill, request: Request, _: Caller) -> dict[str, Any]:
     """Fill a trade into the ledger (refused when it adds risk beyond initial margin)."""
     state = _state(request)
     state.require(account_id)
@@ -200,7 +211,9 @@ async def fill(account_id: str, body: Fill, request: Request, _: Account) -> dic
 
 
 @router.post("/accounts/{account_id}/what-if", summary="Check an order")
-def what_if(account_id: str, body: WhatIfOrder, request: Request, _: Account) -> dict[str, Any]:
+async def what_if(
+    account_id: str, body: WhatIfOrder, request: Request, _: Caller
+) -> dict[str, Any]:
     """The verdict on a hypothetical order and the account's health before and after it."""
     state = _state(request)
     state.require(account_id)
@@ -214,8 +227,7 @@ def what_if(account_id: str, body: WhatIfOrder, request: Request, _: Account) ->
         None if body.isolated_margin is None else float(body.isolated_margin),
         float(body.fee_rate),
     )
-    with state.lock:
-        portfolio = _portfolio(state, account_id)
+    portfolio = await _portfolio(state, account_id)
     if order.symbol not in portfolio.market.instruments:
         raise CrossMarginError("symbol", f"unknown instrument {order.symbol!r}")
     result = check_order(portfolio, account_id, order)
@@ -227,7 +239,7 @@ def what_if(account_id: str, body: WhatIfOrder, request: Request, _: Account) ->
 def curve(
     account_id: str,
     request: Request,
-    _: Account,
+    _: Caller,
     symbol: Annotated[str | None, Query(max_length=64)] = None,
     span: Annotated[float, Query(gt=0, lt=1)] = 0.5,
     points: Annotated[int, Query(ge=3, le=401)] = 61,
@@ -236,8 +248,7 @@ def curve(
     (from ``-span`` to ``+span``), with all positions cross and with each isolated."""
     state = _state(request)
     state.require(account_id)
-    with state.lock:
-        account, market = state.account(account_id), state.market(account_id)
+    account, market = state.priced(account_id)
     data: dict[str, Any] = to_data(equity_curve(account, market, symbol, moves(span, points)))
     return data
 
@@ -246,13 +257,12 @@ def curve(
 def heatmap(
     account_id: str,
     request: Request,
-    _: Account,
+    _: Caller,
     rulebook: Annotated[str, Query(max_length=64)] = "deribit-pm",
 ) -> dict[str, Any]:
     """The account's P&L in each scenario of a portfolio-margin rulebook's grid (price moves
     by vol moves), as the PM model revalues and counts it."""
     state = _state(request)
     state.require(account_id)
-    with state.lock:
-        account, market = state.account(account_id), state.market(account_id)
+    account, market = state.priced(account_id)
     return pm_heatmap(account, market, rulebook)

@@ -28,8 +28,8 @@ def metrics(request: Request) -> Response:
 
 
 @router.get("/healthz", summary="Liveness")
-def healthz() -> dict[str, str]:
-    """The process answers."""
+async def healthz() -> dict[str, str]:
+    """The process answers (from its event loop, needing no worker thread)."""
     return {"status": "ok"}
 
 
