@@ -184,3 +184,36 @@ def test_alerts_go_out_at_once_and_are_recorded_in_tick_order(state: ServiceStat
 
     assert asyncio.run(run()) == ["r-1", "r-2"]
     assert kept == ["r-1", "r-2"]
+
+
+def test_a_chunk_of_views_stops_for_a_waiting_tick(tmp_path: Path) -> None:
+    """Views between ticks are computed a slice at a time: with a tick waiting, a chunk stops
+    after its first slice and leaves the rest unsent for the next round; with none it goes
+    through the whole chunk."""
+    from crossmargin.service.state import VIEW_SLICE, _Pending
+
+    s = ServiceState(Settings(db_url=f"sqlite:///{tmp_path / 'ledger.db'}"))
+    try:
+        s.ledger.price("p0", BTC, Decimal(60_000))
+        names = [f"t{k:02d}" for k in range(3 * VIEW_SLICE)]
+        for name in names:
+            s.ledger.deposit(f"d-{name}", name, Decimal(1000))
+        s.refresh_views(names)
+        rows = list(range(len(names)))
+        s._unsent[:] = True
+        waiting = asyncio.new_event_loop()
+        try:
+            at = "2026-01-01T00:00:00+00:00"
+            tick = _Pending({BTC: Decimal(60_001)}, at, 0, waiting.create_future())
+        finally:
+            waiting.close()
+        s._pending.append(tick)
+        views, done = s._refresh_rows(rows)
+        assert done == VIEW_SLICE and len(views) == VIEW_SLICE
+        assert s._unsent[rows[VIEW_SLICE:]].all()
+        s._pending.clear()
+        views, done = s._refresh_rows(rows)
+        assert done == len(rows) and len(views) == len(rows) - VIEW_SLICE
+        assert not s._unsent[rows].any()
+    finally:
+        s.close()

@@ -76,7 +76,9 @@ BOOK_VIEWS = 100
 """While the ``book`` channel has subscribers, the views of this many riskiest accounts are
 kept current and the changed ones among them sent in its messages."""
 FAN_OUT_CHUNK = 128
-"""Views computed at a time between ticks."""
+"""Views computed at most at a time between ticks."""
+VIEW_SLICE = 16
+"""Views computed before a chunk looks for a waiting tick (and stops for it)."""
 _LABELS = tuple(s.label for s in Status)
 
 
@@ -568,10 +570,18 @@ class ServiceState:
         book = self._current()
         return sorted(r for r in self._watched(book) if self._unsent[r])
 
-    def _refresh_rows(self, rows: Sequence[int]) -> list[AccountView]:
-        """The views of those of ``rows`` whose latest state is still unsent."""
+    def _refresh_rows(self, rows: Sequence[int]) -> tuple[list[AccountView], int]:
+        """The views of those of ``rows`` whose latest state is still unsent, a
+        :data:`VIEW_SLICE` at a time until a tick is waiting (at least one slice); those views
+        and how many of ``rows`` were gone through."""
         book = self._current()
-        return self._to_send(book, [r for r in rows if self._unsent[r]])
+        views: list[AccountView] = []
+        done = 0
+        while done < len(rows) and not (done and self._pending):
+            part = rows[done : done + VIEW_SLICE]
+            views += self._to_send(book, [r for r in part if self._unsent[r]])
+            done += len(part)
+        return views, done
 
     def _touched(self, receipts: Sequence[Receipt]) -> set[str]:
         """Accounts the receipts' events name; liquidation fills counted on the way."""
@@ -736,7 +746,8 @@ class ServiceState:
         book summary; again while ticks keep coming, at most one round every
         ``Settings.view_interval_s``. Views are computed
         :data:`FAN_OUT_CHUNK` accounts at a time, each chunk once no tick is waiting (see
-        :meth:`between_ticks`), so a tick waits for one chunk at most, and a
+        :meth:`between_ticks`) and cut short when a tick arrives (after
+        :data:`VIEW_SLICE` views), so a tick waits for a slice at most, and a
         view always shows the latest state (a tick applied meanwhile supersedes the one
         before it: views are conflated, never queued behind the ticks)."""
         began = -math.inf
@@ -748,10 +759,12 @@ class ServiceState:
             self._fan_wanted = False
             rows = await self.run(self._unsent_watched)
             sent, self._fan_views = self._fan_views, []
-            for k in range(0, len(rows), FAN_OUT_CHUNK):
-                chunk = rows[k : k + FAN_OUT_CHUNK]
+            k = 0
+            while k < len(rows):
                 await self.between_ticks(self.settings.view_interval_s)
-                views = await self.run(functools.partial(self._refresh_rows, chunk))
+                chunk = rows[k : k + FAN_OUT_CHUNK]
+                views, done = await self.run(functools.partial(self._refresh_rows, chunk))
+                k += done
                 for view in views:
                     self.hub.publish(f"risk:{view.account_id}", view.to_data())
                 sent += views
