@@ -25,8 +25,9 @@ Figures (client clocks, ``time.perf_counter_ns``):
    service turns into views), in this process.
 3. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the clocked ticks
    (goal p99 < 20 ms), against ``GET /healthz`` on the same server at the same time (the HTTP
-   stack alone). The REST caller is a client process of its own (as a trader's or a risk
-   desk's would be), not the process that reads the 1,000 sockets.
+   stack alone), the two in turn, one request every ``--interval-ms``. The REST caller is a
+   client process of its own (as a trader's or a risk desk's would be), not the process that
+   reads the 1,000 sockets.
 
 Bounded: each phase stops after ``--timeout`` seconds; what had not arrived is counted missing.
 Run: ``python benchmarks/bench_service.py [--quick] [--seeded PATH]`` (``--seeded`` keeps the
@@ -332,8 +333,8 @@ async def timed_gets(
 
 async def rest_client(base: str, key: str, account: str, count: int, pause: float) -> None:
     """Child process: warm up, print ``ready``, wait for a line on stdin, then ``count``
-    rounds, ``pause`` seconds apart, of ``GET /accounts/{account}/margin`` and ``GET
-    /healthz`` (until a line on stdin says stop); print the milliseconds of each as JSON."""
+    requests, ``pause`` seconds apart, ``GET /accounts/{account}/margin`` and ``GET /healthz``
+    in turn (until a line on stdin says stop); print the milliseconds of each as JSON."""
     margin = f"/accounts/{account}/margin"
     connector = aiohttp.TCPConnector(limit=0)
     headers = {"X-API-Key": key}
@@ -345,11 +346,11 @@ async def rest_client(base: str, key: str, account: str, count: int, pause: floa
         await loop.run_in_executor(None, sys.stdin.readline)
         stop = loop.run_in_executor(None, sys.stdin.readline)
         out: dict[str, list[float]] = {"margin": [], "health": []}
-        for _ in range(count):
+        for k in range(count):
             if stop.done():
                 break
-            for name, path in (("margin", margin), ("health", "/healthz")):
-                out[name] += await timed_gets(session, path, 1, 0)
+            name, path = ("margin", margin) if k % 2 == 0 else ("health", "/healthz")
+            out[name] += await timed_gets(session, path, 1, 0)
             await asyncio.sleep(pause)
     print(json.dumps(out), flush=True)
     os._exit(0)
@@ -380,7 +381,7 @@ class RestClient:
         self._say(b"go\n")
 
     async def result(self, wait: float = 0.0) -> dict[str, list[float]]:
-        """What it measured: at once after its rounds, else after ``wait`` seconds (it is
+        """What it measured: at once after its requests, else after ``wait`` seconds (it is
         told to stop then)."""
         assert self.child.stdout is not None
         reading = asyncio.ensure_future(self.child.stdout.readline())
@@ -541,6 +542,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             due = began + (i + 1) * opts.interval_ms / 1e3
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         sent_for = time.perf_counter() - began
+        rest_under_ticks = asyncio.ensure_future(rest.result(0.0))
         await asyncio.wait(ticks, timeout=max(0.1, deadline - time.perf_counter()))
         while marks and out.seen(marks[-1]) < views:
             if time.perf_counter() > deadline:
@@ -548,7 +550,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
         open_phase = phase(marks, sent_for)
-        loaded_rest = await rest.result(max(0.0, deadline - time.perf_counter()))
+        loaded_rest = await rest_under_ticks
         for t in [*subs, *ticks]:
             t.cancel()
         await asyncio.gather(*subs, *ticks, return_exceptions=True)
@@ -688,7 +690,9 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=100, help="of them on /ws/alerts")
     parser.add_argument("--rules", type=int, default=10, help="accounts with an alert rule")
     parser.add_argument("--interval-ms", type=float, default=10.0)
-    parser.add_argument("--rest", type=int, default=200, help="margin-report requests per phase")
+    parser.add_argument(
+        "--rest", type=int, default=400, help="REST requests per phase (margin, healthz in turn)"
+    )
     parser.add_argument("--seeded", type=Path, help="keep the seeded ledger here and reuse it")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per phase at most")
     parser.add_argument("--serve", nargs=2, metavar=("DB", "PORT"), help=argparse.SUPPRESS)

@@ -159,13 +159,13 @@ def test_a_slow_listener_does_not_hold_up_the_next_tick_nor_reorder_the_ticks(
 
 def test_alerts_go_out_at_once_and_are_recorded_in_tick_order(state: ServiceState) -> None:
     service = AlertService(state, LocalBus())
-    kept: list[str] = []
+    kept: list[list[str]] = []
     release = asyncio.Event()
 
     async def slow_first(alerts: list[dict[str, object]]) -> None:
         if alerts[0]["id"] == "r-1":
             await release.wait()
-        kept.append(str(alerts[0]["id"]))
+        kept.append([str(a["id"]) for a in alerts])
 
     service._record_and_send = slow_first  # type: ignore[method-assign]
 
@@ -183,7 +183,42 @@ def test_alerts_go_out_at_once_and_are_recorded_in_tick_order(state: ServiceStat
         return [str(s) for s in sent]
 
     assert asyncio.run(run()) == ["r-1", "r-2"]
-    assert kept == ["r-1", "r-2"]
+    assert kept == [["r-1", "r-2"]]
+
+
+def test_alerts_of_ticks_that_wait_are_recorded_together_in_order(state: ServiceState) -> None:
+    """While one tick's alerts are being recorded, the alerts of the ticks after it wait and
+    then go into the record in one transaction, in tick order; each tick's delivery returns
+    once its own alerts are recorded."""
+    service = AlertService(state, LocalBus())
+    batches: list[list[str]] = []
+    release = asyncio.Event()
+    real = service._record_and_send
+
+    async def counted(alerts: list[dict[str, object]]) -> None:
+        batches.append([str(a["id"]) for a in alerts])
+        if len(batches) == 1:
+            await release.wait()
+        await real(alerts)
+
+    service._record_and_send = counted  # type: ignore[method-assign]
+
+    def alert(n: int) -> dict[str, object]:
+        at = f"2024-01-01T00:00:{n:02d}+00:00"
+        return {"id": f"r-{n}", "account_id": "alice", "at": at}
+
+    async def run() -> None:
+        first = asyncio.ensure_future(service.deliver([alert(1)], 0))
+        await asyncio.sleep(0.05)
+        later = [asyncio.ensure_future(service.deliver([alert(n)], 0)) for n in (2, 3, 4)]
+        await asyncio.sleep(0.05)
+        assert not any(t.done() for t in [first, *later])
+        release.set()
+        await asyncio.gather(first, *later)
+
+    asyncio.run(run())
+    assert batches == [["r-1"], ["r-2", "r-3", "r-4"]]
+    assert [a["id"] for a in state.records.alerts("alice")] == ["r-4", "r-3", "r-2", "r-1"]
 
 
 def test_a_chunk_of_views_stops_for_a_waiting_tick(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ class AlertService:
         self.states: dict[str, RuleState] = {}
         self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._delivered: asyncio.Future[None] | None = None
+        self._unrecorded: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     def add_rule(self, rule: AlertRule) -> None:
         """Keep a rule (database, then this process)."""
@@ -167,22 +168,33 @@ class AlertService:
     async def deliver(self, alerts: list[dict[str, Any]], received_ns: int) -> None:
         """Publish, record and send the alerts of one tick (see the module docstring): they go
         out on the WebSocket channels at once; the ledger's record, the bus and the webhooks
-        take them after the alerts of the ticks before (ticks overlap here, never reorder)."""
+        take them after the alerts of the ticks before (ticks overlap here, never reorder),
+        the alerts of every tick waiting meanwhile in one transaction. Returns once they are
+        recorded and on the bus."""
         hub = self.state.hub
         for alert in alerts:
             hub.publish("alerts", alert)
             hub.publish(f"alerts:{alert['account_id']}", alert)
             self.state.metrics.observe_tick_to_alert(received_ns)
-        earlier = self._delivered
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._delivered = mine
-        try:
-            if earlier is not None:
-                await asyncio.shield(earlier)
-            await self._record_and_send(alerts)
-        finally:
-            if not mine.done():
-                mine.set_result(None)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((alerts, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.ensure_future(self._record_waiting())
+        await asyncio.shield(done)
+
+    async def _record_waiting(self) -> None:
+        """Record and send the waiting ticks' alerts, all of them at a time, in tick order,
+        until none wait; each tick's caller is answered when its alerts are through."""
+        while self._unrecorded:
+            batch, self._unrecorded = self._unrecorded, []
+            try:
+                await self._record_and_send([a for alerts, _ in batch for a in alerts])
+            except Exception as error:
+                for _, done in batch:
+                    done.set_exception(error)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
 
     async def _record_and_send(self, alerts: list[dict[str, Any]]) -> None:
         try:
