@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,6 +53,17 @@ STARTUP: list[Hook] = [alert_routes.start, venue_routes.start, demo.start]
 
 SHUTDOWN: list[Hook] = [feeds.stop, alert_routes.stop]
 """Awaited, in order, when the app stops (before the ledger closes)."""
+
+
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+"""FastAPI's own OpenTelemetry spans, metrics and logs are off: the service's metrics are its
+Prometheus ones (``/metrics``) and its logs its structured ones; left on, FastAPI looks for
+OpenTelemetry providers on every request and connection."""
 
 
 class BodyLimit:
@@ -176,6 +188,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         summary="Cross-margin accounts, margin, liquidation prices and live risk.",
         lifespan=lifespan,
         responses=errors.ERROR_RESPONSES,
+        telemetry=NO_TELEMETRY,
     )
     app.state.service = state
     app.state.keys = KeyRing(state.records)
