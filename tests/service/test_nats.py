@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,6 +202,83 @@ def test_two_service_processes_share_the_feed_and_the_alert_stream(
                 time.sleep(0.02)
         history = one.get("/alerts", headers=op).json()
         assert [a["id"] for a in history] == [alert["id"]]
+
+    async def drop() -> None:
+        cleanup = NatsBus(NATS_URL, prefix=prefix)
+        await cleanup.delete_streams()
+        await cleanup.close()
+
+    asyncio.run(drop())
+
+
+def test_an_alert_feed_sees_only_what_is_published_after_it_opens(buses: Factory) -> None:
+    async def main() -> None:
+        bus = buses()
+        await bus.publish_alert(_alert(1))
+        feed = await bus.alert_feed()
+        await bus.publish_alert(_alert(2, "a2"))
+        assert [a["id"] for a in await _drain(feed)] == ["r-2"]
+        await feed.close()
+        await bus.close()
+
+    _run(main)
+
+
+def _receive(ws: Any, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """The next ``count`` JSON messages of a test WebSocket (what came, if the time ran out)."""
+    got: list[dict[str, Any]] = []
+
+    def read() -> None:
+        for _ in range(count):
+            got.append(ws.receive_json())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return got
+
+
+@needs_nats
+def test_each_process_shows_every_processs_alerts_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule added on one service process (the other does not know it) fires there; a
+    WebSocket client of either process gets the alert, once each, and the next one after it."""
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
+    apps = [
+        create_app(
+            Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL, port=8200 + n)
+        )
+        for n in range(2)
+    ]
+    keys = [app.state.keys.create("operator") for app in apps]
+    outside = NatsBus(NATS_URL, prefix=prefix)
+    with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        op = {"X-API-Key": keys[0]}
+        assert one.post("/prices", json={"prices": {"BTCUSDT": 60_000}}, headers=op).is_success
+        one.post("/accounts/alice/deposits", json={"amount": 1000}, headers=op)
+        fill = {"symbol": "BTCUSDT", "qty": 0.1, "leverage": 20}
+        one.post("/accounts/alice/fills", json=fill, headers=op)
+        rule = {"kind": "margin_ratio", "threshold": 0.04}
+        rule_id = one.post("/accounts/alice/alerts", headers=op, json=rule).json()["id"]
+        with (
+            one.websocket_connect(f"/ws/alerts?key={keys[0]}") as here,
+            two.websocket_connect(f"/ws/alerts?key={keys[1]}") as there,
+        ):
+
+            async def feed() -> None:
+                for k, price in enumerate((55_000.0, 60_000.0, 55_000.0)):
+                    await outside.publish_prices({"BTCUSDT": price}, f"2026-01-01T00:00:0{k}Z")
+                await outside.close()
+
+            asyncio.run(feed())
+            seen_here, seen_there = _receive(here, 2), _receive(there, 2)
+    want = [f"{rule_id}-1", f"{rule_id}-2"]
+    assert [a["id"] for a in seen_here] == want
+    assert [a["id"] for a in seen_there] == want
+    assert all(a["account_id"] == "alice" for a in seen_there)
 
     async def drop() -> None:
         cleanup = NatsBus(NATS_URL, prefix=prefix)

@@ -9,7 +9,10 @@ service has a broker) and, in the background, to each webhook that follows the a
 tick-to-alert latency is observed when the alert reaches the hub.
 
 With a broker (``Settings.nats_url``) the service also applies the price updates published on
-``crossmargin.prices`` (consumer ``service-{host}-{port}``: each process sees the whole feed).
+``crossmargin.prices`` (consumer ``service-{host}-{port}``: each process sees the whole feed),
+and puts the alerts other processes raise on its own WebSocket channels (an ephemeral consumer
+of the alert stream, :meth:`Bus.alert_feed`), each alert id once, so a client sees every
+process's alerts whichever process it is connected to.
 
 Rules and webhooks are kept in the ledger database (:mod:`crossmargin.service.alert_store`)
 and read at start-up; each rule's hysteresis state lives in the process. An account key sees
@@ -25,6 +28,7 @@ import logging
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -56,6 +60,8 @@ log = logging.getLogger("crossmargin.service")
 
 router = APIRouter(tags=["alerts"])
 
+SHOWN_IDS = 100_000
+"""Alert ids remembered as shown on the WebSocket channels (a relayed copy of one is dropped)."""
 NATS_PREFIX = "crossmargin"
 """Subject prefix (and, upper-cased, stream-name prefix) of the service's NATS streams."""
 
@@ -87,6 +93,7 @@ class AlertService:
         self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unrecorded: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._shown: OrderedDict[str, None] = OrderedDict()
         self._recorder: asyncio.Task[None] | None = None
 
     def add_rule(self, rule: AlertRule) -> None:
@@ -171,16 +178,27 @@ class AlertService:
         take them after the alerts of the ticks before (ticks overlap here, never reorder),
         the alerts of every tick waiting meanwhile in one transaction. Returns once they are
         recorded and on the bus."""
-        hub = self.state.hub
         for alert in alerts:
-            hub.publish("alerts", alert)
-            hub.publish(f"alerts:{alert['account_id']}", alert)
+            self.show(alert)
             self.state.metrics.observe_tick_to_alert(received_ns)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._unrecorded.append((alerts, done))
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.ensure_future(self._record_waiting())
         await asyncio.shield(done)
+
+    def show(self, alert: dict[str, Any]) -> bool:
+        """Put ``alert`` on the WebSocket channels (``alerts``, ``alerts:{account_id}``) unless
+        its id was shown already (among the last :data:`SHOWN_IDS`); whether it was."""
+        alert_id = str(alert.get("id"))
+        if alert_id in self._shown:
+            return False
+        self._shown[alert_id] = None
+        if len(self._shown) > SHOWN_IDS:
+            self._shown.popitem(last=False)
+        self.state.hub.publish("alerts", alert)
+        self.state.hub.publish(f"alerts:{alert.get('account_id')}", alert)
+        return True
 
     async def _record_waiting(self) -> None:
         """Record and send the waiting ticks' alerts, all of them at a time, in tick order,
@@ -373,6 +391,16 @@ async def account_alerts_channel(websocket: WebSocket, account_id: str) -> None:
         await forward(websocket, f"alerts:{account_id}")
 
 
+async def _show_others(service: AlertService, sub: BusSubscription) -> None:
+    """Put the alerts on the bus (other processes' among them) on this process's WebSocket
+    channels, each id once; one without an id or an account is dropped."""
+    async for message in sub:
+        alert = message.data
+        if isinstance(alert.get("id"), str) and isinstance(alert.get("account_id"), str):
+            service.show(alert)
+        await message.ack()
+
+
 async def _apply_feed(state: ServiceState, sub: BusSubscription) -> None:
     """Apply the bus's price updates; a bad one is logged and acknowledged (not retried)."""
     async for message in sub:
@@ -398,10 +426,13 @@ async def start(app: FastAPI) -> None:
     state.tick_listeners.append(service.on_tick)
     state.watchers.append(service.watched)
     app.state.alert_feed = None
+    app.state.alert_relay = None
     if url is not None:
         name = f"service-{socket.gethostname()}-{state.settings.port}"
         feed = await bus.prices(name)
         app.state.alert_feed = asyncio.create_task(_apply_feed(state, feed))
+        others = await bus.alert_feed()
+        app.state.alert_relay = asyncio.create_task(_show_others(service, others))
 
 
 async def stop(app: FastAPI) -> None:
@@ -409,11 +440,11 @@ async def stop(app: FastAPI) -> None:
     service: AlertService | None = getattr(app.state, "alerts", None)
     if service is None:
         return
-    feed: asyncio.Task[None] | None = app.state.alert_feed
-    if feed is not None:
-        feed.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feed
+    for task in (app.state.alert_feed, app.state.alert_relay):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     with contextlib.suppress(ValueError):
         service.state.tick_listeners.remove(service.on_tick)
         service.state.watchers.remove(service.watched)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import re
+import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -40,6 +41,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import NotFoundError
 
 __all__ = ["Bus", "BusSubscription", "LocalBus", "NatsBus", "Received", "subject_token"]
+
+EPHEMERAL_IDLE_S = 60.0
+"""Seconds an ephemeral consumer (:meth:`Bus.alert_feed`) outlives its last fetch on the
+server."""
 
 
 def subject_token(account_id: str) -> str:
@@ -102,13 +107,21 @@ class Bus(ABC):
         """Alerts (of one account, or all) for consumer ``consumer``."""
 
     @abstractmethod
+    async def alert_feed(self) -> BusSubscription:
+        """Every alert published from now on, for this subscription alone: no name, nothing
+        kept for it once it is closed (or, under NATS, once its process is gone)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release the connection."""
 
 
 class _LocalSubscription(BusSubscription):
-    def __init__(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def __init__(
+        self, queue: asyncio.Queue[dict[str, Any]], on_close: Callable[[], None] | None = None
+    ) -> None:
         self._queue = queue
+        self._on_close = on_close
 
     async def next(self, timeout: float) -> Received | None:
         try:
@@ -117,7 +130,8 @@ class _LocalSubscription(BusSubscription):
             return None
 
     async def close(self) -> None:
-        return None
+        if self._on_close is not None:
+            self._on_close()
 
 
 class LocalBus(Bus):
@@ -155,6 +169,14 @@ class LocalBus(Bus):
 
     async def alerts(self, consumer: str, account_id: str | None = None) -> BusSubscription:
         return _LocalSubscription(self._queue(("alerts", consumer, account_id)))
+
+    async def alert_feed(self) -> BusSubscription:
+        key: tuple[str, str, str | None] = ("alerts", f"feed:{uuid.uuid4().hex}", None)
+
+        def forget() -> None:
+            self._queues.pop(key, None)
+
+        return _LocalSubscription(self._queue(key), forget)
 
     async def close(self) -> None:
         self._queues.clear()
@@ -243,16 +265,19 @@ class NatsBus(Bus):
         return not ack.duplicate
 
     async def _subscribe(
-        self, subject: str, stream: str, consumer: str, policy: DeliverPolicy
+        self, subject: str, stream: str, consumer: str | None, policy: DeliverPolicy
     ) -> BusSubscription:
+        """A pull subscription: durable under ``consumer``, else ephemeral (the server drops it
+        a minute after its last fetch)."""
         js = await self._context()
-        durable = subject_token(consumer)
+        durable = None if consumer is None else subject_token(consumer)
         config = ConsumerConfig(
             durable_name=durable,
             deliver_policy=policy,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self._ack_wait,
             filter_subject=subject,
+            inactive_threshold=None if durable is not None else EPHEMERAL_IDLE_S,
         )
         sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
         return _NatsSubscription(sub)
@@ -266,6 +291,11 @@ class NatsBus(Bus):
         token = ">" if account_id is None else subject_token(account_id)
         return await self._subscribe(
             f"{self.prefix}.alerts.{token}", self.alert_stream, consumer, DeliverPolicy.ALL
+        )
+
+    async def alert_feed(self) -> BusSubscription:
+        return await self._subscribe(
+            f"{self.prefix}.alerts.>", self.alert_stream, None, DeliverPolicy.NEW
         )
 
     async def delete_streams(self) -> None:
