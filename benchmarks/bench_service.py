@@ -20,7 +20,9 @@ Figures (client clocks, ``time.perf_counter_ns``):
    sockets as often (the view subscribers one every default view interval; the alert
    listeners, on every tick, as many as the run raised a tick on average: the transport
    alone) and (b) the engine's bare re-margin of the
-   same book in this process (``RiskBook.apply_prices``: the risk work alone).
+   same book in this process (``RiskBook.apply_prices``: the risk work alone). The service's
+   own histogram of tick received -> alert on the hub (``/metrics``) splits the alert figure
+   into the service's part and the sockets'.
 2. ``POST /prices`` answer time against ``evaluate_many`` of every account (the full health the
    service turns into views), in this process.
 3. REST margin report: ``GET /accounts/{id}/margin`` p50/p99, idle and under the clocked ticks
@@ -393,6 +395,49 @@ class RestClient:
         return figures
 
 
+Histogram = list[tuple[float, float]]
+
+
+async def hub_histogram(session: aiohttp.ClientSession) -> Histogram:
+    """The service's tick-to-alert histogram from ``/metrics`` (the time from a tick's arrival
+    to its alert on the hub, before any socket): (upper bound in ms, cumulative count) per
+    bucket."""
+    async with session.get("/metrics") as response:
+        text = await response.text()
+    out = []
+    for row in text.splitlines():
+        if row.startswith("crossmargin_tick_to_alert_seconds_bucket{"):
+            bound = row.split('le="')[1].split('"')[0]
+            upper = math.inf if bound == "+Inf" else float(bound) * 1e3
+            out.append((upper, float(row.rsplit(" ", 1)[1])))
+    return out
+
+
+def within(bound_ms: float, before: Histogram, after: Histogram) -> float:
+    """The share of what was observed between two histograms at most ``bound_ms`` (a bucket
+    bound: exact)."""
+    counts = {upper: a - b for (upper, a), (_, b) in zip(after, before, strict=True)}
+    total = counts.get(math.inf, 0.0)
+    return counts[bound_ms] / total if total > 0 else math.nan
+
+
+def quantile(q: float, before: Histogram, after: Histogram) -> float:
+    """The ``q`` quantile of what was observed between two histograms, interpolated within
+    its bucket as Prometheus' ``histogram_quantile`` does (ms; ``nan`` with nothing)."""
+    counts = [(upper, a - b) for (upper, a), (_, b) in zip(after, before, strict=True)]
+    if not counts or counts[-1][1] <= 0:
+        return math.nan
+    rank = q * counts[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in counts:
+        if count >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-12)
+        lower, below = upper, count
+    return lower
+
+
 async def open_all(
     count: int, connect: Callable[[asyncio.Event], Awaitable[None]]
 ) -> list[asyncio.Task[None]]:
@@ -423,6 +468,7 @@ class Phase:
     later: int
     expected: int
     alert_ms: list[float]
+    hub_ms: tuple[float, float, float]
 
     @property
     def delivered(self) -> int:
@@ -502,7 +548,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
                 return
             answered[mark] = (time.perf_counter_ns() - start) / 1e6
 
-        def phase(marks: list[float], sent_for: float) -> Phase:
+        def phase(marks: list[float], sent_for: float, hub: tuple[Histogram, Histogram]) -> Phase:
             latencies, own, later = out.of(marks)
             return Phase(
                 len(marks),
@@ -514,10 +560,12 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
                 later,
                 len(marks) * views,
                 out.alert_ms.get(out.phase, []),
+                (quantile(0.5, *hub), quantile(0.99, *hub), within(50.0, *hub)),
             )
 
         began = time.perf_counter()
         deadline = began + opts.timeout
+        before_closed = await hub_histogram(session)
         closed = [tick_mark(i) for i in range(opts.probe)]
         for mark in closed:
             if time.perf_counter() > deadline:
@@ -528,7 +576,8 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
                     break
                 await asyncio.sleep(0.001)
         await asyncio.sleep(0.2)
-        closed_phase = phase(closed, time.perf_counter() - began)
+        before_open = await hub_histogram(session)
+        closed_phase = phase(closed, time.perf_counter() - began, (before_closed, before_open))
         out.phase = "open"
 
         rest = await RestClient.open(base, key, ids[-1], opts.rest, opts.interval_ms / 1e3)
@@ -549,7 +598,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
-        open_phase = phase(marks, sent_for)
+        open_phase = phase(marks, sent_for, (before_open, await hub_histogram(session)))
         loaded_rest = await rest_under_ticks
         for t in [*subs, *ticks]:
             t.cancel()
@@ -663,6 +712,11 @@ def report(
         )
         line("  tick -> view delivered", ph.delivery_ms, echo_views, "empty fan-out to as many")
         line("  tick received -> alert out", ph.alert_ms, echo_alerts, "empty fan-out to as many")
+        print(
+            f"  {'of which on the hub':<29} p50 {ph.hub_ms[0]:8.2f} p99 {ph.hub_ms[1]:8.2f} ms"
+            f" | the service's own histogram (/metrics, within buckets): {ph.hub_ms[2]:.0%}"
+            " of the alerts on the hub within 50 ms"
+        )
         line("  tick -> view delivered", ph.delivery_ms, remargin, "engine: RiskBook.apply_prices")
         line("  POST /prices answered", ph.tick_ms, evaluations, "engine: evaluate_many, all")
     print(
