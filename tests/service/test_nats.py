@@ -286,3 +286,28 @@ def test_each_process_shows_every_processs_alerts_once(
         await cleanup.close()
 
     asyncio.run(drop())
+
+
+@needs_nats
+def test_a_message_that_is_not_a_json_object_is_dropped_not_fatal() -> None:
+    """Garbage on the broker's subjects (not JSON, a JSON list) is acknowledged and skipped:
+    the next real alert and price update still come through."""
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+    bus = NatsBus(NATS_URL, prefix=prefix)
+
+    async def main() -> None:
+        feed = await bus.alert_feed()
+        prices = await bus.prices("p")
+        js = await bus._context()
+        for body in (b"\xff not json", b"[1, 2]", b""):
+            await js.publish(f"{prefix}.alerts.a1", body, stream=bus.alert_stream)
+            await js.publish(f"{prefix}.prices", body, stream=bus.price_stream)
+        await bus.publish_alert(_alert(7))
+        await bus.publish_prices({"BTCUSDT": 1.0}, "2026-01-01T00:00:00+00:00")
+        assert [a["id"] for a in await _drain(feed)] == ["r-7"]
+        assert [m["prices"] for m in await _drain(prices)] == [{"BTCUSDT": 1.0}]
+        await bus.delete_streams()
+        await bus.close()
+
+    _run(main)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import uuid
 from abc import ABC, abstractmethod
@@ -41,6 +42,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import NotFoundError
 
 __all__ = ["Bus", "BusSubscription", "LocalBus", "NatsBus", "Received", "subject_token"]
+
+log = logging.getLogger("crossmargin.service")
 
 EPHEMERAL_IDLE_S = 60.0
 """Seconds an ephemeral consumer (:meth:`Bus.alert_feed`) outlives its last fetch on the
@@ -187,11 +190,26 @@ class _NatsSubscription(BusSubscription):
         self._sub = sub
 
     async def next(self, timeout: float) -> Received | None:
-        try:
-            (msg,) = await self._sub.fetch(1, timeout=timeout)
-        except NatsTimeout:
-            return None
-        return Received(json.loads(msg.data), msg.metadata.num_delivered or 1, msg.ack)
+        """The next message that is a JSON object; any other is logged, acknowledged (so it
+        is not delivered again) and skipped."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return None
+            try:
+                (msg,) = await self._sub.fetch(1, timeout=left)
+            except NatsTimeout:
+                return None
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                return Received(data, msg.metadata.num_delivered or 1, msg.ack)
+            reason = "not a JSON object"
+            log.warning("bus message dropped", extra={"subject": msg.subject, "reason": reason})
+            await msg.ack()
 
     async def close(self) -> None:
         await self._sub.unsubscribe()
