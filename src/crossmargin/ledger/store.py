@@ -46,6 +46,7 @@ with needs_extra("ledger", "crossmargin.ledger"):
         String,
         Table,
         Text,
+        bindparam,
         create_engine,
         event,
         func,
@@ -128,6 +129,16 @@ snapshots = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("state", Text, nullable=False),
 )
+
+# Every write transaction looks up its keys and catches up on other writers' events: these
+# statements are built once, not per transaction.
+_ACCEPTED = select(commands).where(commands.c.key.in_(bindparam("keys", expanding=True)))
+_EVENTS_AFTER = (
+    select(events.c.kind, events.c.body)
+    .where(events.c.seq > bindparam("after"))
+    .order_by(events.c.seq)
+)
+_EVENTS_BETWEEN = _EVENTS_AFTER.where(events.c.seq <= bindparam("upto"))
 
 
 @dataclass(frozen=True)
@@ -270,7 +281,7 @@ class Store:
         """The accepted commands among ``keys``."""
         if not keys:
             return {}
-        rows = conn.execute(select(commands).where(commands.c.key.in_(sorted(set(keys)))))
+        rows = conn.execute(_ACCEPTED, {"keys": sorted(set(keys))})
         return {r.key: StoredCommand(r.key, r.digest, r.first_seq, r.last_seq) for r in rows}
 
     def command(self, key: str) -> StoredCommand | None:
@@ -316,10 +327,11 @@ class Store:
         self, conn: Connection, after: int = 0, upto: int | None = None
     ) -> Iterator[Event]:
         """Events with ``after < seq <= upto`` in order, read on ``conn``."""
-        query = select(events.c.kind, events.c.body).where(events.c.seq > after)
-        if upto is not None:
-            query = query.where(events.c.seq <= upto)
-        for row in conn.execute(query.order_by(events.c.seq)):
+        if upto is None:
+            rows = conn.execute(_EVENTS_AFTER, {"after": after})
+        else:
+            rows = conn.execute(_EVENTS_BETWEEN, {"after": after, "upto": upto})
+        for row in rows:
             yield Event.from_json(row.kind, row.body)
 
     def events(self, after: int = 0, upto: int | None = None) -> Iterator[Event]:
