@@ -294,3 +294,24 @@ def test_an_account_key_hears_only_its_own_alerts(
     history = client.get("/alerts", headers=bob).json()
     assert [a["account_id"] for a in history] == ["bob"]
     assert {a["account_id"] for a in client.get("/alerts", headers=op).json()} == {alice, "bob"}
+
+
+def test_a_restart_goes_on_counting_so_no_alert_id_is_reused(tmp_path: Path) -> None:
+    """A rule fires, the service restarts on the same ledger, the rule fires again: the new
+    alert has the next id (not the first one again), and the record keeps both."""
+    app = make_app(tmp_path)
+    op = {"X-API-Key": app.state.keys.create("operator", label="tests")}
+    with TestClient(app) as client:
+        _tick(client, op, 60_000)
+        client.post("/accounts/alice/deposits", json={"amount": 1000}, headers=op)
+        fill = {"symbol": BTC, "qty": 0.1, "leverage": 20}
+        assert client.post("/accounts/alice/fills", json=fill, headers=op).status_code == 201
+        rule = client.post("/accounts/alice/alerts", json=RULE, headers=op).json()
+        _tick(client, op, 55_000)
+        _tick(client, op, 60_000)
+    app.state.service.close()
+    again = make_app(tmp_path)
+    with TestClient(again) as client:
+        _tick(client, op, 55_000)
+        history = client.get("/alerts", headers=op).json()
+    assert [a["id"] for a in history] == [f"{rule['id']}-2", f"{rule['id']}-1"]

@@ -89,7 +89,14 @@ class AlertService:
         self._by_account: dict[str, list[AlertRule]] = {}
         for rule in self.store.rules():
             self._keep(rule)
+        # A restart goes on counting each rule's firings from the record, so an alert id
+        # ({rule}-{n}) is never reused (the record, the bus and webhook receivers drop one
+        # they have seen).
         self.states: dict[str, RuleState] = {}
+        for rule_id in self.rules:
+            fired = state.records.fired(rule_id)
+            if fired:
+                self.states[rule_id] = RuleState(count=fired)
         self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unrecorded: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []

@@ -128,6 +128,16 @@ class Records:
             if rows:
                 conn.execute(insert(alerts), list(rows.values()))
 
+    def fired(self, rule_id: str) -> int:
+        """How many times rule ``rule_id`` fired by the record: the largest ``n`` of its
+        alerts' ids ``{rule_id}-{n}`` (0 for none)."""
+        prefix = f"{rule_id}-"
+        query = select(alerts.c.id).where(alerts.c.id.startswith(prefix, autoescape=True))
+        with self.store.reading() as conn:
+            ids = conn.execute(query).scalars().all()
+        counts = [int(i[len(prefix) :]) for i in ids if i[len(prefix) :].isdigit()]
+        return max(counts, default=0)
+
     def alerts(self, account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` alerts (of ``account_id`` if given), newest first."""
         query = select(alerts.c.body).order_by(alerts.c.at.desc(), alerts.c.id.desc())
