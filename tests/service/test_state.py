@@ -106,6 +106,15 @@ def test_alert_record_keeps_each_id_once(state: ServiceState) -> None:
     assert state.records.alerts("bob") == []
 
 
+def test_the_record_tells_how_many_times_each_rule_fired(state: ServiceState) -> None:
+    """The largest n of each rule's ids ``{rule}-{n}``, compared as numbers; ids of another
+    shape count for nothing."""
+    at = "2024-01-01T00:00:00+00:00"
+    ids = ["r1-3", "r1-10", "r1-9", "r2-x", "a-b-2", "nodash", "-5"]
+    state.record_alerts([{"id": i, "account_id": "alice", "at": at} for i in ids])
+    assert state.records.fired() == {"r1": 10, "a-b": 2}
+
+
 def test_views_survive_a_restart(tmp_path: Path, state: ServiceState) -> None:
     before = state.view("alice")
     state.close()

@@ -93,10 +93,10 @@ class AlertService:
         # ({rule}-{n}) is never reused (the record, the bus and webhook receivers drop one
         # they have seen).
         self.states: dict[str, RuleState] = {}
+        fired = state.records.fired() if self.rules else {}
         for rule_id in self.rules:
-            fired = state.records.fired(rule_id)
-            if fired:
-                self.states[rule_id] = RuleState(count=fired)
+            if fired.get(rule_id):
+                self.states[rule_id] = RuleState(count=fired[rule_id])
         self.webhooks: dict[str, Webhook] = {h.id: h for h in self.store.webhooks()}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unrecorded: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []

@@ -128,15 +128,16 @@ class Records:
             if rows:
                 conn.execute(insert(alerts), list(rows.values()))
 
-    def fired(self, rule_id: str) -> int:
-        """How many times rule ``rule_id`` fired by the record: the largest ``n`` of its
-        alerts' ids ``{rule_id}-{n}`` (0 for none)."""
-        prefix = f"{rule_id}-"
-        query = select(alerts.c.id).where(alerts.c.id.startswith(prefix, autoescape=True))
+    def fired(self) -> dict[str, int]:
+        """How many times each rule fired by the record: for each rule id, the largest ``n``
+        of its alerts' ids ``{rule_id}-{n}`` (one pass over the ids, at start-up)."""
+        counts: dict[str, int] = {}
         with self.store.reading() as conn:
-            ids = conn.execute(query).scalars().all()
-        counts = [int(i[len(prefix) :]) for i in ids if i[len(prefix) :].isdigit()]
-        return max(counts, default=0)
+            for alert_id in conn.execute(select(alerts.c.id)).scalars():
+                rule_id, _, n = alert_id.rpartition("-")
+                if rule_id and n.isdigit():
+                    counts[rule_id] = max(counts.get(rule_id, 0), int(n))
+        return counts
 
     def alerts(self, account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest ``limit`` alerts (of ``account_id`` if given), newest first."""
