@@ -383,10 +383,7 @@ class ServiceState:
         unpriced = {
             p.symbol: p.entry_price for p in account.positions if p.symbol not in market.prices
         }
-        if not unpriced:
-            return market
-        prices = {**market.prices, **unpriced}
-        return Market(market.instruments, prices, market.currency)
+        return market.with_prices(unpriced) if unpriced else market
 
     def _publish_models(self) -> None:
         """After ledger work (under the lock): forget the models of the traders it changed,
