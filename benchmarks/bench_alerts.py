@@ -60,7 +60,10 @@ def main() -> None:
             AlertRule(f"{v.account_id}-m", v.account_id, RuleKind.MARGIN_RATIO, 0.5, 0.05),
             AlertRule(f"{v.account_id}-d", v.account_id, RuleKind.LIQUIDATION_DISTANCE, 0.05),
             AlertRule(
-                f"{v.account_id}-p", v.account_id, RuleKind.LIQUIDATION_PROBABILITY, 0.2,
+                f"{v.account_id}-p",
+                v.account_id,
+                RuleKind.LIQUIDATION_PROBABILITY,
+                0.2,
                 horizon_days=1.0,
             ),
         ]
@@ -85,12 +88,18 @@ def main() -> None:
     engine = median_seconds(lambda: margin_many(book, market))
     alone = median_seconds(one_by_one)
     batched = median_seconds(together)
-    print(f"engine re-margin (health.evaluate_many), {ACCOUNTS:,} accounts: "
-          f"{ACCOUNTS / engine:,.0f} accounts/s")
-    print(f"alerts, 3 rules each, one view at a time (alerts.evaluate): "
-          f"{ACCOUNTS / alone:,.0f} accounts/s, {alone / engine:.2f}x the engine's time")
-    print(f"alerts, 3 rules each, all views at once (alerts.evaluate_many): "
-          f"{ACCOUNTS / batched:,.0f} accounts/s, {batched / engine:.2f}x the engine's time")
+    print(
+        f"engine re-margin (health.evaluate_many), {ACCOUNTS:,} accounts: "
+        f"{ACCOUNTS / engine:,.0f} accounts/s"
+    )
+    print(
+        f"alerts, 3 rules each, one view at a time (alerts.evaluate): "
+        f"{ACCOUNTS / alone:,.0f} accounts/s, {alone / engine:.2f}x the engine's time"
+    )
+    print(
+        f"alerts, 3 rules each, all views at once (alerts.evaluate_many): "
+        f"{ACCOUNTS / batched:,.0f} accounts/s, {batched / engine:.2f}x the engine's time"
+    )
 
 
 if __name__ == "__main__":

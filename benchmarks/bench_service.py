@@ -542,9 +542,7 @@ async def load(base: str, key: str, opts: argparse.Namespace) -> Run:
         views_of = iter(watched)
         subs = await open_all(
             views,
-            lambda ready: subscriber(
-                session, f"/ws/risk/{next(views_of)}?key={key}", out, ready
-            ),
+            lambda ready: subscriber(session, f"/ws/risk/{next(views_of)}?key={key}", out, ready),
         )
         subs += await open_all(
             opts.listeners,

@@ -214,9 +214,7 @@ def what_if(account: Account, market: Market, order: Order) -> WhatIf:
             OrderRisk(
                 row.max_leverage,
                 row.bracket,
-                notional_of(
-                    new.qty, instrument.contract_size, row.mark_price, instrument.inverse
-                ),
+                notional_of(new.qty, instrument.contract_size, row.mark_price, instrument.inverse),
                 math.inf if instrument.margin is None else instrument.margin.position_limit,
                 instrument.settle,
                 after.cross_equity,

@@ -22,12 +22,22 @@ HEDGED: dict[str, Any] = {
     "trader": "alice",
     "prices": {"BTC-PERP": 60000.0, "BTCUSDT": 60000.0, "ETH-PERP": 3000.0},
     "accounts": [
-        {"id": "alice-hl", "venue": "hyperliquid", "balances": {"USDC": 10000},
-         "positions": [{"symbol": "BTC-PERP", "qty": 1, "entry_price": 60000},
-                       {"symbol": "ETH-PERP", "qty": 2, "entry_price": 2900}]},
-        {"id": "alice-bn", "venue": "binance", "rulebook": "binance-usdm",
-         "balances": {"USDT": 3000},
-         "positions": [{"symbol": "BTCUSDT", "qty": -1, "entry_price": 60000}]},
+        {
+            "id": "alice-hl",
+            "venue": "hyperliquid",
+            "balances": {"USDC": 10000},
+            "positions": [
+                {"symbol": "BTC-PERP", "qty": 1, "entry_price": 60000},
+                {"symbol": "ETH-PERP", "qty": 2, "entry_price": 2900},
+            ],
+        },
+        {
+            "id": "alice-bn",
+            "venue": "binance",
+            "rulebook": "binance-usdm",
+            "balances": {"USDT": 3000},
+            "positions": [{"symbol": "BTCUSDT", "qty": -1, "entry_price": 60000}],
+        },
     ],
 }
 
@@ -47,8 +57,9 @@ def test_each_venue_is_what_crossmargin_margin_says_of_it(tmp_path: Path) -> Non
         alone = {k: v for k, v in account.items() if k not in {"venue", "rulebook"}}
         rulebook = account.get("rulebook", account["venue"])
         path = tmp_path / f"{account['id']}.json"
-        path.write_text(json.dumps({"rulebook": rulebook, "prices": HEDGED["prices"],
-                                    "accounts": [alone]}))
+        path.write_text(
+            json.dumps({"rulebook": rulebook, "prices": HEDGED["prices"], "accounts": [alone]})
+        )
         run = runner.invoke(app, ["margin", str(path), "--json"])
         assert run.exit_code == 0, run.output
         (expected,) = json.loads(run.output)["accounts"]
@@ -60,8 +71,10 @@ def test_each_venue_is_what_crossmargin_margin_says_of_it(tmp_path: Path) -> Non
 def test_totals_by_currency_and_worst_status() -> None:
     result = parse_venues(HEDGED)
     by_id = {a.result.health.id: a.result.health for a in result.accounts}
-    assert result.equity_by_currency == {"USDC": by_id["alice-hl"].equity,
-                                         "USDT": by_id["alice-bn"].equity}
+    assert result.equity_by_currency == {
+        "USDC": by_id["alice-hl"].equity,
+        "USDT": by_id["alice-bn"].equity,
+    }
     assert result.worst_status == max(h.status for h in by_id.values())
 
 
@@ -70,7 +83,11 @@ def test_a_long_on_one_venue_and_a_short_on_another_is_a_hedge() -> None:
     assert hedge.underlying == "BTC"
     assert (hedge.long_venues, hedge.short_venues) == (("hyperliquid",), ("binance",))
     assert (hedge.long_coins, hedge.short_coins, hedge.hedged_coins, hedge.net_coins) == (
-        1.0, -1.0, 1.0, 0.0)
+        1.0,
+        -1.0,
+        1.0,
+        0.0,
+    )
     assert {leg.symbol for leg in hedge.legs} == {"BTC-PERP", "BTCUSDT"}
 
 
@@ -78,10 +95,13 @@ def test_an_inverse_leg_counts_in_coins() -> None:
     """Deribit BTC-PERPETUAL is 10 USD a contract: -6,000 contracts at 60,000 are -1 BTC."""
     doc = copy.deepcopy(_naked_case())
     doc["prices"]["BTC-PERPETUAL"] = 60000.0
-    doc["accounts"][1] = {"id": "alice-dr", "venue": "deribit", "rulebook": "deribit-inverse",
-                          "balances": {"BTC": 0.5},
-                          "positions": [{"symbol": "BTC-PERPETUAL", "qty": -6000,
-                                         "entry_price": 60000}]}
+    doc["accounts"][1] = {
+        "id": "alice-dr",
+        "venue": "deribit",
+        "rulebook": "deribit-inverse",
+        "balances": {"BTC": 0.5},
+        "positions": [{"symbol": "BTC-PERPETUAL", "qty": -6000, "entry_price": 60000}],
+    }
     (hedge,) = parse_venues(doc).hedges
     assert hedge.short_coins == pytest.approx(-1.0, rel=1e-12)
     assert hedge.hedged_coins == pytest.approx(1.0, rel=1e-12)
@@ -103,7 +123,10 @@ def test_a_venue_liquidating_its_leg_leaves_the_other_naked() -> None:
     assert (binance.net_coins_before, binance.net_coins_after) == (0.0, 1.0)
     (survivor,) = binance.survivors
     assert (survivor.venue, survivor.account_id, survivor.currency) == (
-        "hyperliquid", "alice-hl", "USDC")
+        "hyperliquid",
+        "alice-hl",
+        "USDC",
+    )
     assert survivor.equity == pytest.approx(10000.0 + p - 60000.0, rel=1e-9)
     assert survivor.maintenance_margin == pytest.approx(p / 80.0, rel=1e-9)
     assert survivor.status == Status.HEALTHY
@@ -164,15 +187,31 @@ def _bad(change: Any) -> dict[str, Any]:
         (_bad(lambda d: d["accounts"][1].pop("venue")), "accounts[1].venue"),
         (_bad(lambda d: d.update(colour="red")), "colour"),
         (_bad(lambda d: d.update(accounts=[])), "accounts"),
-        (_bad(lambda d: d["accounts"][1].update(id="alice-hl", venue="bybit",
-                                                 rulebook="bybit-linear")), "accounts[1].id"),
-        (_bad(lambda d: d["accounts"].append(
-            {"id": "x", "venue": "binance", "rulebook": "bybit-linear"})), "accounts[2].rulebook"),
+        (
+            _bad(
+                lambda d: d["accounts"][1].update(
+                    id="alice-hl", venue="bybit", rulebook="bybit-linear"
+                )
+            ),
+            "accounts[1].id",
+        ),
+        (
+            _bad(
+                lambda d: d["accounts"].append(
+                    {"id": "x", "venue": "binance", "rulebook": "bybit-linear"}
+                )
+            ),
+            "accounts[2].rulebook",
+        ),
         (_bad(lambda d: d.update(venues={"okx": {}})), "venues.okx"),
-        (_bad(lambda d: d["accounts"][1]["positions"][0].update(qty="lots")),
-         "accounts[1].positions[0].qty"),
-        (_bad(lambda d: d["accounts"][1]["positions"][0].update(symbol="NOPE")),
-         "accounts[1].positions[0].symbol"),
+        (
+            _bad(lambda d: d["accounts"][1]["positions"][0].update(qty="lots")),
+            "accounts[1].positions[0].qty",
+        ),
+        (
+            _bad(lambda d: d["accounts"][1]["positions"][0].update(symbol="NOPE")),
+            "accounts[1].positions[0].symbol",
+        ),
         (_bad(lambda d: d["accounts"][1].update(rulebook="no-such-book")), "rulebook"),
     ],
 )
@@ -203,8 +242,9 @@ def test_command_line_table_json_and_bad_input(tmp_path: Path) -> None:
     assert "hedge BTC: long 1 on hyperliquid, short 1 on binance" in table.output
     assert "if binance liquidates BTCUSDT at 62,736" in table.output
     as_json = runner.invoke(app, ["venues", str(path), "--json"])
-    assert json.loads(as_json.output) == json.loads(json.dumps(to_data(parse_venues(
-        _naked_case()))))
+    assert json.loads(as_json.output) == json.loads(
+        json.dumps(to_data(parse_venues(_naked_case())))
+    )
     path.write_text(json.dumps({"accounts": [{"id": "a"}]}))
     bad = runner.invoke(app, ["venues", str(path)])
     assert bad.exit_code == 2

@@ -17,9 +17,26 @@ EXAMPLES = Path(__file__).parents[2] / "src" / "crossmargin" / "io" / "examples"
 
 def test_json_and_csv(tmp_path: Path) -> None:
     out = tmp_path / "steps.csv"
-    args = ["cascade", "--accounts", "400", "--venues", "binance,hyperliquid", "--shock",
-            "BTC=-0.1,ETH=-0.12", "--depth", "0.05", "--lag", "1", "--steps", "200",
-            "--seed", "3", "--json", "--csv", str(out)]
+    args = [
+        "cascade",
+        "--accounts",
+        "400",
+        "--venues",
+        "binance,hyperliquid",
+        "--shock",
+        "BTC=-0.1,ETH=-0.12",
+        "--depth",
+        "0.05",
+        "--lag",
+        "1",
+        "--steps",
+        "200",
+        "--seed",
+        "3",
+        "--json",
+        "--csv",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

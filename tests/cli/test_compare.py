@@ -42,8 +42,14 @@ def _same(column: dict[str, Any], margin: dict[str, Any]) -> None:
             assert mine[name] == source[name], (column["name"], name)
         for p, q in zip(mine["positions"], theirs["positions"], strict=True):
             assert p["symbol"] == q["symbol"]
-            for name in ("qty", "initial_margin", "maintenance_margin", "liquidation_price",
-                         "bankruptcy_price", "max_leverage"):
+            for name in (
+                "qty",
+                "initial_margin",
+                "maintenance_margin",
+                "liquidation_price",
+                "bankruptcy_price",
+                "max_leverage",
+            ):
                 assert p[name] == q[name], (column["name"], p["symbol"], name)
 
 

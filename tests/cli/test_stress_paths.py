@@ -21,8 +21,18 @@ DERIBIT_PM = str(EXAMPLES / "demo-deribit-pm.json")
 def test_window_json_lists_every_account(tmp_path: Path) -> None:
     out = tmp_path / "rows.csv"
     result = runner.invoke(
-        app, ["stress", BINANCE, "--window", "2020-03-12", "--grid", "depeg", "--json",
-              "--csv", str(out)],
+        app,
+        [
+            "stress",
+            BINANCE,
+            "--window",
+            "2020-03-12",
+            "--grid",
+            "depeg",
+            "--json",
+            "--csv",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -43,8 +53,18 @@ def test_options_book_table_and_report(tmp_path: Path) -> None:
     page = tmp_path / "stress.html"
     result = runner.invoke(
         app,
-        ["stress", DERIBIT_PM, "--window", "all", "--grid", "price-vol", "--report", str(page),
-         "--png", str(tmp_path / "png")],
+        [
+            "stress",
+            DERIBIT_PM,
+            "--window",
+            "all",
+            "--grid",
+            "price-vol",
+            "--report",
+            str(page),
+            "--png",
+            str(tmp_path / "png"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "PM deribit-pm" in result.stdout and "BTC -50% vol x2" in result.stdout
@@ -67,8 +87,17 @@ def test_uniform_shocks_write_csv_and_report(tmp_path: Path) -> None:
     """The Dask shock run shares the outputs: one CSV row per scenario."""
     out = tmp_path / "s.csv"
     result = runner.invoke(
-        app, ["stress", BINANCE, "--shards", "1", "--csv", str(out),
-              "--report", str(tmp_path / "s.html")]
+        app,
+        [
+            "stress",
+            BINANCE,
+            "--shards",
+            "1",
+            "--csv",
+            str(out),
+            "--report",
+            str(tmp_path / "s.html"),
+        ],
     )
     assert result.exit_code == 0, result.output
     with out.open(newline="") as handle:

@@ -121,6 +121,7 @@ def test_report_draws_offline_in_a_browser(tmp_path: Path) -> None:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             page = browser.new_page()
+
             def refuse(route: Any) -> None:
                 requests.append(route.request.url)
                 route.abort()

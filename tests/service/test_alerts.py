@@ -93,8 +93,13 @@ def test_crash_distance_fires_below() -> None:
 
 def test_liquidation_distance_takes_the_closest_position() -> None:
     rule = AlertRule("r", "a1", RuleKind.LIQUIDATION_DISTANCE, threshold=0.05)
-    view = View(positions=(Pos("ETHUSDT", distance=0.2), Pos("BTCUSDT", distance=0.04), Pos(
-        "SOLUSDT", liquidation_price=None, distance=None)))
+    view = View(
+        positions=(
+            Pos("ETHUSDT", distance=0.2),
+            Pos("BTCUSDT", distance=0.04),
+            Pos("SOLUSDT", liquidation_price=None, distance=None),
+        )
+    )
     (alert,), _ = evaluate([rule], {}, view, received_ns=0)
     assert (alert.symbol, alert.value) == ("BTCUSDT", 0.04)
 
@@ -109,8 +114,13 @@ def test_status_change_reports_against_the_last_reported_status() -> None:
     for view in views:
         alerts, states = evaluate([rule], states, view, received_ns=0)
         details.append([(a.detail, a.value) for a in alerts])
-    assert details == [[], [("healthy -> margin_call", 1.0)], [], [], [
-        ("margin_call -> liquidatable", 2.0)]]
+    assert details == [
+        [],
+        [("healthy -> margin_call", 1.0)],
+        [],
+        [],
+        [("margin_call -> liquidatable", 2.0)],
+    ]
 
 
 def test_cooldown_holds_the_rearm() -> None:
@@ -136,9 +146,7 @@ def _reflection(spot: float, barrier: float, sigma: float, years: float) -> floa
     b = math.log(barrier / spot)
     nu = -0.5 * sigma * sigma
     root = sigma * math.sqrt(years)
-    return n((b - nu * years) / root) + math.exp(2 * nu * b / sigma**2) * n(
-        (b + nu * years) / root
-    )
+    return n((b - nu * years) / root) + math.exp(2 * nu * b / sigma**2) * n((b + nu * years) / root)
 
 
 def test_first_passage_rule_matches_the_reflection_formula() -> None:
@@ -215,10 +223,20 @@ def test_many_views_at_once_are_each_view_alone() -> None:
     """``evaluate_many`` computes every first-passage chance in one call: the same alerts and
     states as one ``evaluate`` per view."""
     views = [
-        View(account_id=f"a{k}", margin_ratio=0.1 * k, at=_at(k), positions=(
-            Pos(liquidation_price=60000.0 * (1 - 0.02 * (k + 1)), distance=0.02 * (k + 1)),
-            Pos("ETHUSDT", mark=3000.0, liquidation_price=3000.0 * (1 + 0.03 * k),
-                distance=0.03 * k)))
+        View(
+            account_id=f"a{k}",
+            margin_ratio=0.1 * k,
+            at=_at(k),
+            positions=(
+                Pos(liquidation_price=60000.0 * (1 - 0.02 * (k + 1)), distance=0.02 * (k + 1)),
+                Pos(
+                    "ETHUSDT",
+                    mark=3000.0,
+                    liquidation_price=3000.0 * (1 + 0.03 * k),
+                    distance=0.03 * k,
+                ),
+            ),
+        )
         for k in range(6)
     ]
     rules = {
@@ -238,4 +256,7 @@ def test_many_views_at_once_are_each_view_alone() -> None:
         alone[1].update(states)
     assert together == alone
     assert {a.kind for a in together[0]} == {
-        "liquidation_probability", "margin_ratio", "liquidation_distance"}
+        "liquidation_probability",
+        "margin_ratio",
+        "liquidation_distance",
+    }

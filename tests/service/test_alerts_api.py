@@ -112,7 +112,9 @@ def test_a_webhook_gets_the_signed_alert_after_a_retry(
     fast = RetryPolicy(attempts=3, base_s=0.01, max_delay_s=0.02)
     assert service.sender is not None
     service.sender = WebhookSender(
-        client.app.state.alert_client, policy=fast, on_failure=service.failed  # type: ignore[attr-defined]
+        client.app.state.alert_client,
+        policy=fast,
+        on_failure=service.failed,  # type: ignore[attr-defined]
     )
     r = client.post("/webhooks", json={"url": receiver, "secret": SECRET}, headers=op)
     assert r.status_code == 201, r.text
@@ -124,8 +126,9 @@ def test_a_webhook_gets_the_signed_alert_after_a_retry(
     alert = json.loads(body)
     assert alert["account_id"] == alice
     assert headers[DELIVERY_HEADER] == first_headers[DELIVERY_HEADER] == alert["id"]
-    assert verify(SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER],
-                  now=time.time())
+    assert verify(
+        SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER], now=time.time()
+    )
     assert client.get("/webhooks", headers=op).json() == [r.json()]
 
 
@@ -206,11 +209,19 @@ HEDGE = {
     "trader": "t",
     "prices": {"BTC-PERP": 60000.0, "BTCUSDT": 60000.0},
     "accounts": [
-        {"id": "t-hl", "venue": "hyperliquid", "balances": {"USDC": 10000},
-         "positions": [{"symbol": "BTC-PERP", "qty": 1, "entry_price": 60000}]},
-        {"id": "t-bn", "venue": "binance", "rulebook": "binance-usdm",
-         "balances": {"USDT": 3000},
-         "positions": [{"symbol": "BTCUSDT", "qty": -1, "entry_price": 60000}]},
+        {
+            "id": "t-hl",
+            "venue": "hyperliquid",
+            "balances": {"USDC": 10000},
+            "positions": [{"symbol": "BTC-PERP", "qty": 1, "entry_price": 60000}],
+        },
+        {
+            "id": "t-bn",
+            "venue": "binance",
+            "rulebook": "binance-usdm",
+            "balances": {"USDT": 3000},
+            "positions": [{"symbol": "BTCUSDT", "qty": -1, "entry_price": 60000}],
+        },
     ],
 }
 
@@ -246,10 +257,12 @@ def test_rules_and_webhooks_survive_a_restart(tmp_path: Path) -> None:
         client.post("/prices", json={"prices": {BTC: 60_000}}, headers=op)
         client.post("/accounts/alice/deposits", json={"amount": 100}, headers=op)
         rule = client.post("/accounts/alice/alerts", json=RULE, headers=op).json()
-        other = client.post("/accounts/alice/alerts", json={"kind": "status_change"},
-                            headers=op).json()
-        hook = client.post("/webhooks", json={"url": "http://127.0.0.1:9/h", "secret": SECRET},
-                           headers=op).json()
+        other = client.post(
+            "/accounts/alice/alerts", json={"kind": "status_change"}, headers=op
+        ).json()
+        hook = client.post(
+            "/webhooks", json={"url": "http://127.0.0.1:9/h", "secret": SECRET}, headers=op
+        ).json()
         assert client.delete(f"/accounts/alice/alerts/{other['id']}", headers=op).is_success
     first.state.service.close()
     second = make_app(tmp_path)
@@ -282,8 +295,7 @@ def test_an_account_key_hears_only_its_own_alerts(
     client: TestClient, op: dict[str, str], alice: str, app: FastAPI
 ) -> None:
     client.post("/accounts/bob/deposits", json={"amount": 1000}, headers=op)
-    client.post("/accounts/bob/fills", json={"symbol": BTC, "qty": 0.1, "leverage": 20},
-                headers=op)
+    client.post("/accounts/bob/fills", json={"symbol": BTC, "qty": 0.1, "leverage": 20}, headers=op)
     for account in (alice, "bob"):
         client.post(f"/accounts/{account}/alerts", json=RULE, headers=op)
     bob = {"X-API-Key": app.state.keys.create("account", "bob")}

@@ -38,8 +38,13 @@ def test_no_server_errors(served: tuple[TestClient, str]) -> None:
     calls = [0]
     for operation in operations:
 
-        @settings(max_examples=30, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=30,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(operation.as_strategy())
         def call(case: schemathesis.Case) -> None:
             calls[0] += 1

@@ -233,9 +233,7 @@ def test_account_page_shows_the_services_figures(
 
 
 @needs_chromium
-def test_account_page_follows_its_risk_channel(
-    page: tuple[Any, Watch], server: Server
-) -> None:
+def test_account_page_follows_its_risk_channel(page: tuple[Any, Watch], server: Server) -> None:
     p, watch = page
     p.goto(f"{server.url}/?key={server.key}#/accounts/hot")
     p.wait_for_selector("body[data-ready=account]")
@@ -261,9 +259,7 @@ def test_a_bad_key_is_shown_not_hidden(browser: Any, server: Server) -> None:
 
 
 @needs_chromium
-def test_alert_timeline_shows_alerts_as_they_fire(
-    page: tuple[Any, Watch], server: Server
-) -> None:
+def test_alert_timeline_shows_alerts_as_they_fire(page: tuple[Any, Watch], server: Server) -> None:
     p, watch = page
     server.post("/accounts/short/alerts", {"kind": "margin_ratio", "threshold": 0.01})
     p.goto(f"{server.url}/?key={server.key}#/accounts/short")

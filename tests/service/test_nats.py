@@ -75,8 +75,10 @@ def test_every_process_sees_the_whole_price_feed(buses: Factory) -> None:
         for k in range(5):
             await feed.publish_prices({"BTCUSDT": 60000.0 + k}, f"2026-01-01T00:00:0{k}+00:00")
         got_a, got_b = await _drain(sub_a), await _drain(sub_b)
-        expected = [{"prices": {"BTCUSDT": 60000.0 + k}, "at": f"2026-01-01T00:00:0{k}+00:00"}
-                    for k in range(5)]
+        expected = [
+            {"prices": {"BTCUSDT": 60000.0 + k}, "at": f"2026-01-01T00:00:0{k}+00:00"}
+            for k in range(5)
+        ]
         assert got_a == expected
         assert got_b == expected
         for bus in {id(b): b for b in (feed, node_a, node_b)}.values():
@@ -168,8 +170,9 @@ def test_two_service_processes_share_the_feed_and_the_alert_stream(
     prefix = f"cmtest{uuid.uuid4().hex[:10]}"
     monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
     apps = [
-        create_app(Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL,
-                            port=8100 + n))
+        create_app(
+            Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL, port=8100 + n)
+        )
         for n in range(2)
     ]
     outside = NatsBus(NATS_URL, prefix=prefix)
@@ -177,10 +180,14 @@ def test_two_service_processes_share_the_feed_and_the_alert_stream(
         op = {"X-API-Key": apps[0].state.keys.create("operator")}
         assert one.post("/prices", json={"prices": {"BTCUSDT": 60_000}}, headers=op).is_success
         one.post("/accounts/alice/deposits", json={"amount": 1000}, headers=op)
-        one.post("/accounts/alice/fills", json={"symbol": "BTCUSDT", "qty": 0.1,
-                                                "leverage": 20}, headers=op)
-        rule = one.post("/accounts/alice/alerts", headers=op,
-                        json={"kind": "margin_ratio", "threshold": 0.04}).json()
+        one.post(
+            "/accounts/alice/fills",
+            json={"symbol": "BTCUSDT", "qty": 0.1, "leverage": 20},
+            headers=op,
+        )
+        rule = one.post(
+            "/accounts/alice/alerts", headers=op, json={"kind": "margin_ratio", "threshold": 0.04}
+        ).json()
 
         async def feed_and_listen() -> dict[str, object]:
             sub = await outside.alerts("notifier")

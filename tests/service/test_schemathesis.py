@@ -20,9 +20,7 @@ with warnings.catch_warnings():
 
 _folder = Path(tempfile.mkdtemp(prefix="crossmargin-fuzz-"))
 app = create_app(
-    Settings(
-        db_url=f"sqlite:///{_folder / 'ledger.db'}", rate_per_second=1e9, rate_burst=10**9
-    )
+    Settings(db_url=f"sqlite:///{_folder / 'ledger.db'}", rate_per_second=1e9, rate_burst=10**9)
 )
 KEY = app.state.keys.create("operator", label="fuzz")
 _seed = TestClient(app)

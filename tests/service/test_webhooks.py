@@ -31,8 +31,16 @@ from crossmargin.service.webhooks import (
 )
 
 SECRET = "s3cret-s3cret-s3cret"
-ALERT = {"id": "r1-1", "account_id": "a1", "rule_id": "r1", "kind": "margin_ratio",
-         "value": 0.9, "threshold": 0.8, "at": "2026-01-01T00:00:00+00:00", "received_ns": 1}
+ALERT = {
+    "id": "r1-1",
+    "account_id": "a1",
+    "rule_id": "r1",
+    "kind": "margin_ratio",
+    "value": 0.9,
+    "threshold": 0.8,
+    "at": "2026-01-01T00:00:00+00:00",
+    "received_ns": 1,
+}
 
 
 @dataclass
@@ -54,16 +62,22 @@ class Receiver:
         self.requests.append((headers, body))
         if len(self.requests) <= self.fail_first:
             status = self.fail_status
-        elif not verify(SECRET, headers[TIMESTAMP_HEADER.lower()], body,
-                        headers[SIGNATURE_HEADER.lower()], now=time.time()):
+        elif not verify(
+            SECRET,
+            headers[TIMESTAMP_HEADER.lower()],
+            body,
+            headers[SIGNATURE_HEADER.lower()],
+            now=time.time(),
+        ):
             status = 401
         else:
             status = 200
             delivery = headers[DELIVERY_HEADER.lower()]
             self.duplicates += delivery in self.accepted
             self.accepted.add(delivery)
-        writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                     .encode())
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
         await writer.drain()
         writer.close()
 
@@ -90,8 +104,7 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     assert verify(SECRET, "1700000000", body, f"sha256={expected}", now=1700000100)
     assert not verify(SECRET, "1700000000", body + b" ", f"sha256={expected}", now=1700000100)
     assert not verify(SECRET, "1700000000", body, f"sha256={expected}", now=1700001000)
-    assert not verify("other-secret-0000", "1700000000", body, f"sha256={expected}",
-                      now=1700000000)
+    assert not verify("other-secret-0000", "1700000000", body, f"sha256={expected}", now=1700000000)
     assert not verify(SECRET, "yesterday", body, f"sha256={expected}", now=1700000000)
 
 
@@ -100,8 +113,11 @@ def test_backoff_is_exponential_and_bounded() -> None:
     assert [policy.delay(n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
-def _deliver(receiver: Receiver, alerts: list[dict[str, object]], policy: RetryPolicy = FAST,
-             ) -> tuple[list[Delivery], list[Delivery], list[float]]:
+def _deliver(
+    receiver: Receiver,
+    alerts: list[dict[str, object]],
+    policy: RetryPolicy = FAST,
+) -> tuple[list[Delivery], list[Delivery], list[float]]:
     failures: list[Delivery] = []
     waits: list[float] = []
 

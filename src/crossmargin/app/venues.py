@@ -244,9 +244,7 @@ def _survivor(venue: str, health: AccountHealth) -> Survivor:
     )
 
 
-def _liquidation(
-    leg: Leg, hedge: CrossVenueHedge, venues: list[_Venue]
-) -> VenueLiquidation | None:
+def _liquidation(leg: Leg, hedge: CrossVenueHedge, venues: list[_Venue]) -> VenueLiquidation | None:
     """What the liquidation of ``leg`` at its liquidation price does to the other venues."""
     if leg.liquidation_price is None:
         return None
@@ -332,8 +330,9 @@ def _marked(portfolios: list[tuple[str, Portfolio]], marks: Mapping[str, float])
         exact = {s: m for s, m in marks.items() if s in portfolio.market.instruments}
         if exact:
             p = portfolio
-            portfolio = Portfolio(p.rulebook, p.market.with_prices(exact), p.accounts, p.pm,
-                                  p.options)
+            portfolio = Portfolio(
+                p.rulebook, p.market.with_prices(exact), p.accounts, p.pm, p.options
+            )
         venues.append(_Venue(name, portfolio, _ref(portfolio), ()))
     return venues
 

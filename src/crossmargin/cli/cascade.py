@@ -159,9 +159,7 @@ def cascade_report(result: CascadeResult) -> Report:
     return Report("Liquidation cascade", tuple(sections), subtitle)
 
 
-def _config(
-    case: str | None, overrides: Mapping[str, Any], shock: str | None
-) -> CascadeConfig:
+def _config(case: str | None, overrides: Mapping[str, Any], shock: str | None) -> CascadeConfig:
     """The configuration ``--case`` names (default: the defaults) with the options given; a
     bad value names its option."""
     try:
@@ -254,9 +252,7 @@ def cascade(
             }
             names = overrides.get("underlyings") or tuple(sorted(priced))
             overrides["underlyings"] = names
-            overrides.setdefault(
-                "venues", (VenueSpec(_book_venue(portfolio.rulebook.name)),)
-            )
+            overrides.setdefault("venues", (VenueSpec(_book_venue(portfolio.rulebook.name)),))
             sigma = dict(CascadeConfig().sigma_daily)
             overrides["sigma_daily"] = {n: sigma.get(n, _DEFAULT_SIGMA) for n in names}
             population = (portfolio.market, portfolio.accounts)

@@ -212,8 +212,7 @@ def print_paths(report: PathStressReport, top: int) -> None:
     """One row per path, then the ``top`` accounts by largest shortfall."""
     pm = f", PM {report.portfolio_margin}" if report.portfolio_margin else ""
     table = Table(
-        title=f"Stress paths: {report.accounts} accounts, {report.rulebook}{pm} "
-        f"({report.currency})"
+        title=f"Stress paths: {report.accounts} accounts, {report.rulebook}{pm} ({report.currency})"
     )
     for column in ("scenario", "kind", "steps", "BTC low", "liquidated", "shortfall"):
         table.add_column(column, justify="left" if column in ("scenario", "kind") else "right")

@@ -29,8 +29,17 @@ def print_venues(result: MultiVenueResult) -> None:
     """Accounts by venue, the cross-venue hedges, then each venue-liquidation scenario."""
     title = f"trader {result.trader}" if result.trader else "accounts"
     table = Table(title=title, show_header=True)
-    for column in ("venue", "account", "rulebook", "equity", "IM", "MM", "ratio", "crash",
-                   "status"):
+    for column in (
+        "venue",
+        "account",
+        "rulebook",
+        "equity",
+        "IM",
+        "MM",
+        "ratio",
+        "crash",
+        "status",
+    ):
         table.add_column(column, justify="left" if column in {"venue", "account"} else "right")
     for account in result.accounts:
         h = account.result.health

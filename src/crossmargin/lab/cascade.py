@@ -319,8 +319,10 @@ class _Queue:
         open_rows = rows[self.whole[rows] > 0]
         sizes = self.whole[open_rows]
         reach = np.cumsum(sizes)
-        last = len(sizes) - 1 if not sizes.size or reach[-1] < need else int(
-            np.searchsorted(reach, need)
+        last = (
+            len(sizes) - 1
+            if not sizes.size or reach[-1] < need
+            else int(np.searchsorted(reach, need))
         )
         closed = open_rows[: last + 1]
         self.whole[closed] = 0.0
@@ -783,9 +785,7 @@ def run_cascade(
         for k, spec in enumerate(config.venues):
             rules = load_venue(spec.rules)
             n = max(1, round(config.accounts * spec.share / total))
-            market, params, columns = synthetic_population(
-                rules, config, n, config.seed * 1000 + k
-            )
+            market, params, columns = synthetic_population(rules, config, n, config.seed * 1000 + k)
             venues.append(_venue(config, rules, market, params, columns))
     return _run(config, venues, reference, progress)
 

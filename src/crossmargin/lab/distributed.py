@@ -413,15 +413,11 @@ class ChunkPool:
             except OSError as error:
                 raise CrossMarginError("scheduler", f"cannot reach {scheduler}: {error}") from None
 
-    def map(
-        self, job: Callable[[int], Any], chunks: int, done: Callable[[int], None]
-    ) -> list[Any]:
+    def map(self, job: Callable[[int], Any], chunks: int, done: Callable[[int], None]) -> list[Any]:
         """``job(c)`` for every chunk on the workers, ``done(c)`` as each finishes; the
         results in chunk order."""
         remote = self._client.scatter(job, broadcast=True, hash=False)
-        futures = [
-            self._client.submit(_run_chunk, remote, c, pure=False) for c in range(chunks)
-        ]
+        futures = [self._client.submit(_run_chunk, remote, c, pure=False) for c in range(chunks)]
         index = {f.key: c for c, f in enumerate(futures)}
         for future in self._dist.as_completed(futures):
             done(index[future.key])

@@ -214,9 +214,7 @@ def websocket_principal(websocket: WebSocket) -> Principal:
     app = websocket.app
     key = websocket.headers.get("x-api-key") or websocket.query_params.get("key")
     client = websocket.client.host if websocket.client is not None else "?"
-    return _resolve(
-        app.state.keys, app.state.limiter, key, app.state.service.settings.demo, client
-    )
+    return _resolve(app.state.keys, app.state.limiter, key, app.state.service.settings.demo, client)
 
 
 async def require_operator(who: Annotated[Principal, Depends(principal)]) -> Principal:

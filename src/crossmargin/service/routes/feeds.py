@@ -104,9 +104,7 @@ async def start_synthetic(body: Synthetic, request: Request, _: Operator) -> dic
         if symbol not in marks:
             raise ApiError(422, f"symbols[{i}]", f"{symbol!r} has no mark yet")
     vol = body.volatility if body.volatility is not None else state.volatility(chosen[0])
-    source = synthetic_feed(
-        {s: marks[s] for s in chosen}, vol, body.interval, body.step, body.seed
-    )
+    source = synthetic_feed({s: marks[s] for s in chosen}, vol, body.interval, body.step, body.seed)
     params = {"symbols": chosen, "volatility": vol, "interval": body.interval, "step": body.step}
     return feeds.start("synthetic", params, source).to_data()
 
