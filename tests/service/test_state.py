@@ -7,6 +7,8 @@ import asyncio
 import csv
 import itertools
 import math
+import threading
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -59,6 +61,31 @@ def test_volatility_from_recent_marks(state: ServiceState) -> None:
     marks = [round(p, 8) for p in prices]
     returns = [math.log(b / a) for a, b in itertools.pairwise(marks)]
     assert state.volatility(BTC) == pytest.approx(_sample_std(returns) * math.sqrt(365 * 24))
+
+
+def test_volatility_reads_while_marks_are_appended(state: ServiceState) -> None:
+    """Marks are appended on the thread that applies ticks while the loop reads the
+    volatility; a read never sees the marks change under it."""
+    from crossmargin.service.state import RECENT_MARKS
+
+    recent = state._marks.setdefault(BTC, deque(maxlen=RECENT_MARKS))
+    recent.extend((float(k), 60_000.0 + k % 7) for k in range(RECENT_MARKS))
+    stop = threading.Event()
+
+    def append() -> None:
+        k = RECENT_MARKS
+        while not stop.is_set():
+            recent.append((float(k), 60_000.0 + k % 7))
+            k += 1
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        for _ in range(2_000):
+            assert state.volatility(BTC) > 0
+    finally:
+        stop.set()
+        writer.join()
 
 
 def test_tick_listeners_run_after_each_tick_even_if_one_fails(state: ServiceState) -> None:

@@ -407,9 +407,10 @@ class ServiceState:
     def volatility(self, symbol: str) -> float:
         """Annualised realised volatility of ``symbol``: from the recent marks (by their price
         times) once there are enough of them, else from the bundled history of its
-        underlying (BTC daily closes 2017-2025; ETH 2-hour closes of May 2025)."""
-        recent = self._marks.get(symbol)
-        if recent is not None and len(recent) >= MIN_RECENT:
+        underlying (BTC daily closes 2017-2025; ETH 2-hour closes of May 2025). The marks are
+        read as one copy: ticks append to them on a worker thread meanwhile."""
+        recent = tuple(self._marks.get(symbol, ()))
+        if len(recent) >= MIN_RECENT:
             times = [t for t, _ in recent]
             span = times[-1] - times[0]
             if span > 0:
