@@ -210,3 +210,21 @@ def test_dydx_adl_is_pro_rata(database: Database) -> None:
             ("small", "0.02500000", "225.75000000"),
         ]
         assert dx.state.balance("trader:bankrupt") == 0
+
+
+def test_a_position_without_a_mark_is_liquidated_at_the_entry_standing_in_for_it(
+    ledger: Ledger,
+) -> None:
+    """ETHUSDT filled off-book (0.1 @ 3,000, ``price_source``) before any ETH mark: the screen
+    values it at that entry, so when BTC's fall liquidates the account the ETH leg closes there
+    too (at 3,000, a zero PnL), not at a mark that does not exist."""
+    ledger.deposit("d", "a", 1_000)
+    ledger.price("p0", "BTCUSDT", 60_000)
+    ledger.trade("t1", "a", "BTCUSDT", "0.5")
+    ledger.trade("t2", "a", "ETHUSDT", "0.1", 3_000, price_source="otc")
+    events = ledger.price("p1", "BTCUSDT", 55_000).events
+    fills = {e.body["symbol"]: e.body for e in events if e.kind == EventKind.LIQUIDATION_FILL}
+    assert fills["BTCUSDT"]["price"] == "55000"
+    assert (fills["ETHUSDT"]["qty"], D(fills["ETHUSDT"]["price"])) == ("-0.1", D(3_000))
+    assert "a" not in ledger.state.positions
+    assert ledger.state.imbalance() == 0

@@ -15,6 +15,7 @@ qualify, so the other branch ``PnL% / EffLev`` never ranks), highest first, ties
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
@@ -52,18 +53,20 @@ def deleverage(
     deficit: Decimal,
     closed: list[tuple[str, Decimal]],
     queue: Queue,
+    marks: Mapping[str, Decimal],
 ) -> Decimal:
     """Cover up to ``deficit`` of ``account``'s ``wallet`` by ADL; return what is left.
 
     ``closed`` lists (symbol, position contracts closed) of the account's liquidation;
-    ``queue`` ranks the positions that may take it over.
+    ``queue`` ranks the positions that may take it over; ``marks`` are the prices those
+    symbols were closed at (a mark, or the entry standing in for a missing one).
     """
     state = em.state
     remaining = deficit
     for symbol, qa in sorted(closed, key=lambda c: (-abs(c[1]), c[0])):
         if remaining <= 0:
             break
-        mark = state.prices[symbol]
+        mark = marks[symbol]
         cs = Decimal(repr(ctx.instruments[symbol].contract_size))
         bankrupt = bankruptcy_price(mark, remaining, qa, cs)
         unit = abs(bankrupt - mark) * cs

@@ -118,13 +118,14 @@ class Screen:
     :meth:`sync` applies what changed since the last call: new marks tick the book, traders
     whose money or positions moved are laid out again from the state. A position in an
     instrument that has no mark yet is valued at its entry price until one arrives (as a
-    pre-trade check values it).
+    pre-trade check values it), and closed there by a liquidation (:meth:`mark`).
     """
 
     def __init__(self, state: State, ctx: Context) -> None:
         self.ctx = ctx
         names = sorted(traders(state))
-        market = model_market(state, ctx, self._unpriced(state, names))
+        self._stand_ins = self._unpriced(state, names)
+        market = model_market(state, ctx, self._stand_ins)
         accounts = [model_account(state, name, ctx.currency) for name in names]
         self.book = RiskBook.from_accounts(accounts, market)
 
@@ -143,11 +144,15 @@ class Screen:
         book = self.book
         index = {s: k for k, s in enumerate(book.params.symbols)}
         marks = book.current_params().mark
+        stand_ins = self._unpriced(state, changed)
         moved = {
             s: float(p)
-            for s, p in {**self._unpriced(state, changed), **state.prices}.items()
+            for s, p in {**stand_ins, **state.prices}.items()
             if s in index and marks[index[s]] != float(p)
         }
+        self._stand_ins.update(
+            (s, p) for s, p in stand_ins.items() if s in moved or s not in self._stand_ins
+        )
         if moved:
             book.apply_prices(moved)
         laid_out = set(changed)
@@ -158,6 +163,12 @@ class Screen:
         if names:
             amounts = [float(state.balance(trader(name))) for name in names]
             book.set_balances(names, self.ctx.currency, amounts)
+
+    def mark(self, state: State, symbol: str) -> Decimal:
+        """The price ``symbol`` is valued at: its mark, or while it has none the entry price
+        standing in for it."""
+        found = state.prices.get(symbol)
+        return found if found is not None else self._stand_ins[symbol]
 
     def liquidatable(self) -> list[str]:
         """Traders under the venue's trigger (cross or any isolated position), by name."""
@@ -194,11 +205,12 @@ class Screen:
         )
 
 
-def _close(em: Emitter, ctx: Context, account: str, symbol: str, qty: Decimal) -> Decimal:
-    """Close ``qty`` (signed trade quantity) at the mark; return the penalty on it."""
-    state = em.state
+def _close(em: Emitter, screen: Screen, account: str, symbol: str, qty: Decimal) -> Decimal:
+    """Close ``qty`` (signed trade quantity) at the price the screen values it at (the mark, or
+    the entry standing in for a missing one); return the penalty on it."""
+    state, ctx = em.state, screen.ctx
     h = state.positions[account][symbol]
-    mark = state.prices[symbol]
+    mark = screen.mark(state, symbol)
     cs = Decimal(repr(ctx.instruments[symbol].contract_size))
     em.emit(
         EventKind.LIQUIDATION_FILL,
@@ -238,7 +250,7 @@ def _liquidate_isolated(em: Emitter, screen: Screen, account: str) -> list[tuple
         if equity < trigger * float(risk.maintenance_margin[k]):
             symbol = symbols[int(risk.instrument[k])]
             qty = -em.state.positions[account][symbol].qty
-            penalty = _close(em, screen.ctx, account, symbol, qty)
+            penalty = _close(em, screen, account, symbol, qty)
             _penalty(em, account, penalty, equity)
             closed.append((symbol, -qty))
     return closed
@@ -273,7 +285,7 @@ def _liquidate_cross(em: Emitter, screen: Screen, account: str) -> list[tuple[st
             for k in sorted(rows, key=lambda k: symbols[int(h.positions.instrument[k])]):
                 symbol = symbols[int(h.positions.instrument[k])]
                 qty = held[symbol].qty
-                _close(em, screen.ctx, account, symbol, -qty)
+                _close(em, screen, account, symbol, -qty)
                 closed.append((symbol, qty))
             rest = em.state.balance(trader(account))
             if rest > 0:
@@ -302,7 +314,7 @@ def _liquidate_cross(em: Emitter, screen: Screen, account: str) -> list[tuple[st
             and steps < rules.max_liquidation_steps
         ):
             qty = chunk_qty(qty, rules.chunk_fraction, rules.lot_size)
-        penalty = _close(em, screen.ctx, account, symbol, -qty)
+        penalty = _close(em, screen, account, symbol, -qty)
         _penalty(em, account, penalty, h.cross_equity)
         closed.append((symbol, qty))
 
@@ -351,6 +363,7 @@ def _bankruptcy(
         )
     rest = deficit - cover
     if rest > 0:
-        rest = deleverage(em, ctx, account, wallet, rest, fills, queue)
+        marks = {symbol: screen.mark(state, symbol) for symbol, _ in fills}
+        rest = deleverage(em, ctx, account, wallet, rest, fills, queue, marks)
     if rest > 0:
         em.emit(EventKind.BAD_DEBT, account=account, wallet=wallet, amount=str(rest))
