@@ -31,6 +31,8 @@ Figures (client clocks, ``time.perf_counter_ns``):
    client process of its own (as a trader's or a risk desk's would be), not the process that
    reads the 1,000 sockets.
 
+With two CPUs or more the servers run on the first and the load on the others; the measuring
+processes run without the cyclic collector's full pass (see :func:`no_collector`).
 Bounded: each phase stops after ``--timeout`` seconds; what had not arrived is counted missing.
 Run: ``python benchmarks/bench_service.py [--quick] [--seeded PATH]`` (``--seeded`` keeps the
 seeded ledger at PATH and starts later runs from a copy of it).
@@ -64,6 +66,16 @@ BASE_PRICE = 60_000.0
 WARM_UP = 20
 """Requests of each REST route sent, untimed, before the timed ones."""
 SYMBOL = "BTCUSDT"
+
+
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+"""The CPUs the run may use: with two or more, the servers get the first and the load (this
+process and its REST client) the others, so the service and its load never take turns on one
+core (on two cores, where the scheduler put them decided a run's tail)."""
+
+
+def _on_server_cpu() -> None:
+    os.sched_setaffinity(0, CPUS[:1])
 
 
 @contextlib.contextmanager
@@ -195,7 +207,10 @@ def serve_echo(port: int) -> None:
 def start_child(args: list[str], port: int, wait: float) -> subprocess.Popen[bytes]:
     """Start this script in a child mode and wait (at most ``wait`` seconds) until ``port``
     accepts connections."""
-    child = subprocess.Popen([sys.executable, __file__, *args], env=os.environ.copy())
+    pin = _on_server_cpu if len(CPUS) >= 2 else None
+    child = subprocess.Popen(
+        [sys.executable, __file__, *args], env=os.environ.copy(), preexec_fn=pin
+    )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -783,6 +798,8 @@ def main() -> None:
         return
     from crossmargin.service.settings import Settings
 
+    if len(CPUS) >= 2:
+        os.sched_setaffinity(0, CPUS[1:])
     if opts.quick:
         opts.accounts, opts.subscribers, opts.ticks, opts.probe, opts.rest = 1_000, 100, 50, 10, 50
         opts.listeners, opts.rules = 20, 5
