@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from crossmargin.service import alert_routes
 from crossmargin.service.app import create_app
@@ -160,21 +161,29 @@ def test_subject_tokens() -> None:
     assert subject_token("") == "_"
 
 
+def _two_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, port: int
+) -> tuple[list[FastAPI], str]:
+    """Two service apps on ledgers of their own, sharing the broker under a fresh prefix."""
+    assert NATS_URL is not None
+    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
+    apps = [
+        create_app(
+            Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL, port=port + n)
+        )
+        for n in range(2)
+    ]
+    return apps, prefix
+
+
 @needs_nats
 def test_two_service_processes_share_the_feed_and_the_alert_stream(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two services (two ledgers) each apply every price published on the broker; an alert
     one of them raises reaches a consumer of the alert stream with the alert's id."""
-    assert NATS_URL is not None
-    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
-    monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
-    apps = [
-        create_app(
-            Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL, port=8100 + n)
-        )
-        for n in range(2)
-    ]
+    apps, prefix = _two_services(tmp_path, monkeypatch, 8100)
     outside = NatsBus(NATS_URL, prefix=prefix)
     with TestClient(apps[0]) as one, TestClient(apps[1]):
         op = {"X-API-Key": apps[0].state.keys.create("operator")}
@@ -251,15 +260,7 @@ def test_each_process_shows_every_processs_alerts_once(
 ) -> None:
     """A rule added on one service process (the other does not know it) fires there; a
     WebSocket client of either process gets the alert, once each, and the next one after it."""
-    assert NATS_URL is not None
-    prefix = f"cmtest{uuid.uuid4().hex[:10]}"
-    monkeypatch.setattr(alert_routes, "NATS_PREFIX", prefix)
-    apps = [
-        create_app(
-            Settings(db_url=f"sqlite:///{tmp_path / f'{n}.db'}", nats_url=NATS_URL, port=8200 + n)
-        )
-        for n in range(2)
-    ]
+    apps, prefix = _two_services(tmp_path, monkeypatch, 8200)
     keys = [app.state.keys.create("operator") for app in apps]
     outside = NatsBus(NATS_URL, prefix=prefix)
     with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
