@@ -74,8 +74,15 @@ process and its REST client) the others, so the service and its load never take 
 core (on two cores, where the scheduler put them decided a run's tail)."""
 
 
-def _on_server_cpu() -> None:
-    os.sched_setaffinity(0, CPUS[:1])
+SERVER_CPU = "CROSSMARGIN_BENCH_SERVER_CPU"
+"""Set by this script for its server children: the CPU each moves itself to at start."""
+
+
+def _to_server_cpu() -> None:
+    """In a server child: move to the CPU the parent named, if it named one."""
+    cpu = os.environ.get(SERVER_CPU)
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
 
 
 @contextlib.contextmanager
@@ -136,14 +143,17 @@ def seed(db_url: str, n: int) -> str:
 
 def seeded(db_url: str, path: Path, kept: Path | None, n: int) -> str:
     """:func:`seed` the ledger at ``path`` (``db_url``), or copy it from ``kept`` where an
-    earlier run of ``n`` accounts left it (and leave a copy there for later runs); the
-    operator key."""
+    earlier run of ``n`` accounts left it (and leave a copy there for later runs, with its key
+    beside it, named by ``n``; a ledger of another size kept there is replaced); the operator
+    key."""
     key_file = None if kept is None else kept.with_name(f"{kept.name}.{n}.key")
     if kept is not None and key_file is not None and kept.exists() and key_file.exists():
         shutil.copyfile(kept, path)
         return key_file.read_text()
     key = seed(db_url, n)
     if kept is not None and key_file is not None:
+        for other in kept.parent.glob(f"{kept.name}.*.key"):
+            other.unlink()
         shutil.copyfile(path, kept)
         key_file.write_text(key)
     return key
@@ -207,10 +217,10 @@ def serve_echo(port: int) -> None:
 def start_child(args: list[str], port: int, wait: float) -> subprocess.Popen[bytes]:
     """Start this script in a child mode and wait (at most ``wait`` seconds) until ``port``
     accepts connections."""
-    pin = _on_server_cpu if len(CPUS) >= 2 else None
-    child = subprocess.Popen(
-        [sys.executable, __file__, *args], env=os.environ.copy(), preexec_fn=pin
-    )
+    env = os.environ.copy()
+    if len(CPUS) >= 2:
+        env[SERVER_CPU] = str(CPUS[0])
+    child = subprocess.Popen([sys.executable, __file__, *args], env=env)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -785,6 +795,8 @@ def main() -> None:
     parser.add_argument("--echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--rest-client", nargs=5, help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.serve or opts.echo:
+        _to_server_cpu()
     if opts.serve:
         serve(opts.serve[0], int(opts.serve[1]))
         return
