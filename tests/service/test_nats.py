@@ -298,7 +298,8 @@ def test_each_process_shows_every_processs_alerts_once(
 
 @needs_nats
 def test_a_message_that_is_not_a_json_object_is_dropped_not_fatal() -> None:
-    """Garbage on the broker's subjects (not JSON, a JSON list) is acknowledged and skipped:
+    """Garbage on the broker's subjects (not JSON, a JSON list, JSON nested past the parser's
+    depth) is acknowledged and skipped:
     the next real alert and price update still come through."""
     assert NATS_URL is not None
     prefix = f"cmtest{uuid.uuid4().hex[:10]}"
@@ -308,7 +309,8 @@ def test_a_message_that_is_not_a_json_object_is_dropped_not_fatal() -> None:
         feed = await bus.alert_feed()
         prices = await bus.prices("p")
         js = await bus._context()
-        for body in (b"\xff not json", b"[1, 2]", b""):
+        nested = b"[" * 100_000 + b"]" * 100_000
+        for body in (b"\xff not json", b"[1, 2]", b"", nested):
             await js.publish(f"{prefix}.alerts.a1", body, stream=bus.alert_stream)
             await js.publish(f"{prefix}.prices", body, stream=bus.price_stream)
         await bus.publish_alert(_alert(7))

@@ -203,7 +203,7 @@ class _NatsSubscription(BusSubscription):
                 return None
             try:
                 data = json.loads(msg.data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 data = None
             if isinstance(data, dict):
                 return Received(data, msg.metadata.num_delivered or 1, msg.ack)
