@@ -11,6 +11,7 @@ from .conftest import BTC, TestClient
 FILLS = "/accounts/alice/fills"
 CASES: tuple[tuple[str, str, Any, int, str], ...] = (
     ("post", "/accounts/alice/deposits", b"{not json", 422, "body"),
+    ("post", "/prices", b'{"prices": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "body"),
     ("post", "/accounts/alice/deposits", {"amount": "ten"}, 422, "amount"),
     ("post", "/accounts/alice/deposits", {"amount": -5}, 422, "amount"),
     ("post", "/accounts/alice/deposits", {"amount": 0}, 422, "amount"),

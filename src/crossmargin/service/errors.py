@@ -114,8 +114,9 @@ def install(app: FastAPI) -> None:
 
     async def http_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
+        field = "body" if error.status_code in (400, 413) else ""
         return JSONResponse(
-            error_body("", str(error.detail)), error.status_code, headers=error.headers
+            error_body(field, str(error.detail)), error.status_code, headers=error.headers
         )
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
